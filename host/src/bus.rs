@@ -1,0 +1,324 @@
+//! The `bus` capability: requests, fan-out, fire-and-forget and topics
+//! between the agents of one project.
+//!
+//! - grant: `[bus]` request/send lists of agent ids, publish/subscribe topic
+//!   patterns, message size ([`BusGrant`]).
+//! - host impl: checks the grant with the sender stamped by the host.
+//! - backend: in process for now: a request runs the receiver's `handle` in a
+//!   fresh store of its own and returns its outcome as the reply.
+//!
+//! Addressing never leaves the project: ids and topics name agents of the
+//! caller's project only, whatever wildcards a grant holds.
+
+use crate::bindings::Error;
+use crate::bindings::nexus::agent::bus::{
+    Host, Outgoing, Reply, RequestError, TaskFailure as WitTaskFailure,
+};
+use crate::policy::{BusGrant, Size};
+use crate::project::Project;
+use crate::task::{TaskFailure, TaskState};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Deepest chain of nested requests (A asks B asks C ...).
+pub const MAX_DEPTH: u32 = 8;
+/// Most requests in one fan-out.
+pub const MAX_FANOUT: usize = 64;
+
+/// Whether `pattern` is a valid topic pattern: dot-separated words of
+/// `[a-z0-9_-]`, where a word may be `*` (one word) and the last may be `>`
+/// (one or more words).
+pub fn valid_pattern(pattern: &str) -> bool {
+    let words: Vec<&str> = pattern.split('.').collect();
+    !pattern.is_empty()
+        && pattern.len() <= 256
+        && words.iter().enumerate().all(|(i, w)| {
+            *w == "*"
+                || (*w == ">" && i == words.len() - 1)
+                || (!w.is_empty()
+                    && w.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    }))
+        })
+}
+
+/// Whether a concrete `topic` matches `pattern`.
+pub fn topic_matches(pattern: &str, topic: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut t = topic.split('.');
+    loop {
+        match (p.next(), t.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+fn granted(list: &[String], to: &str) -> bool {
+    list.iter().any(|g| g == "*" || g == to)
+}
+
+impl TaskState {
+    fn bus(&self) -> Result<(&Arc<Project>, &BusGrant), Error> {
+        let project = self
+            .project
+            .as_ref()
+            .ok_or_else(|| Error::Denied("describe() may not use the bus".into()))?;
+        Ok((project, &self.policy.bus))
+    }
+
+    /// Checks one request against the grant and returns the project to run
+    /// it in.
+    fn check_request(
+        &self,
+        to: &str,
+        kind: &str,
+        payload: &str,
+        list: &[String],
+        what: &str,
+    ) -> Result<Arc<Project>, Error> {
+        let (project, grant) = self.bus()?;
+        if !crate::policy::is_agent_id(to) {
+            return Err(Error::Invalid(format!(
+                "`{}` is not an agent id",
+                crate::log::clip(to, 64)
+            )));
+        }
+        if !granted(list, to) {
+            return Err(Error::Denied(format!("bus.{what} does not include `{to}`")));
+        }
+        if kind.is_empty() || kind.len() > 128 {
+            return Err(Error::Invalid("task kind must be 1 to 128 bytes".into()));
+        }
+        if payload.len() as u64 > grant.max_message {
+            return Err(Error::Invalid(format!(
+                "payload is {}; bus.max_message is {}",
+                Size(payload.len() as u64),
+                Size(grant.max_message)
+            )));
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(payload)
+            .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
+        if self.caller.depth + 1 > MAX_DEPTH {
+            return Err(Error::QuotaExceeded(format!(
+                "requests nest deeper than {MAX_DEPTH}"
+            )));
+        }
+        if project.agent(to).is_none() {
+            return Err(Error::NotFound(format!("no agent `{to}` in this project")));
+        }
+        Ok(project.clone())
+    }
+}
+
+fn to_request_error(f: TaskFailure) -> RequestError {
+    match f {
+        TaskFailure::Refused(e) => RequestError::Host(e),
+        TaskFailure::Limit {
+            limit: crate::task::Limit::WallTime,
+            ..
+        } => RequestError::Host(Error::Timeout),
+        other => RequestError::Task(WitTaskFailure {
+            agent: match &other {
+                TaskFailure::Agent { agent, .. }
+                | TaskFailure::Limit { agent, .. }
+                | TaskFailure::Trap { agent, .. } => agent.clone(),
+                TaskFailure::Refused(_) => String::new(),
+            },
+            reason: other.to_string(),
+        }),
+    }
+}
+
+/// Runs one request in `project` and waits at most `timeout`.
+async fn deliver(
+    project: Arc<Project>,
+    sender: Arc<str>,
+    depth: u32,
+    to: String,
+    kind: String,
+    payload: String,
+    timeout: Duration,
+) -> Result<Reply, RequestError> {
+    let run = project.run_nested(&to, &kind, payload, &sender, depth);
+    match tokio::time::timeout(timeout, Box::pin(run)).await {
+        Err(_) => Err(RequestError::Host(Error::Timeout)),
+        Ok(Err(f)) => Err(to_request_error(f)),
+        Ok(Ok(outcome)) => Ok(Reply {
+            sender: to,
+            payload: outcome.payload,
+            summary: outcome.summary,
+            artifacts: outcome.artifacts,
+        }),
+    }
+}
+
+impl Host for TaskState {
+    async fn request(
+        &mut self,
+        to: String,
+        kind: String,
+        payload: String,
+        timeout_ms: u32,
+    ) -> Result<Reply, RequestError> {
+        let project = self
+            .check_request(&to, &kind, &payload, &self.policy.bus.request, "request")
+            .map_err(RequestError::Host)?;
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        deliver(
+            project,
+            self.caller.agent.clone(),
+            self.caller.depth + 1,
+            to,
+            kind,
+            payload,
+            timeout,
+        )
+        .await
+    }
+
+    async fn request_all(
+        &mut self,
+        requests: Vec<Outgoing>,
+        need: u32,
+        timeout_ms: u32,
+    ) -> Vec<Result<Reply, RequestError>> {
+        if requests.len() > MAX_FANOUT {
+            let e = Error::Invalid(format!("a fan-out may hold at most {MAX_FANOUT} requests"));
+            return requests
+                .iter()
+                .map(|_| Err(RequestError::Host(e.clone())))
+                .collect();
+        }
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let total = requests.len();
+        let need = if need == 0 {
+            total
+        } else {
+            (need as usize).min(total)
+        };
+        let mut results: Vec<Option<Result<Reply, RequestError>>> =
+            (0..total).map(|_| None).collect();
+        let mut running = tokio::task::JoinSet::new();
+        for (i, r) in requests.into_iter().enumerate() {
+            match self.check_request(
+                &r.to,
+                &r.kind,
+                &r.payload,
+                &self.policy.bus.request,
+                "request",
+            ) {
+                Err(e) => results[i] = Some(Err(RequestError::Host(e))),
+                Ok(project) => {
+                    let sender = self.caller.agent.clone();
+                    let depth = self.caller.depth + 1;
+                    running.spawn(async move {
+                        (
+                            i,
+                            deliver(project, sender, depth, r.to, r.kind, r.payload, timeout).await,
+                        )
+                    });
+                }
+            }
+        }
+        let mut replied = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while replied < need {
+            match tokio::time::timeout_at(deadline, running.join_next()).await {
+                Ok(Some(Ok((i, result)))) => {
+                    replied += usize::from(result.is_ok());
+                    results[i] = Some(result);
+                }
+                Ok(Some(Err(join))) => {
+                    tracing::error!(error = %join, "a fan-out request panicked in the host");
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Requests still running are cancelled; their stores are dropped.
+        running.abort_all();
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(RequestError::Host(Error::Timeout))))
+            .collect()
+    }
+
+    async fn send(&mut self, to: String, kind: String, payload: String) -> Result<String, Error> {
+        let project = self.check_request(&to, &kind, &payload, &self.policy.bus.send, "send")?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let sender = self.caller.agent.clone();
+        let depth = self.caller.depth + 1;
+        let message = id.clone();
+        tokio::spawn(async move {
+            if let Err(f) = Box::pin(project.run_nested(&to, &kind, payload, &sender, depth)).await
+            {
+                tracing::warn!(message = %message, to = %to, failure = %f, "a sent message failed");
+            }
+        });
+        Ok(id)
+    }
+
+    async fn publish(&mut self, topic: String, payload: String) -> Result<u32, Error> {
+        let (project, grant) = self.bus()?;
+        if !valid_pattern(&topic) || topic.contains('*') || topic.contains('>') {
+            return Err(Error::Invalid(format!(
+                "`{}` is not a topic; use dot-separated lowercase words",
+                crate::log::clip(&topic, 64)
+            )));
+        }
+        if !grant.publish.iter().any(|p| topic_matches(p, &topic)) {
+            return Err(Error::Denied(format!(
+                "bus.publish does not cover `{topic}`"
+            )));
+        }
+        if payload.len() as u64 > grant.max_message {
+            return Err(Error::Invalid(format!(
+                "payload is larger than bus.max_message {}",
+                Size(grant.max_message)
+            )));
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(&payload)
+            .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
+        let project = project.clone();
+        let subscribers = project.subscribers(&topic, &self.caller.agent);
+        let kind = format!("event:{topic}");
+        for to in &subscribers {
+            let project = project.clone();
+            let (to, kind, payload) = (to.clone(), kind.clone(), payload.clone());
+            let sender = self.caller.agent.clone();
+            let depth = self.caller.depth + 1;
+            if depth > MAX_DEPTH {
+                return Err(Error::QuotaExceeded(format!(
+                    "events nest deeper than {MAX_DEPTH}"
+                )));
+            }
+            tokio::spawn(async move {
+                if let Err(f) =
+                    Box::pin(project.run_nested(&to, &kind, payload, &sender, depth)).await
+                {
+                    tracing::warn!(to = %to, failure = %f, "an event handler failed");
+                }
+            });
+        }
+        Ok(subscribers.len() as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_patterns() {
+        assert!(topic_matches("status.*", "status.backend"));
+        assert!(!topic_matches("status.*", "status.backend.done"));
+        assert!(topic_matches("status.>", "status.backend.done"));
+        assert!(!topic_matches("status.>", "status"));
+        assert!(topic_matches("a.b", "a.b"));
+        assert!(valid_pattern("status.*") && valid_pattern("a.>") && !valid_pattern("a.>.b"));
+        assert!(!valid_pattern("") && !valid_pattern("A.b") && !valid_pattern("a..b"));
+    }
+}

@@ -1,0 +1,26 @@
+//! Nexus: a host that runs AI agents as WebAssembly components, each under
+//! its own capability policy.
+//!
+//! - [`runtime::Runtime`] holds the engines, the component cache and the
+//!   shared backends; [`runtime::Runtime::load_agent`] turns a component and a
+//!   [`policy::Policy`] into an [`runtime::Agent`].
+//! - [`project::Project`] is one sandbox directory with its agents;
+//!   [`project::Project::run`] runs a task in a fresh store.
+//! - Each capability (`bus`, `llm`, `workspace`, `memory`, `metrics`, `log`)
+//!   is one module: its grant in the policy, its host impl, its backend.
+
+pub mod bench;
+pub mod bindings;
+pub mod builtin;
+pub mod bus;
+mod cache;
+pub mod llm;
+pub mod log;
+pub mod memory;
+pub mod metrics;
+pub mod policy;
+pub mod project;
+pub mod runtime;
+pub mod services;
+pub mod task;
+pub mod workspace;

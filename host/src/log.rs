@@ -1,0 +1,83 @@
+//! The `log` capability: structured lines from agents, attributed by the
+//! host and escaped before they reach any output.
+
+use crate::bindings::Error;
+use crate::bindings::nexus::agent::log::{Host, Level};
+use crate::task::TaskState;
+
+/// Longest message kept, in bytes.
+pub const MAX_MESSAGE: usize = 4096;
+/// Most fields kept per line.
+pub const MAX_FIELDS: usize = 32;
+
+/// Cuts `text` to at most `max` bytes on a character boundary and escapes
+/// control characters, so guest text cannot forge log lines or terminal
+/// sequences.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out: String = text[..end].escape_debug().collect();
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn level(l: Level) -> tracing::Level {
+    match l {
+        Level::Trace => tracing::Level::TRACE,
+        Level::Debug => tracing::Level::DEBUG,
+        Level::Info => tracing::Level::INFO,
+        Level::Warn => tracing::Level::WARN,
+        Level::Error => tracing::Level::ERROR,
+    }
+}
+
+impl TaskState {
+    fn log_enabled(&self, lvl: Level) -> bool {
+        self.policy.log.is_some_and(|max| level(lvl) <= max)
+    }
+}
+
+impl Host for TaskState {
+    fn enabled(&mut self, lvl: Level) -> bool {
+        self.log_enabled(lvl)
+    }
+
+    async fn write(
+        &mut self,
+        lvl: Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> Result<(), Error> {
+        if self.policy.log.is_none() {
+            return Err(Error::Denied("the policy has no [log] section".into()));
+        }
+        if !self.log_enabled(lvl) {
+            return Ok(());
+        }
+        let message = clip(&message, MAX_MESSAGE);
+        let fields = fields
+            .iter()
+            .take(MAX_FIELDS)
+            .map(|(k, v)| format!("{}={}", clip(k, 64), clip(v, 512)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let c = &self.caller;
+        macro_rules! emit {
+            ($lvl:expr) => {
+                tracing::event!(target: "nexus::agent", $lvl, agent = %c.agent, project = %c.project, task = %c.task_id, fields = %fields, "{message}")
+            };
+        }
+        match level(lvl) {
+            tracing::Level::TRACE => emit!(tracing::Level::TRACE),
+            tracing::Level::DEBUG => emit!(tracing::Level::DEBUG),
+            tracing::Level::INFO => emit!(tracing::Level::INFO),
+            tracing::Level::WARN => emit!(tracing::Level::WARN),
+            _ => emit!(tracing::Level::ERROR),
+        }
+        Ok(())
+    }
+}

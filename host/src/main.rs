@@ -1,0 +1,357 @@
+//! The `nexus` command line.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use nexus::policy::Policy;
+use nexus::project::Project;
+use nexus::runtime::{LoadError, Runtime, RuntimeOptions};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Run AI agents as sandboxed WebAssembly components, each under its own
+/// capability policy.
+///
+/// An agent is a `.wasm` component (wasm32-wasip2) that exports `describe`
+/// and `handle` from the `nexus:agent` WIT package. It can touch nothing but
+/// what its policy (a TOML file, deny by default) grants: files under the
+/// project directory, other agents on the bus, model roles, memory, metrics
+/// and log.
+#[derive(Parser)]
+#[command(name = "nexus", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok · 1 the task failed · 2 bad input (arguments, policy, task, component) \
+· 3 denied by a policy · 4 trap or resource limit · 5 timed out";
+
+#[derive(Args)]
+struct Global {
+    /// Where compiled components are cached (default: $XDG_CACHE_HOME/nexus).
+    #[arg(long, global = true, env = "NEXUS_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every component afresh and cache nothing.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    /// Where the host keeps its database (default: $XDG_DATA_HOME/nexus).
+    #[arg(long, global = true, env = "NEXUS_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Run(RunArgs),
+    /// Inspect and list agents.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Check policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Measure task start, host calls and cold start (release builds only give
+    /// meaningful numbers).
+    Bench(nexus::bench::BenchArgs),
+}
+
+#[derive(Args)]
+/// Run one task of an agent in a project directory.
+///
+/// Example:
+///   nexus run hello --policy policies/hello.toml --workspace ./demo \
+///     --task '{"kind":"greet","payload":{"name":"Ada"}}'
+///
+/// Prints the outcome's summary, payload and written files. On failure
+/// prints one line saying why and exits non-zero.
+#[command(verbatim_doc_comment, after_help = EXIT_CODES)]
+struct RunArgs {
+    /// The agent: a path to a `.wasm` component or the name of a built-in
+    /// agent (see `nexus agents list`).
+    agent: String,
+    /// The agent's policy file.
+    #[arg(long, short)]
+    policy: PathBuf,
+    /// Project directory the agent works in (created if missing). Nothing
+    /// outside it is written.
+    #[arg(long, short)]
+    workspace: PathBuf,
+    /// The task as JSON, `{"kind": "...", "payload": {...}}`, or `@file` to
+    /// read it from a file.
+    #[arg(long, short)]
+    task: String,
+    /// Another agent the task may reach on the bus, as `AGENT=POLICY`
+    /// (repeatable).
+    #[arg(long = "peer", value_name = "AGENT=POLICY")]
+    peers: Vec<String>,
+    /// Project id (default: the workspace directory's name).
+    #[arg(long)]
+    project: Option<String>,
+    /// Tenant the project belongs to.
+    #[arg(long, default_value = "local")]
+    tenant: String,
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// Print an agent's describe(), its imports, size and SHA-256.
+    Inspect {
+        /// Path to a `.wasm` component or a built-in agent name.
+        agent: String,
+    },
+    /// List the agents built into this binary.
+    List,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Check policy files and summarise what each grants; every error names
+    /// the file, the line and a fix.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: 2,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.global.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NEXUS_LOG")
+                .unwrap_or_else(|_| filter.into()),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nexus: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("nexus: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run(args) => run(&cli.global, args).await,
+        Command::Agents(AgentsCommand::List) => {
+            for (name, bytes) in nexus::builtin::ROSTER {
+                println!("{name:<14} {:>8} bytes", bytes.len());
+            }
+            Ok(())
+        }
+        Command::Agents(AgentsCommand::Inspect { agent }) => inspect(&cli.global, &agent).await,
+        Command::Policy(PolicyCommand::Check { files }) => policy_check(&files),
+        Command::Bench(args) => nexus::bench::run(args).await.map_err(|e| Failure {
+            code: 1,
+            message: format!("{e:#}"),
+        }),
+    }
+}
+
+fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let xdg = |var: &str, fallback: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(fallback)))
+            .map(|d| d.join("nexus"))
+    };
+    let cache_dir = if g.no_cache {
+        None
+    } else {
+        g.cache_dir
+            .clone()
+            .or_else(|| xdg("XDG_CACHE_HOME", ".cache"))
+    };
+    let state_dir = g
+        .state_dir
+        .clone()
+        .or_else(|| xdg("XDG_DATA_HOME", ".local/share"));
+    Runtime::new(RuntimeOptions {
+        cache_dir,
+        database: state_dir.map(|d| d.join("nexus.db")),
+    })
+    .map_err(|e| Failure {
+        code: 2,
+        message: format!("{e:#}"),
+    })
+}
+
+fn load_error(e: LoadError) -> Failure {
+    Failure {
+        code: if matches!(e, LoadError::HashMismatch { .. }) {
+            3
+        } else {
+            2
+        },
+        message: e.to_string(),
+    }
+}
+
+fn read_task(arg: &str) -> Result<(String, String), Failure> {
+    let text = match arg.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading the task file {file}"))?,
+        None => arg.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure {
+        code: 2,
+        message: format!(
+            "the task is not JSON ({e}); write {{\"kind\": \"...\", \"payload\": {{...}}}}"
+        ),
+    })?;
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .ok_or_else(|| Failure {
+            code: 2,
+            message: "the task has no string `kind`; write {\"kind\": \"...\", \"payload\": {...}}"
+                .into(),
+        })?
+        .to_string();
+    let payload = value
+        .get("payload")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    Ok((kind, payload.to_string()))
+}
+
+async fn load(
+    rt: &std::sync::Arc<Runtime>,
+    agent: &str,
+    policy: &Path,
+) -> Result<std::sync::Arc<nexus::runtime::Agent>, Failure> {
+    let policy = Policy::load(policy)?;
+    let bytes = Runtime::read_component(agent).map_err(load_error)?;
+    rt.load_agent(&bytes, policy).await.map_err(load_error)
+}
+
+async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
+    let (kind, payload) = read_task(&args.task)?;
+    let rt = runtime(g)?;
+    let main = load(&rt, &args.agent, &args.policy).await?;
+    let project_id = args.project.clone().unwrap_or_else(|| {
+        args.workspace
+            .file_name()
+            .map_or("project".into(), |n| n.to_string_lossy().into_owned())
+    });
+    let project = Project::open(rt.clone(), &project_id, &args.tenant, &args.workspace)
+        .with_context(|| format!("opening the workspace {}", args.workspace.display()))?;
+    let id = main.id().to_string();
+    project.add_agent(main);
+    for peer in &args.peers {
+        let (agent, policy) = peer.split_once('=').ok_or_else(|| Failure {
+            code: 2,
+            message: format!("--peer `{peer}` is not AGENT=POLICY"),
+        })?;
+        project.add_agent(load(&rt, agent, Path::new(policy)).await?);
+    }
+    match project.run(&id, &kind, &payload).await {
+        Ok(outcome) => {
+            println!("ok: {}", outcome.summary);
+            let pretty = serde_json::from_str::<serde_json::Value>(&outcome.payload)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or(outcome.payload);
+            println!("{pretty}");
+            for a in &outcome.artifacts {
+                println!("wrote {}", nexus::log::clip(a, 1024));
+            }
+            Ok(())
+        }
+        Err(f) => Err(Failure {
+            code: f.exit_code() as u8,
+            message: f.to_string(),
+        }),
+    }
+}
+
+async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
+    let rt = runtime(g)?;
+    let bytes = Runtime::read_component(agent).map_err(load_error)?;
+    let i = rt.inspect(&bytes).await.map_err(load_error)?;
+    let clip = |s: &str| nexus::log::clip(s, 256);
+    println!("id:           {}", clip(&i.info.id));
+    println!("name:         {}", clip(&i.info.name));
+    println!("version:      {}", clip(&i.info.version));
+    println!("description:  {}", clip(&i.info.description));
+    println!(
+        "handles:      {}",
+        i.info
+            .handles
+            .iter()
+            .map(|h| clip(h))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "capabilities: {}",
+        i.info
+            .capabilities
+            .iter()
+            .map(|h| clip(h))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("size:         {} bytes", i.size);
+    println!("sha256:       {}", i.sha256);
+    println!("imports:");
+    for imp in &i.imports {
+        println!("  {imp}");
+    }
+    Ok(())
+}
+
+fn policy_check(files: &[PathBuf]) -> Result<(), Failure> {
+    let mut bad = 0;
+    for f in files {
+        match Policy::load(f) {
+            Ok(p) => println!("ok    {}: {}", f.display(), p.summary()),
+            Err(e) => {
+                bad += 1;
+                println!("error {e}");
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Failure {
+            code: 2,
+            message: format!("{bad} of {} policies have errors", files.len()),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! The `memory` capability: a knowledge base per tenant with full-text
+//! search.
+//!
+//! - grant: `[memory]` recall / remember and the largest entry ([`MemoryGrant`]).
+//! - host impl: checks the grant; the tenant comes from the caller stamp.
+//! - backend: [`MemoryStore`], SQLite with an FTS5 index.
+
+use crate::bindings::Error;
+use crate::bindings::nexus::agent::memory::{Hit, Host};
+use crate::policy::{MemoryGrant, Size};
+use crate::task::TaskState;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Most hits one recall returns.
+pub const MAX_HITS: u32 = 100;
+
+/// SQLite-backed knowledge base.
+pub struct MemoryStore {
+    db: Mutex<Connection>,
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("knowledge base: {e}"))
+}
+
+impl MemoryStore {
+    /// Opens (or creates) the store; `None` keeps it in memory.
+    pub fn open(path: Option<&Path>) -> rusqlite::Result<MemoryStore> {
+        let db = match path {
+            Some(p) => Connection::open(p)?,
+            None => Connection::open_in_memory()?,
+        };
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.pragma_update(None, "journal_mode", "wal")?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS memory (
+                 tenant TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, tags TEXT NOT NULL,
+                 agent TEXT NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (tenant, key));
+             CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(
+                 text, tags, content='memory', content_rowid='rowid');
+             CREATE TRIGGER IF NOT EXISTS memory_ai AFTER INSERT ON memory BEGIN
+                 INSERT INTO memory_fts(rowid, text, tags) VALUES (new.rowid, new.text, new.tags); END;
+             CREATE TRIGGER IF NOT EXISTS memory_ad AFTER DELETE ON memory BEGIN
+                 INSERT INTO memory_fts(memory_fts, rowid, text, tags) VALUES ('delete', old.rowid, old.text, old.tags); END;
+             CREATE TRIGGER IF NOT EXISTS memory_au AFTER UPDATE ON memory BEGIN
+                 INSERT INTO memory_fts(memory_fts, rowid, text, tags) VALUES ('delete', old.rowid, old.text, old.tags);
+                 INSERT INTO memory_fts(rowid, text, tags) VALUES (new.rowid, new.text, new.tags); END;",
+        )?;
+        Ok(MemoryStore { db: Mutex::new(db) })
+    }
+
+    pub fn remember(
+        &self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+        text: &str,
+        tags: &[String],
+    ) -> Result<(), Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.db
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO memory (tenant, key, text, tags, agent, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant, key) DO UPDATE SET text = ?3, tags = ?4, agent = ?5, updated = ?6",
+                params![tenant, key, text, tags.join(" "), agent, now],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub fn recall(&self, tenant: &str, query: &str, limit: u32) -> Result<Vec<Hit>, Error> {
+        // Guest text never reaches FTS5's query syntax: each word becomes a
+        // quoted phrase, OR-ed together.
+        let terms: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| !w.is_empty())
+            .take(32)
+            .map(|w| format!("\"{w}\""))
+            .collect();
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = self.db.lock().unwrap();
+        let mut stmt = db
+            .prepare_cached(
+                "SELECT m.key, m.text, m.tags, -bm25(memory_fts) FROM memory_fts
+                 JOIN memory m ON m.rowid = memory_fts.rowid
+                 WHERE memory_fts MATCH ?1 AND m.tenant = ?2 ORDER BY bm25(memory_fts) LIMIT ?3",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(
+                params![terms.join(" OR "), tenant, limit.min(MAX_HITS)],
+                |r| {
+                    let tags: String = r.get(2)?;
+                    Ok(Hit {
+                        key: r.get(0)?,
+                        text: r.get(1)?,
+                        tags: tags.split_whitespace().map(str::to_string).collect(),
+                        score: r.get(3)?,
+                    })
+                },
+            )
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    pub fn forget(&self, tenant: &str, key: &str) -> Result<(), Error> {
+        let db = self.db.lock().unwrap();
+        let found: Option<i64> = db
+            .query_row(
+                "SELECT rowid FROM memory WHERE tenant = ?1 AND key = ?2",
+                params![tenant, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        if found.is_none() {
+            return Err(Error::NotFound(format!(
+                "no memory entry `{}`",
+                crate::log::clip(key, 128)
+            )));
+        }
+        db.execute(
+            "DELETE FROM memory WHERE tenant = ?1 AND key = ?2",
+            params![tenant, key],
+        )
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+impl TaskState {
+    fn memory_grant(&self) -> Result<&MemoryGrant, Error> {
+        if self.project.is_none() {
+            return Err(Error::Denied("describe() may not use memory".into()));
+        }
+        self.policy
+            .memory
+            .as_ref()
+            .ok_or_else(|| Error::Denied("the policy has no [memory] section".into()))
+    }
+}
+
+impl Host for TaskState {
+    async fn remember(
+        &mut self,
+        key: String,
+        text: String,
+        tags: Vec<String>,
+    ) -> Result<(), Error> {
+        let grant = self.memory_grant()?;
+        if !grant.remember {
+            return Err(Error::Denied("memory.remember is not granted".into()));
+        }
+        if key.is_empty() || key.len() > 256 {
+            return Err(Error::Invalid("key must be 1 to 256 bytes".into()));
+        }
+        let size = (text.len() + tags.iter().map(String::len).sum::<usize>()) as u64;
+        if size > grant.max_entry {
+            return Err(Error::QuotaExceeded(format!(
+                "the entry is {}; memory.max_entry is {}",
+                Size(size),
+                Size(grant.max_entry)
+            )));
+        }
+        if tags.len() > 32
+            || tags
+                .iter()
+                .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        {
+            return Err(Error::Invalid(
+                "tags must be at most 32 words without spaces".into(),
+            ));
+        }
+        self.services()
+            .memory
+            .remember(&self.caller.tenant, &self.caller.agent, &key, &text, &tags)
+    }
+
+    async fn recall(&mut self, query: String, limit: u32) -> Result<Vec<Hit>, Error> {
+        let grant = self.memory_grant()?;
+        if !grant.recall {
+            return Err(Error::Denied("memory.recall is not granted".into()));
+        }
+        if query.len() > 4096 {
+            return Err(Error::Invalid("query is longer than 4096 bytes".into()));
+        }
+        self.services()
+            .memory
+            .recall(&self.caller.tenant, &query, limit)
+    }
+
+    async fn forget(&mut self, key: String) -> Result<(), Error> {
+        let grant = self.memory_grant()?;
+        if !grant.remember {
+            return Err(Error::Denied("memory.remember is not granted".into()));
+        }
+        self.services().memory.forget(&self.caller.tenant, &key)
+    }
+}

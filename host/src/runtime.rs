@@ -1,0 +1,340 @@
+//! The wasmtime side of the host: engines, the component cache and loaded
+//! agents.
+//!
+//! One engine per distinct wasm stack limit (wasmtime sets the stack limit per
+//! engine), each with Cranelift, the pooling allocator and epoch interruption.
+//! A ticker thread advances every engine's epoch. Components are compiled
+//! once and cached on disk by content hash; each agent keeps one
+//! `InstancePre`, and every task instantiates it into a fresh `Store`.
+
+use crate::bindings::{AgentInfo, AgentPre};
+use crate::cache::ComponentCache;
+use crate::policy::Policy;
+use crate::services::Services;
+use crate::task::{Caller, TICK, TaskState};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+/// Why an agent could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "component sha256 {actual} does not match the policy's pin {expected} ({policy}); \
+         run `nexus agents inspect` on the component and update `sha256` if this build is trusted"
+    )]
+    HashMismatch {
+        expected: String,
+        actual: String,
+        policy: String,
+    },
+    #[error("not a valid agent component: {0}")]
+    Compile(String),
+    #[error(
+        "the component imports something the host does not provide: {0}; agents may import only nexus:agent and wasi:* 0.2"
+    )]
+    Link(String),
+    #[error("describe() failed: {0}")]
+    Describe(String),
+    #[error(
+        "the component describes itself as `{component}` but the policy {policy} is for `{expected}`; use the policy written for this agent"
+    )]
+    IdMismatch {
+        component: String,
+        expected: String,
+        policy: String,
+    },
+    #[error("cannot read {path}: {error}")]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Where the host keeps its files.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Directory for precompiled components; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// SQLite database for memory (and later the journal); `None` keeps
+    /// memory in RAM.
+    pub database: Option<PathBuf>,
+}
+
+struct EngineSet {
+    engine: Engine,
+    linker: Arc<Linker<TaskState>>,
+}
+
+/// Engines, cache and shared backends. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engines: Mutex<HashMap<u64, Arc<EngineSet>>>,
+    ticking: Arc<Mutex<Vec<Engine>>>,
+    cache: Option<ComponentCache>,
+    pub(crate) services: Services,
+}
+
+/// A loaded agent: its component ready to instantiate and its policy.
+pub struct Agent {
+    pub info: AgentInfo,
+    pub policy: Arc<Policy>,
+    /// Lowercase hex SHA-256 of the component bytes.
+    pub sha256: String,
+    /// Size of the component in bytes.
+    pub size: usize,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    /// Imports of the component, as `name` strings.
+    pub imports: Vec<String>,
+    pub(crate) pre: AgentPre<TaskState>,
+    pub(crate) engine: Engine,
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Agent {
+    /// The agent's id (from its policy, checked against `describe()`).
+    pub fn id(&self) -> &str {
+        &self.policy.agent
+    }
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
+        let services = Services::open(options.database.as_deref())?;
+        let ticking = Arc::new(Mutex::new(Vec::<Engine>::new()));
+        spawn_ticker(Arc::downgrade(&ticking));
+        Ok(Arc::new(Runtime {
+            engines: Mutex::new(HashMap::new()),
+            ticking,
+            cache: options.cache_dir.map(ComponentCache::new),
+            services,
+        }))
+    }
+
+    fn engine_for(&self, stack: u64) -> anyhow::Result<Arc<EngineSet>> {
+        let mut engines = self.engines.lock().unwrap();
+        if let Some(set) = engines.get(&stack) {
+            return Ok(set.clone());
+        }
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(256)
+            .total_tables(512)
+            .total_stacks(256)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(crate::policy::bounds::MEMORY.1 as usize);
+        let mut config = Config::new();
+        config
+            .strategy(wasmtime::Strategy::Cranelift)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            .max_wasm_stack(stack as usize)
+            .async_stack_size(stack as usize + (1 << 20));
+        let engine = Engine::new(&config).map_err(wasm_err)?;
+        let mut linker = Linker::<TaskState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
+        crate::bindings::Agent::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s)
+            .map_err(wasm_err)?;
+        let set = Arc::new(EngineSet {
+            engine: engine.clone(),
+            linker: Arc::new(linker),
+        });
+        self.ticking.lock().unwrap().push(engine);
+        engines.insert(stack, set.clone());
+        Ok(set)
+    }
+
+    /// Compiles (or loads from the cache) a component and prepares it to
+    /// run under `policy`. Refuses a component whose hash does not match the
+    /// policy's pin, or whose `describe()` names another agent.
+    pub async fn load_agent(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        policy: Policy,
+    ) -> Result<Arc<Agent>, LoadError> {
+        let sha256 = hex(&Sha256::digest(bytes));
+        if let Some(expected) = &policy.sha256
+            && *expected != sha256
+        {
+            return Err(LoadError::HashMismatch {
+                expected: expected.clone(),
+                actual: sha256,
+                policy: policy.source.display().to_string(),
+            });
+        }
+        let agent = self.prepare(bytes, sha256, Arc::new(policy)).await?;
+        if agent.info.id != agent.policy.agent {
+            return Err(LoadError::IdMismatch {
+                component: crate::log::clip(&agent.info.id, 64),
+                expected: agent.policy.agent.clone(),
+                policy: agent.policy.source.display().to_string(),
+            });
+        }
+        Ok(Arc::new(agent))
+    }
+
+    /// Loads a component under a policy that grants nothing and reports
+    /// what it says about itself.
+    pub async fn inspect(self: &Arc<Self>, bytes: &[u8]) -> Result<Agent, LoadError> {
+        let policy = Policy::parse(std::path::Path::new("(inspect)"), "agent = \"inspect\"\n")
+            .expect("the built-in inspection policy parses");
+        self.prepare(bytes, hex(&Sha256::digest(bytes)), Arc::new(policy))
+            .await
+    }
+
+    async fn prepare(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        sha256: String,
+        policy: Arc<Policy>,
+    ) -> Result<Agent, LoadError> {
+        let set = self
+            .engine_for(policy.limits.stack)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let (component, from_cache) = self.compile(&set.engine, bytes, &sha256)?;
+        let imports = component
+            .component_type()
+            .imports(&set.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let pre = set
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = AgentPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let info = describe(self.clone(), &set.engine, &pre, &policy).await?;
+        Ok(Agent {
+            info,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                policy.limits.concurrent_tasks as usize,
+            )),
+            policy,
+            sha256,
+            size: bytes.len(),
+            from_cache,
+            imports,
+            pre,
+            engine: set.engine.clone(),
+        })
+    }
+
+    /// Reads a component from a file, or takes a built-in agent by name.
+    pub fn read_component(spec: &str) -> Result<Vec<u8>, LoadError> {
+        if let Some((_, bytes)) = crate::builtin::ROSTER.iter().find(|(n, _)| *n == spec) {
+            return Ok(bytes.to_vec());
+        }
+        std::fs::read(spec).map_err(|error| LoadError::Read {
+            path: spec.into(),
+            error,
+        })
+    }
+
+    fn compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<(Component, bool), LoadError> {
+        if let Some(cache) = &self.cache
+            && let Some(component) = cache.load(engine, sha256)
+        {
+            return Ok((component, true));
+        }
+        let component =
+            Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        if let Some(cache) = &self.cache {
+            cache.store(engine, sha256, &component);
+        }
+        Ok((component, false))
+    }
+
+    /// Compiles without the cache (for benchmarks): returns the time taken.
+    pub fn time_compile(&self, bytes: &[u8], stack: u64) -> anyhow::Result<Duration> {
+        let set = self.engine_for(stack)?;
+        let t = Instant::now();
+        Component::new(&set.engine, bytes).map_err(wasm_err)?;
+        Ok(t.elapsed())
+    }
+
+    /// Loads from the cache only (for benchmarks): returns the time taken,
+    /// or `None` when the component is not cached.
+    pub fn time_cached_load(&self, bytes: &[u8], stack: u64) -> anyhow::Result<Option<Duration>> {
+        let set = self.engine_for(stack)?;
+        let sha = hex(&Sha256::digest(bytes));
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        let t = Instant::now();
+        Ok(cache.load(&set.engine, &sha).map(|_| t.elapsed()))
+    }
+}
+
+/// Runs `describe()` in a store with the agent's limits and no project:
+/// every host call from it is denied.
+async fn describe(
+    runtime: Arc<Runtime>,
+    engine: &Engine,
+    pre: &AgentPre<TaskState>,
+    policy: &Arc<Policy>,
+) -> Result<AgentInfo, LoadError> {
+    let caller = Caller {
+        agent: policy.agent.as_str().into(),
+        project: "".into(),
+        tenant: "".into(),
+        task_id: "describe".into(),
+        depth: 0,
+    };
+    let mut store = Store::new(
+        engine,
+        TaskState::new(caller, policy.clone(), None, runtime),
+    );
+    TaskState::arm(&mut store);
+    let run = async {
+        let agent = pre.instantiate_async(&mut store).await?;
+        agent.call_describe(&mut store).await
+    };
+    match tokio::time::timeout(policy.limits.wall_time.min(Duration::from_secs(10)), run).await {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(e)) => Err(LoadError::Describe(store.data().failure(e).to_string())),
+        Err(_) => Err(LoadError::Describe(
+            "did not return within its wall time".into(),
+        )),
+    }
+}
+
+/// Advances the epoch of every engine each tick, until the runtime is gone.
+fn spawn_ticker(engines: Weak<Mutex<Vec<Engine>>>) {
+    std::thread::Builder::new()
+        .name("nexus-epoch".into())
+        .spawn(move || {
+            while let Some(engines) = engines.upgrade() {
+                for e in engines.lock().unwrap().iter() {
+                    e.increment_epoch();
+                }
+                drop(engines);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Lowercase hex SHA-256 of component bytes, as policies pin it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// wasmtime's error type is its own; the binary's edge speaks anyhow.
+pub(crate) fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}

@@ -1,0 +1,224 @@
+//! The `nexus` binary: outcomes on stdout, one-line reasons and exit codes
+//! on failure.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+fn nexus(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(args)
+        .env("NEXUS_CACHE_DIR", dir.join("cache"))
+        .env("NEXUS_STATE_DIR", dir.join("state"))
+        .env_remove("NEXUS_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write_policy(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+const HOSTILE_POLICY: &str =
+    "agent = \"hostile\"\n[limits]\ncpu_time = \"200ms\"\nwall_time = \"1s\"\n";
+
+#[test]
+fn run_executes_the_example_agent() {
+    let dir = TempDir::new().unwrap();
+    let ws = dir.path().join("demo");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/hello.toml");
+    let out = nexus(
+        dir.path(),
+        &[
+            "run",
+            "hello",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--task",
+            r#"{"kind":"greet","payload":{"name":"Ada"}}"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok: greeted Ada"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("greetings/hello.txt")).unwrap(),
+        "Hello, Ada!\n"
+    );
+}
+
+#[test]
+fn run_reads_the_task_from_a_file_and_runs_a_wasm_path() {
+    let dir = TempDir::new().unwrap();
+    let task = dir.path().join("task.json");
+    std::fs::write(&task, r#"{"kind":"echo","payload":{"n":42}}"#).unwrap();
+    let policy = write_policy(dir.path(), "h.toml", "agent = \"hostile\"\n");
+    let wasm = nexus::builtin::test_agent("hostile").unwrap();
+    let out = nexus(
+        dir.path(),
+        &[
+            "run",
+            wasm,
+            "--policy",
+            &policy,
+            "--workspace",
+            dir.path().join("w").to_str().unwrap(),
+            "--task",
+            &format!("@{}", task.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("still serving"));
+}
+
+fn run_hostile(kind: &str, policy_body: &str) -> Output {
+    let dir = TempDir::new().unwrap();
+    let policy = write_policy(dir.path(), "h.toml", policy_body);
+    let wasm = nexus::builtin::test_agent("hostile").unwrap();
+    let task = format!(r#"{{"kind":"{kind}","payload":{{}}}}"#);
+    nexus(
+        dir.path(),
+        &[
+            "run",
+            wasm,
+            "--policy",
+            &policy,
+            "--workspace",
+            dir.path().join("w").to_str().unwrap(),
+            "--task",
+            &task,
+        ],
+    )
+}
+
+fn one_line_reason(out: &Output) -> String {
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn cpu_limit_exits_4_with_one_line() {
+    let out = run_hostile("spin", HOSTILE_POLICY);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(one_line_reason(&out).contains("cpu time limit"));
+}
+
+#[test]
+fn wall_limit_exits_5_with_one_line() {
+    let out = run_hostile("sleep", HOSTILE_POLICY);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(one_line_reason(&out).contains("wall time limit"));
+}
+
+#[test]
+fn sha256_mismatch_exits_3_with_one_line() {
+    let body = format!("sha256 = \"{}\"\n{HOSTILE_POLICY}", "ab".repeat(32));
+    let out = run_hostile("echo", &body);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(one_line_reason(&out).contains("does not match the policy's pin"));
+}
+
+#[test]
+fn task_that_is_not_json_exits_2() {
+    let dir = TempDir::new().unwrap();
+    let policy = write_policy(dir.path(), "h.toml", "agent = \"hello\"\n");
+    let out = nexus(
+        dir.path(),
+        &[
+            "run",
+            "hello",
+            "--policy",
+            &policy,
+            "--workspace",
+            "w",
+            "--task",
+            "{not json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line_reason(&out).contains("the task is not JSON"));
+}
+
+#[test]
+fn agent_error_exits_1() {
+    let out = run_hostile("no-such-kind", HOSTILE_POLICY);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_reason(&out).contains("unsupported"));
+}
+
+#[test]
+fn policy_check_names_file_line_and_fix() {
+    let dir = TempDir::new().unwrap();
+    let good = write_policy(
+        dir.path(),
+        "good.toml",
+        "agent = \"hello\"\n[workspace]\nwrite = [\"a/**\"]\n",
+    );
+    let bad = write_policy(
+        dir.path(),
+        "bad.toml",
+        "agent = \"hello\"\n[limits]\nmemory = \"lots\"\n",
+    );
+    let out = nexus(dir.path(), &["policy", "check", &good, &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ok    ") && stdout.contains("good.toml"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("bad.toml:3:"), "{stdout}");
+    assert!(stdout.contains("fix:"), "{stdout}");
+}
+
+#[test]
+fn every_shipped_policy_passes_the_check() {
+    let dir = TempDir::new().unwrap();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let files: Vec<String> = std::fs::read_dir(policies)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["policy", "check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = nexus(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+}
+
+#[test]
+fn agents_inspect_prints_describe_imports_and_hash() {
+    let dir = TempDir::new().unwrap();
+    let out = nexus(dir.path(), &["agents", "inspect", "hello"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("id:           hello"), "{stdout}");
+    assert!(stdout.contains("nexus:agent/workspace@0.1.0"), "{stdout}");
+    let sha = nexus::runtime::sha256_hex(&support::component("hello"));
+    assert!(stdout.contains(&sha), "{stdout}");
+}
+
+#[test]
+fn run_help_teaches_with_an_example() {
+    let dir = TempDir::new().unwrap();
+    let out = nexus(dir.path(), &["run", "--help"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Example:") && stdout.contains("--policy"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Exit codes"), "{stdout}");
+}

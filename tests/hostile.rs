@@ -1,0 +1,333 @@
+//! Hostile agents: each test makes the `hostile` test agent (built from
+//! `tests/agents/hostile`) try one escape or one exhaustion, asserts the exact
+//! refusal, and then asserts the host still runs a normal task.
+
+mod support;
+
+use nexus::runtime::LoadError;
+use nexus::task::{Limit, TaskFailure};
+use serde_json::json;
+use support::{Fixture, HELLO, HOSTILE};
+
+async fn hostile() -> Fixture {
+    let f = Fixture::new();
+    f.load("hostile", HOSTILE).await;
+    f
+}
+
+fn assert_secret_untouched(f: &Fixture) {
+    assert_eq!(
+        std::fs::read_to_string(f.outside().join("secret.txt")).unwrap(),
+        "top secret"
+    );
+    let names: Vec<_> = std::fs::read_dir(f.outside())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["secret.txt"],
+        "nothing new appears outside the sandbox"
+    );
+}
+
+fn expect_limit(r: Result<impl std::fmt::Debug, TaskFailure>, limit: Limit) {
+    match r {
+        Err(TaskFailure::Limit { limit: got, .. }) if got == limit => {}
+        other => panic!("expected the {limit}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn path_traversal_is_denied() {
+    let f = hostile().await;
+    let (kind, reason) = f
+        .refusal("read", json!({"path": "../outside/secret.txt"}))
+        .await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("`..`"), "{reason}");
+    let (kind, _) = f
+        .refusal(
+            "write",
+            json!({"path": "a/../../outside/pwned.txt", "text": "x"}),
+        )
+        .await;
+    assert_eq!(kind, "denied");
+    assert_secret_untouched(&f);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn absolute_path_is_denied() {
+    let f = hostile().await;
+    let secret = f.outside().join("secret.txt");
+    let (kind, reason) = f
+        .refusal("read", json!({"path": secret.to_str().unwrap()}))
+        .await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("absolute"), "{reason}");
+    let (kind, _) = f
+        .refusal("write", json!({"path": "/tmp/pwned.txt", "text": "x"}))
+        .await;
+    assert_eq!(kind, "denied");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn preplanted_symlink_pointing_outside_is_denied() {
+    let f = hostile().await;
+    std::os::unix::fs::symlink(f.outside(), f.sandbox().join("link")).unwrap();
+    std::os::unix::fs::symlink(f.outside().join("secret.txt"), f.sandbox().join("leak.txt"))
+        .unwrap();
+    for (kind, payload) in [
+        ("read", json!({"path": "link/secret.txt"})),
+        ("read", json!({"path": "leak.txt"})),
+        ("write", json!({"path": "link/pwned.txt", "text": "x"})),
+        ("write", json!({"path": "leak.txt", "text": "overwritten"})),
+    ] {
+        let (got, reason) = f.refusal(kind, payload).await;
+        assert_eq!(got, "denied", "{kind}");
+        assert!(reason.contains("symbolic link"), "{reason}");
+    }
+    assert_secret_untouched(&f);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn symlink_with_trailing_slash_is_denied() {
+    let f = hostile().await;
+    std::os::unix::fs::symlink(f.outside(), f.sandbox().join("link")).unwrap();
+    let (kind, reason) = f.refusal("list", json!({"path": "link/"})).await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("symbolic link"), "{reason}");
+    let (kind, _) = f.refusal("exists", json!({"path": "link/"})).await;
+    assert_eq!(kind, "denied");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn hard_link_to_outside_file_is_denied_and_writes_do_not_reach_it() {
+    let f = hostile().await;
+    std::fs::create_dir_all(f.sandbox()).unwrap();
+    std::fs::hard_link(f.outside().join("secret.txt"), f.sandbox().join("hard.txt")).unwrap();
+    let (kind, reason) = f.refusal("read", json!({"path": "hard.txt"})).await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("hard links"), "{reason}");
+    // A write replaces the sandbox's directory entry; the outside file keeps
+    // its content.
+    let out = f
+        .run(
+            "hostile",
+            "write",
+            json!({"path": "hard.txt", "text": "replaced"}),
+        )
+        .await
+        .unwrap();
+    assert!(out.payload.contains("ok"), "{}", out.payload);
+    assert_eq!(
+        std::fs::read_to_string(f.sandbox().join("hard.txt")).unwrap(),
+        "replaced"
+    );
+    assert_secret_untouched(&f);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn nul_in_path_is_denied() {
+    let f = hostile().await;
+    let (kind, reason) = f
+        .refusal("write", json!({"path": "ok.txt\u{0}../../x", "text": "x"}))
+        .await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("NUL"), "{reason}");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn four_kib_path_is_denied() {
+    let f = hostile().await;
+    let long = "a/".repeat(2048);
+    assert_eq!(long.len(), 4096);
+    let (kind, reason) = f.refusal("write", json!({"path": long, "text": "x"})).await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("the limit is 1024"), "{reason}");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn byte_quota_is_enforced_before_the_write() {
+    let f = hostile().await;
+    // 100 KiB files against a 256 KiB project quota: the third is refused.
+    let (kind, reason) = f
+        .refusal(
+            "write-many",
+            json!({"dir": "q", "count": 3, "size": 100 * 1024}),
+        )
+        .await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("the limit is 256"), "{reason}");
+    let mut names: Vec<_> = std::fs::read_dir(f.sandbox().join("q"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["0.txt", "1.txt"],
+        "nothing of the refused write (no temp file) is left"
+    );
+    assert_eq!(f.project.usage(), (200 * 1024, 2));
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn single_file_size_quota_is_enforced() {
+    let f = hostile().await;
+    let (kind, reason) = f.refusal("big-arg", json!({"bytes": 200 * 1024})).await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("file size limit"), "{reason}");
+    assert!(!f.sandbox().join("big.bin").exists());
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn file_count_quota_is_enforced() {
+    let f = hostile().await;
+    let (kind, reason) = f
+        .refusal("write-many", json!({"dir": "n", "count": 20, "size": 10}))
+        .await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("the limit is 8"), "{reason}");
+    assert_eq!(std::fs::read_dir(f.sandbox().join("n")).unwrap().count(), 8);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn write_outside_the_write_globs_is_denied() {
+    let f = Fixture::new();
+    f.load(
+        "hostile",
+        &HOSTILE.replace("write = [\"**\"]", "write = [\"allowed/**\"]"),
+    )
+    .await;
+    let (kind, reason) = f
+        .refusal("write", json!({"path": "other/x.txt", "text": "x"}))
+        .await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("workspace.write"), "{reason}");
+    assert!(!f.sandbox().join("other").exists());
+    let ok = f
+        .run(
+            "hostile",
+            "write",
+            json!({"path": "allowed/x.txt", "text": "x"}),
+        )
+        .await
+        .unwrap();
+    assert!(ok.payload.contains("ok"));
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn infinite_loop_ends_at_the_cpu_deadline() {
+    let f = hostile().await;
+    expect_limit(f.run("hostile", "spin", json!({})).await, Limit::CpuTime);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn sleeping_forever_in_a_host_call_ends_at_the_wall_deadline() {
+    let f = hostile().await;
+    expect_limit(f.run("hostile", "sleep", json!({})).await, Limit::WallTime);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn memory_bomb_ends_at_the_memory_limit() {
+    let f = hostile().await;
+    expect_limit(
+        f.run("hostile", "memory-bomb", json!({})).await,
+        Limit::Memory,
+    );
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn deep_recursion_ends_at_the_stack_limit() {
+    let f = hostile().await;
+    expect_limit(f.run("hostile", "recurse", json!({})).await, Limit::Stack);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn hundred_mib_host_call_argument_is_refused() {
+    let f = Fixture::new();
+    f.load(
+        "hostile",
+        &HOSTILE.replace("memory = \"32MiB\"", "memory = \"256MiB\""),
+    )
+    .await;
+    expect_limit(
+        f.run("hostile", "big-arg", json!({"bytes": 100 << 20}))
+            .await,
+        Limit::HostcallBytes,
+    );
+    assert!(!f.sandbox().join("big.bin").exists());
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn bus_request_to_an_agent_not_granted_is_denied() {
+    let f = hostile().await;
+    f.load("hello", HELLO).await;
+    let (kind, reason) = f.refusal("request", json!({"to": "backend"})).await;
+    assert_eq!(kind, "denied");
+    assert!(
+        reason.contains("bus.request does not include `backend`"),
+        "{reason}"
+    );
+    // The granted peer is reachable.
+    let ok = f
+        .run("hostile", "request", json!({"to": "hello"}))
+        .await
+        .unwrap();
+    assert!(ok.payload.contains("ok"), "{}", ok.payload);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn llm_role_not_granted_is_denied() {
+    let f = hostile().await;
+    let (kind, reason) = f.refusal("llm", json!({"role": "security"})).await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("does not include `security`"), "{reason}");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn guest_panic_is_a_trap_and_the_host_keeps_serving() {
+    let f = hostile().await;
+    match f.run("hostile", "panic", json!({})).await {
+        Err(TaskFailure::Trap { agent, .. }) => assert_eq!(agent, "hostile"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn policy_whose_sha256_does_not_match_refuses_to_run() {
+    let f = Fixture::new();
+    let pinned = format!("sha256 = \"{}\"\n{HOSTILE}", "0".repeat(64));
+    let err = support::runtime()
+        .load_agent(&support::component("hostile"), support::policy(&pinned))
+        .await
+        .err()
+        .expect("a mismatched pin must refuse the component");
+    assert!(matches!(err, LoadError::HashMismatch { .. }), "{err}");
+    assert!(f.project.agent("hostile").is_none());
+    // The right pin loads and runs.
+    let sha = nexus::runtime::sha256_hex(&support::component("hostile"));
+    f.load("hostile", &format!("sha256 = \"{sha}\"\n{HOSTILE}"))
+        .await;
+    f.still_serves("hostile").await;
+}
