@@ -9,6 +9,7 @@ use crate::workspace::Workspace;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use tracing::Instrument;
 use wasmtime::Store;
 
 /// Most artifacts an outcome may list.
@@ -128,7 +129,6 @@ impl Project {
             })?;
         let task_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("task", project = %self.id, agent = %agent_id, task = %task_id, kind = %crate::log::clip(kind, 64));
-        let _enter = span.enter();
         let caller = Caller {
             agent: agent_id.into(),
             project: self.id.as_str().into(),
@@ -157,8 +157,7 @@ impl Project {
             let instance = agent.pre.instantiate_async(&mut store).await?;
             instance.call_handle(&mut store, &task).await
         };
-        let result = tokio::time::timeout_at(started + wall, run).await;
-        drop(_enter);
+        let result = tokio::time::timeout_at(started + wall, run.instrument(span)).await;
         match result {
             Err(_) => Err(TaskFailure::Limit {
                 agent: agent_id.to_string(),
