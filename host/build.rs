@@ -28,8 +28,11 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
 
+    // Relative to this package: cargo resolves them against the checkout
+    // being built, so checkouts sharing one target directory each rebuild
+    // their own guests.
     for watched in ["guest-agents", "tests/agents", "sdk", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+        println!("cargo:rerun-if-changed=../{watched}");
     }
 
     let mut guests = discover(&root.join("guest-agents"), true);
