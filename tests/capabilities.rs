@@ -235,6 +235,7 @@ async fn second_start_loads_the_compiled_component_from_the_cache() {
     let options = RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
         database: None,
+        ..Default::default()
     };
     let bytes = support::component("hello");
     let first = Runtime::new(options.clone()).unwrap();
@@ -256,6 +257,7 @@ async fn second_start_loads_the_compiled_component_from_the_cache() {
     let third = Runtime::new(RuntimeOptions {
         cache_dir: Some(dir.path().to_path_buf()),
         database: None,
+        ..Default::default()
     })
     .unwrap();
     let c = third

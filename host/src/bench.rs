@@ -69,6 +69,7 @@ async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: Some(scratch.join("cache")),
         database: None,
+        ..Default::default()
     })?;
     let policy = Policy::parse(Path::new("(bench)"), POLICY)?;
     let stack = policy.limits.stack;

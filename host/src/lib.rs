@@ -14,6 +14,8 @@ pub mod bindings;
 pub mod builtin;
 pub mod bus;
 mod cache;
+pub mod config;
+pub mod db;
 pub mod llm;
 pub mod log;
 pub mod memory;

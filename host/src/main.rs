@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use nexus::config::{LlmConfig, ProcessEnv};
 use nexus::policy::Policy;
 use nexus::project::Project;
 use nexus::runtime::{LoadError, Runtime, RuntimeOptions};
@@ -39,6 +40,11 @@ struct Global {
     /// Where the host keeps its database (default: $XDG_DATA_HOME/nexus).
     #[arg(long, global = true, env = "NEXUS_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Host configuration (LLM backends, role → model map, fallbacks,
+    /// timeouts). Default: ./nexus.toml when it exists. OLLAMA_HOST,
+    /// OPENAI_BASE_URL, OPENAI_API_KEY and NEXUS_LLM_BACKEND override it.
+    #[arg(long, global = true, env = "NEXUS_CONFIG")]
+    config: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -53,6 +59,9 @@ enum Command {
     /// Check policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Show each LLM backend's health, its models, and which model each
+    /// role resolves to right now.
+    Models,
     /// Measure task start, host calls and cold start (release builds only give
     /// meaningful numbers).
     Bench(nexus::bench::BenchArgs),
@@ -176,6 +185,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Agents(AgentsCommand::Inspect { agent }) => inspect(&cli.global, &agent).await,
         Command::Policy(PolicyCommand::Check { files }) => policy_check(&files),
+        Command::Models => models(&cli.global).await,
         Command::Bench(args) => nexus::bench::run(args).await.map_err(|e| Failure {
             code: 1,
             message: format!("{e:#}"),
@@ -205,11 +215,64 @@ fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
     Runtime::new(RuntimeOptions {
         cache_dir,
         database: state_dir.map(|d| d.join("nexus.db")),
+        llm: llm_config(g)?,
     })
     .map_err(|e| Failure {
         code: 2,
         message: format!("{e:#}"),
     })
+}
+
+fn llm_config(g: &Global) -> Result<LlmConfig, Failure> {
+    let default = Path::new("nexus.toml");
+    let path = g.config.as_deref().or(default.exists().then_some(default));
+    Ok(LlmConfig::load(path, &ProcessEnv)?)
+}
+
+async fn models(g: &Global) -> Result<(), Failure> {
+    let rt = runtime(g)?;
+    let llm = &rt.services().llm;
+    let Some(backend) = &llm.config().backend else {
+        println!(
+            "no LLM backend is configured (NEXUS_LLM_BACKEND=none); agents use built-in planning and templates"
+        );
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    let listed = llm.list_models(std::time::Duration::from_secs(5)).await;
+    let took = started.elapsed().as_millis();
+    let available = match listed {
+        Ok(models) => {
+            println!(
+                "{}: ok, {} models ({took} ms)",
+                llm.backend_name(),
+                models.len()
+            );
+            for m in &models {
+                println!("  {m}");
+            }
+            models
+        }
+        Err(e) => {
+            println!(
+                "no LLM backend answers: {} ({e}); agents will use built-in planning and templates",
+                llm.backend_name()
+            );
+            Vec::new()
+        }
+    };
+    println!("roles ({}):", backend.kind.name());
+    let mut roles: Vec<&String> = llm.config().models.keys().collect();
+    roles.sort();
+    for role in roles {
+        let chain = llm.config().chain(role);
+        match llm.resolve(role, &available) {
+            Some(m) if Some(&m) == chain.first() => println!("  {role:<13} -> {m}"),
+            Some(m) => println!("  {role:<13} -> {m} (fallback; {} is missing)", chain[0]),
+            None => println!("  {role:<13} -> none of {chain:?} is available"),
+        }
+    }
+    Ok(())
 }
 
 fn load_error(e: LoadError) -> Failure {

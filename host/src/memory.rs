@@ -7,18 +7,18 @@
 
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::memory::{Hit, Host};
+use crate::db::Database;
 use crate::policy::{MemoryGrant, Size};
 use crate::task::TaskState;
-use rusqlite::{Connection, OptionalExtension, params};
-use std::path::Path;
-use std::sync::Mutex;
+use rusqlite::params;
+use std::sync::Arc;
 
 /// Most hits one recall returns.
 pub const MAX_HITS: u32 = 100;
 
 /// SQLite-backed knowledge base.
 pub struct MemoryStore {
-    db: Mutex<Connection>,
+    db: Arc<Database>,
 }
 
 fn db_error(e: rusqlite::Error) -> Error {
@@ -26,15 +26,9 @@ fn db_error(e: rusqlite::Error) -> Error {
 }
 
 impl MemoryStore {
-    /// Opens (or creates) the store; `None` keeps it in memory.
-    pub fn open(path: Option<&Path>) -> rusqlite::Result<MemoryStore> {
-        let db = match path {
-            Some(p) => Connection::open(p)?,
-            None => Connection::open_in_memory()?,
-        };
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        db.pragma_update(None, "journal_mode", "wal")?;
-        db.execute_batch(
+    /// Creates the store's tables when they are missing.
+    pub fn open(db: Arc<Database>) -> rusqlite::Result<MemoryStore> {
+        db.with(|c| c.execute_batch(
             "CREATE TABLE IF NOT EXISTS memory (
                  tenant TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, tags TEXT NOT NULL,
                  agent TEXT NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (tenant, key));
@@ -47,8 +41,8 @@ impl MemoryStore {
              CREATE TRIGGER IF NOT EXISTS memory_au AFTER UPDATE ON memory BEGIN
                  INSERT INTO memory_fts(memory_fts, rowid, text, tags) VALUES ('delete', old.rowid, old.text, old.tags);
                  INSERT INTO memory_fts(rowid, text, tags) VALUES (new.rowid, new.text, new.tags); END;",
-        )?;
-        Ok(MemoryStore { db: Mutex::new(db) })
+        ))?;
+        Ok(MemoryStore { db })
     }
 
     pub fn remember(
@@ -63,13 +57,13 @@ impl MemoryStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         self.db
-            .lock()
-            .unwrap()
-            .execute(
-                "INSERT INTO memory (tenant, key, text, tags, agent, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (tenant, key) DO UPDATE SET text = ?3, tags = ?4, agent = ?5, updated = ?6",
-                params![tenant, key, text, tags.join(" "), agent, now],
-            )
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO memory (tenant, key, text, tags, agent, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (tenant, key) DO UPDATE SET text = ?3, tags = ?4, agent = ?5, updated = ?6",
+                    params![tenant, key, text, tags.join(" "), agent, now],
+                )
+            })
             .map_err(db_error)?;
         Ok(())
     }
@@ -86,18 +80,14 @@ impl MemoryStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let db = self.db.lock().unwrap();
-        let mut stmt = db
-            .prepare_cached(
-                "SELECT m.key, m.text, m.tags, -bm25(memory_fts) FROM memory_fts
-                 JOIN memory m ON m.rowid = memory_fts.rowid
-                 WHERE memory_fts MATCH ?1 AND m.tenant = ?2 ORDER BY bm25(memory_fts) LIMIT ?3",
-            )
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map(
-                params![terms.join(" OR "), tenant, limit.min(MAX_HITS)],
-                |r| {
+        self.db
+            .with(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT m.key, m.text, m.tags, -bm25(memory_fts) FROM memory_fts
+                     JOIN memory m ON m.rowid = memory_fts.rowid
+                     WHERE memory_fts MATCH ?1 AND m.tenant = ?2 ORDER BY bm25(memory_fts) LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(params![terms.join(" OR "), tenant, limit.min(MAX_HITS)], |r| {
                     let tags: String = r.get(2)?;
                     Ok(Hit {
                         key: r.get(0)?,
@@ -105,33 +95,28 @@ impl MemoryStore {
                         tags: tags.split_whitespace().map(str::to_string).collect(),
                         score: r.get(3)?,
                     })
-                },
-            )
-            .map_err(db_error)?;
-        rows.collect::<Result<_, _>>().map_err(db_error)
+                })?;
+                rows.collect::<Result<_, _>>()
+            })
+            .map_err(db_error)
     }
 
     pub fn forget(&self, tenant: &str, key: &str) -> Result<(), Error> {
-        let db = self.db.lock().unwrap();
-        let found: Option<i64> = db
-            .query_row(
-                "SELECT rowid FROM memory WHERE tenant = ?1 AND key = ?2",
-                params![tenant, key],
-                |r| r.get(0),
-            )
-            .optional()
+        let deleted = self
+            .db
+            .with(|c| {
+                c.execute(
+                    "DELETE FROM memory WHERE tenant = ?1 AND key = ?2",
+                    params![tenant, key],
+                )
+            })
             .map_err(db_error)?;
-        if found.is_none() {
+        if deleted == 0 {
             return Err(Error::NotFound(format!(
                 "no memory entry `{}`",
                 crate::log::clip(key, 128)
             )));
         }
-        db.execute(
-            "DELETE FROM memory WHERE tenant = ?1 AND key = ?2",
-            params![tenant, key],
-        )
-        .map_err(db_error)?;
         Ok(())
     }
 }

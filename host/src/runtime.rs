@@ -60,9 +60,12 @@ pub enum LoadError {
 pub struct RuntimeOptions {
     /// Directory for precompiled components; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// SQLite database for memory (and later the journal); `None` keeps
-    /// memory in RAM.
+    /// SQLite database for memory, LLM usage and cache; `None` keeps them
+    /// in RAM.
     pub database: Option<PathBuf>,
+    /// LLM backends; the default has none, so every call reports
+    /// `unavailable`.
+    pub llm: crate::config::LlmConfig,
 }
 
 struct EngineSet {
@@ -104,7 +107,7 @@ impl Agent {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
-        let services = Services::open(options.database.as_deref())?;
+        let services = Services::open(options.database.as_deref(), options.llm)?;
         let ticking = Arc::new(Mutex::new(Vec::<Engine>::new()));
         spawn_ticker(Arc::downgrade(&ticking));
         Ok(Arc::new(Runtime {
@@ -223,6 +226,11 @@ impl Runtime {
             pre,
             engine: set.engine.clone(),
         })
+    }
+
+    /// The shared backends (database, memory, metrics, LLM).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Reads a component from a file, or takes a built-in agent by name.

@@ -1,32 +1,36 @@
-//! Backends shared by every task: the knowledge base, host metrics and the
-//! LLM client.
+//! Backends shared by every task: the database, the knowledge base, host
+//! metrics and the LLM client.
 
+use crate::config::LlmConfig;
+use crate::db::Database;
 use crate::llm::Llm;
 use crate::memory::MemoryStore;
 use crate::metrics::Metrics;
 use crate::task::TaskState;
 use std::path::Path;
+use std::sync::Arc;
 
 pub struct Services {
+    pub db: Arc<Database>,
     pub memory: MemoryStore,
     pub metrics: Metrics,
     pub llm: Llm,
 }
 
 impl Services {
-    pub fn open(database: Option<&Path>) -> anyhow::Result<Services> {
+    pub fn open(database: Option<&Path>, llm: LlmConfig) -> anyhow::Result<Services> {
         if let Some(dir) = database.and_then(Path::parent) {
             std::fs::create_dir_all(dir)?;
         }
+        let name = database.map_or("(in memory)".into(), |p| p.display().to_string());
+        let db = Database::open(database)
+            .map_err(|e| anyhow::anyhow!("opening the database {name}: {e}"))?;
         Ok(Services {
-            memory: MemoryStore::open(database).map_err(|e| {
-                anyhow::anyhow!(
-                    "opening the database {}: {e}",
-                    database.map_or("(memory)".into(), |p| p.display().to_string())
-                )
-            })?,
+            memory: MemoryStore::open(db.clone())
+                .map_err(|e| anyhow::anyhow!("preparing the knowledge base in {name}: {e}"))?,
             metrics: Metrics::default(),
-            llm: Llm::default(),
+            llm: Llm::new(llm, db.clone())?,
+            db,
         })
     }
 }

@@ -2,6 +2,8 @@
 //! directory, agents built from source by `host/build.rs`.
 #![allow(dead_code)]
 
+pub mod llm_server;
+
 use nexus::bindings::nexus::agent::types::Outcome;
 use nexus::policy::Policy;
 use nexus::project::Project;
@@ -20,6 +22,7 @@ pub fn runtime() -> Arc<Runtime> {
         let rt = Runtime::new(RuntimeOptions {
             cache_dir: Some(dir.path().join("cache")),
             database: Some(dir.path().join("nexus.db")),
+            ..Default::default()
         })
         .unwrap();
         (rt, dir)

@@ -149,10 +149,41 @@ impl Agent for Hostile {
                         .get("max_tokens")
                         .and_then(|v| v.as_u64())
                         .map(|v| v as u32),
-                    ..Default::default()
+                    temperature: arg
+                        .get("temperature")
+                        .and_then(|v| v.as_f64())
+                        .map(|v| v as f32),
+                    seed: arg.get("seed").and_then(|v| v.as_u64()),
+                    json_schema: arg.get("schema").map(|v| v.to_string()),
                 };
-                report(llm::chat(&s("role"), &[llm::Message::user("hi")], &opts))
+                let prompt = if s("prompt").is_empty() {
+                    "hi".to_string()
+                } else {
+                    s("prompt")
+                };
+                match llm::chat(
+                    &s("role"),
+                    &[
+                        llm::Message::system("You are terse."),
+                        llm::Message::user(&prompt),
+                    ],
+                    &opts,
+                ) {
+                    Ok(c) => Outcome::json(
+                        &serde_json::json!({
+                            "ok": true, "content": c.content, "model": c.model, "cached": c.cached,
+                            "truncated": c.truncated, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                        }),
+                        "answered",
+                    ),
+                    Err(e) => report::<()>(Err(e)),
+                }
             }
+            "models" => report(llm::models().map(|m| {
+                m.into_iter()
+                    .map(|i| format!("{}={}@{}:{}", i.role, i.model, i.backend, i.available))
+                    .collect::<Vec<_>>()
+            })),
             "remember" => report(nexus_sdk::memory::remember(&s("key"), &s("text"), &[])),
             "recall" => report(
                 nexus_sdk::memory::recall(&s("query"), 10)

@@ -1,0 +1,346 @@
+//! Host configuration: `nexus.toml` (or `--config FILE`), then the
+//! environment variables users of Ollama and OpenAI-compatible servers
+//! already set (`OLLAMA_HOST`, `OPENAI_BASE_URL`, `OPENAI_API_KEY`).
+//!
+//! API keys are read from the environment only, never from a file: agents
+//! can be granted project files, never the host's environment.
+
+use crate::policy::{PolicyError, Span};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub llm: LlmFile,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LlmFile {
+    /// Which backend model roles use: "ollama", "openai" or "none".
+    pub backend: Option<String>,
+    pub ollama: Option<OllamaFile>,
+    pub openai: Option<OpenAiFile>,
+    /// Role → model.
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
+    pub fallbacks: Option<FallbacksFile>,
+    pub timeout: Option<Span>,
+    pub retries: Option<u32>,
+    pub backoff: Option<Span>,
+    pub circuit_failures: Option<u32>,
+    pub circuit_cooldown: Option<Span>,
+    pub cache: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OllamaFile {
+    pub base_url: Option<String>,
+    pub keep_alive: Option<String>,
+    pub num_ctx: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiFile {
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbacksFile {
+    pub primary: Option<String>,
+    pub secondary: Option<String>,
+    pub minimal: Option<String>,
+}
+
+/// Which wire protocol a backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Ollama,
+    OpenAi,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Ollama => "ollama",
+            BackendKind::OpenAi => "openai",
+        }
+    }
+}
+
+/// One configured LLM server.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub kind: BackendKind,
+    /// Ollama: `http://host:11434`; OpenAI-compatible: `http://host:8080/v1`.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub keep_alive: Option<String>,
+    pub num_ctx: Option<u32>,
+}
+
+/// The LLM configuration in force.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// The backend model roles go to; `None` means no LLM: every call
+    /// reports `unavailable` and agents use their built-in fallbacks.
+    pub backend: Option<BackendConfig>,
+    pub models: BTreeMap<String, String>,
+    /// Tried in order after the role's own model.
+    pub fallbacks: Vec<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff: Duration,
+    pub circuit_failures: u32,
+    pub circuit_cooldown: Duration,
+    pub cache: bool,
+}
+
+impl Default for LlmConfig {
+    /// No backend; the seed's models, fallbacks and timeout.
+    fn default() -> Self {
+        let models = [
+            ("orchestrator", "qwen2.5-coder:7b"),
+            ("frontend", "qwen2.5-coder:7b"),
+            ("qa", "qwen2.5-coder:7b"),
+            ("backend", "codellama:7b"),
+            ("security", "codellama:7b"),
+            ("analyst", "deepseek-coder:6.7b"),
+        ]
+        .into_iter()
+        .map(|(r, m)| (r.to_string(), m.to_string()))
+        .collect();
+        LlmConfig {
+            backend: None,
+            models,
+            fallbacks: vec![
+                "qwen2.5-coder:7b".into(),
+                "codellama:7b".into(),
+                "qwen2:1.5b".into(),
+            ],
+            timeout: Duration::from_secs(120),
+            retries: 3,
+            backoff: Duration::from_millis(500),
+            circuit_failures: 5,
+            circuit_cooldown: Duration::from_secs(30),
+            cache: true,
+        }
+    }
+}
+
+/// The environment the configuration reads (a parameter so tests need not
+/// change the process environment).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+/// `OLLAMA_HOST` may be `host`, `host:port` or a URL.
+fn ollama_url(host: &str) -> String {
+    let host = host.trim_end_matches('/');
+    let with_scheme = if host.contains("://") {
+        host.to_string()
+    } else {
+        format!("http://{host}")
+    };
+    let after_scheme = with_scheme.split_once("://").map_or("", |(_, r)| r);
+    if after_scheme.contains(':') {
+        with_scheme
+    } else {
+        format!("{with_scheme}:11434")
+    }
+}
+
+impl LlmConfig {
+    /// Reads `path` (when given; a missing default file is fine) and applies
+    /// the environment.
+    pub fn load(path: Option<&Path>, env: &dyn Env) -> Result<LlmConfig, PolicyError> {
+        let file = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| PolicyError {
+                    file: p.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the configuration: {e}"),
+                    fix: "check the path given to --config".into(),
+                })?;
+                toml::from_str::<ConfigFile>(&text).map_err(|e| {
+                    let offset = e.span().map_or(0, |s| s.start);
+                    let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+                    PolicyError {
+                        file: p.to_path_buf(),
+                        line,
+                        column: 1,
+                        message: e.message().trim().to_string(),
+                        fix: "see the configuration example in the README".into(),
+                    }
+                })?
+            }
+            None => ConfigFile::default(),
+        };
+        Ok(LlmConfig::from_file(file.llm, env))
+    }
+
+    fn from_file(f: LlmFile, env: &dyn Env) -> LlmConfig {
+        let mut c = LlmConfig::default();
+        c.models.extend(f.models);
+        if let Some(fb) = f.fallbacks {
+            c.fallbacks = [fb.primary, fb.secondary, fb.minimal]
+                .into_iter()
+                .flatten()
+                .collect();
+        }
+        if let Some(t) = f.timeout {
+            c.timeout = t.0;
+        }
+        if let Some(r) = f.retries {
+            c.retries = r;
+        }
+        if let Some(b) = f.backoff {
+            c.backoff = b.0;
+        }
+        if let Some(n) = f.circuit_failures {
+            c.circuit_failures = n.max(1);
+        }
+        if let Some(d) = f.circuit_cooldown {
+            c.circuit_cooldown = d.0;
+        }
+        if let Some(cache) = f.cache {
+            c.cache = cache;
+        }
+
+        let ollama_file = f.ollama.unwrap_or_default();
+        let ollama = BackendConfig {
+            kind: BackendKind::Ollama,
+            base_url: env
+                .var("OLLAMA_HOST")
+                .map(|h| ollama_url(&h))
+                .or(ollama_file.base_url)
+                .unwrap_or_else(|| "http://localhost:11434".into()),
+            api_key: None,
+            keep_alive: ollama_file.keep_alive,
+            num_ctx: ollama_file.num_ctx,
+        };
+        let openai_file = f.openai.unwrap_or_default();
+        let key_env = openai_file
+            .api_key_env
+            .unwrap_or_else(|| "OPENAI_API_KEY".into());
+        let openai_url = env.var("OPENAI_BASE_URL").or(openai_file.base_url);
+        let openai = BackendConfig {
+            kind: BackendKind::OpenAi,
+            base_url: openai_url
+                .clone()
+                .unwrap_or_else(|| "https://api.openai.com/v1".into())
+                .trim_end_matches('/')
+                .to_string(),
+            api_key: env.var(&key_env),
+            keep_alive: None,
+            num_ctx: None,
+        };
+        let choice = env.var("NEXUS_LLM_BACKEND").or(f.backend);
+        c.backend = match choice.as_deref() {
+            Some("none") => None,
+            Some("openai") => Some(openai),
+            Some("ollama") => Some(ollama),
+            // Unset: an OpenAI-compatible server when one is named and Ollama
+            // is not, otherwise Ollama (the seed's default).
+            _ if openai_url.is_some() && env.var("OLLAMA_HOST").is_none() => Some(openai),
+            _ => Some(ollama),
+        };
+        c
+    }
+
+    /// Models to try for `role`, in order, without repeats.
+    pub fn chain(&self, role: &str) -> Vec<String> {
+        let mut chain: Vec<String> = self.models.get(role).into_iter().cloned().collect();
+        for m in &self.fallbacks {
+            if !chain.contains(m) {
+                chain.push(m.clone());
+            }
+        }
+        chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_ENV: [(&str, &str); 0] = [];
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let c = LlmConfig::load(None, &NO_ENV).unwrap();
+        let b = c.backend.clone().unwrap();
+        assert_eq!(
+            (b.kind, b.base_url.as_str()),
+            (BackendKind::Ollama, "http://localhost:11434")
+        );
+        assert_eq!(c.models["backend"], "codellama:7b");
+        assert_eq!(c.models["analyst"], "deepseek-coder:6.7b");
+        assert_eq!(
+            c.chain("frontend"),
+            ["qwen2.5-coder:7b", "codellama:7b", "qwen2:1.5b"]
+        );
+        assert_eq!(c.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn ollama_host_forms() {
+        assert_eq!(ollama_url("0.0.0.0"), "http://0.0.0.0:11434");
+        assert_eq!(ollama_url("127.0.0.1:9999"), "http://127.0.0.1:9999");
+        assert_eq!(
+            ollama_url("https://ollama.example/"),
+            "https://ollama.example:11434"
+        );
+        assert_eq!(ollama_url("http://h:1"), "http://h:1");
+    }
+
+    #[test]
+    fn openai_env_selects_the_openai_backend_with_its_key() {
+        let env = [
+            ("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1/"),
+            ("OPENAI_API_KEY", "sk-test"),
+        ];
+        let b = LlmConfig::load(None, &env).unwrap().backend.unwrap();
+        assert_eq!(b.kind, BackendKind::OpenAi);
+        assert_eq!(b.base_url, "http://127.0.0.1:8080/v1");
+        assert_eq!(b.api_key.as_deref(), Some("sk-test"));
+    }
+
+    #[test]
+    fn none_disables_the_llm() {
+        assert!(
+            LlmConfig::load(None, &[("NEXUS_LLM_BACKEND", "none")])
+                .unwrap()
+                .backend
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,532 @@
+//! The `llm` capability and its backend.
+//!
+//! - grant: `[llm]` roles and the token budget per task (in the policy).
+//! - host impl (`capability.rs`): checks the role, reserves tokens, settles.
+//! - backend ([`Llm`]): maps a role to a model chain, talks to Ollama or an
+//!   OpenAI-compatible server, retries with backoff and jitter, moves down
+//!   the fallback chain on "model not found", opens a circuit on a dead
+//!   server, validates structured output (one retry with the validation
+//!   error), caches deterministic calls and records usage in SQLite.
+
+mod capability;
+pub mod ollama;
+pub mod openai;
+pub mod wire;
+
+use crate::bindings::Error;
+use crate::config::{BackendKind, LlmConfig};
+use crate::db::Database;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+pub use wire::{BackendError, ChatMessage, ChatReply, ChatRequest, Role};
+
+/// Completion tokens reserved when a call names no `max-tokens`.
+pub const DEFAULT_MAX_TOKENS: u32 = 2_048;
+/// Largest prompt accepted, in bytes over all messages.
+pub const MAX_PROMPT_BYTES: usize = 1 << 20;
+
+enum Backend {
+    Ollama(ollama::Ollama),
+    OpenAi(openai::OpenAi),
+}
+
+/// Consecutive outages of the backend; open means "do not call for a while".
+#[derive(Default)]
+struct Circuit {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+/// Who is calling, for usage records.
+pub struct CallContext<'a> {
+    pub project: &'a str,
+    pub tenant: &'a str,
+    pub agent: &'a str,
+    pub role: &'a str,
+}
+
+/// Options of one call, checked by the capability.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub seed: Option<u64>,
+    pub schema: Option<Value>,
+}
+
+/// The answer to a call, with what it cost.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub reply: ChatReply,
+    pub cached: bool,
+    /// Tokens spent over every attempt (0 for a cache hit).
+    pub tokens: u64,
+}
+
+/// The LLM backend shared by every task.
+pub struct Llm {
+    config: LlmConfig,
+    backend: Option<Backend>,
+    circuit: Mutex<Circuit>,
+    db: Arc<Database>,
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("llm records: {e}"))
+}
+
+/// Strips a Markdown code fence a model may wrap JSON in.
+fn unfence(text: &str) -> &str {
+    let t = text.trim();
+    let Some(rest) = t.strip_prefix("```") else {
+        return t;
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    rest.strip_suffix("```").unwrap_or(rest).trim()
+}
+
+impl Llm {
+    pub fn new(config: LlmConfig, db: Arc<Database>) -> anyhow::Result<Llm> {
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS llm_usage (
+                     at INTEGER NOT NULL, project TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT NOT NULL,
+                     role TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
+                     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL);
+                 CREATE INDEX IF NOT EXISTS llm_usage_project ON llm_usage (project, agent, role, model);
+                 CREATE TABLE IF NOT EXISTS llm_cache (
+                     key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL,
+                     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                     truncated INTEGER NOT NULL, created INTEGER NOT NULL);",
+            )
+        })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let backend = config.backend.as_ref().map(|b| match b.kind {
+            BackendKind::Ollama => Backend::Ollama(ollama::Ollama::new(http.clone(), b)),
+            BackendKind::OpenAi => Backend::OpenAi(openai::OpenAi::new(http.clone(), b)),
+        });
+        Ok(Llm {
+            config,
+            backend,
+            circuit: Mutex::new(Circuit::default()),
+            db,
+        })
+    }
+
+    pub fn config(&self) -> &LlmConfig {
+        &self.config
+    }
+
+    /// `ollama at http://…`, or `none`.
+    pub fn backend_name(&self) -> String {
+        match &self.config.backend {
+            Some(b) => format!("{} at {}", b.kind.name(), b.base_url),
+            None => "none".into(),
+        }
+    }
+
+    fn unavailable(&self, why: &str) -> Error {
+        Error::Unavailable(format!(
+            "{why}; agents fall back to their built-in planning and templates"
+        ))
+    }
+
+    /// Models the backend offers now.
+    pub async fn list_models(&self, timeout: Duration) -> Result<Vec<String>, BackendError> {
+        match &self.backend {
+            None => Ok(Vec::new()),
+            Some(Backend::Ollama(o)) => o
+                .tags(timeout)
+                .await
+                .map(|t| t.into_iter().map(|m| m.name).collect()),
+            Some(Backend::OpenAi(o)) => o.models(timeout).await,
+        }
+    }
+
+    /// The first model of `role`'s chain the backend has, if any.
+    pub fn resolve(&self, role: &str, available: &[String]) -> Option<String> {
+        self.config
+            .chain(role)
+            .into_iter()
+            .find(|m| available.contains(m))
+    }
+
+    async fn send(&self, req: &ChatRequest) -> Result<ChatReply, BackendError> {
+        let timeout = self.config.timeout;
+        let call = async {
+            match self.backend.as_ref() {
+                Some(Backend::Ollama(o)) => o.chat(req, timeout).await,
+                Some(Backend::OpenAi(o)) => o.chat(req, timeout).await,
+                None => Err(BackendError::Connect("no backend".into())),
+            }
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(BackendError::Timeout(timeout)))
+    }
+
+    fn circuit_open(&self) -> Option<Duration> {
+        let c = self.circuit.lock().unwrap();
+        c.open_until
+            .and_then(|t| t.checked_duration_since(Instant::now()))
+    }
+
+    fn record_outcome(&self, outage: bool) {
+        let mut c = self.circuit.lock().unwrap();
+        if outage {
+            c.failures += 1;
+            if c.failures >= self.config.circuit_failures {
+                c.open_until = Some(Instant::now() + self.config.circuit_cooldown);
+                tracing::warn!(backend = %self.backend_name(), failures = c.failures, "LLM backend circuit opened");
+            }
+        } else {
+            c.failures = 0;
+            c.open_until = None;
+        }
+    }
+
+    fn backoff(&self, attempt: u32, err: &BackendError) -> Duration {
+        if let BackendError::RateLimited(Some(d)) = err {
+            return *d;
+        }
+        let base = self.config.backoff.saturating_mul(1 << attempt.min(10));
+        // Full jitter on top of the exponential step keeps many agents from
+        // retrying in lockstep.
+        let jitter = rand::random_range(0..=self.config.backoff.as_millis().max(1) as u64);
+        base + Duration::from_millis(jitter)
+    }
+
+    /// One model with retries; `Ok(None)` when the model is not found.
+    async fn call_model(&self, req: &ChatRequest) -> Result<Option<ChatReply>, Error> {
+        let mut attempt = 0;
+        loop {
+            if let Some(left) = self.circuit_open() {
+                return Err(self.unavailable(&format!(
+                    "{} failed repeatedly; not called again for {}s",
+                    self.backend_name(),
+                    left.as_secs() + 1
+                )));
+            }
+            match self.send(req).await {
+                Ok(reply) => {
+                    self.record_outcome(false);
+                    return Ok(Some(reply));
+                }
+                Err(BackendError::ModelNotFound(_)) => {
+                    self.record_outcome(false);
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.record_outcome(e.is_outage());
+                    if e.retryable() && attempt < self.config.retries {
+                        let pause = self.backoff(attempt, &e);
+                        tracing::info!(model = %req.model, error = %e, attempt, ?pause, "retrying the LLM call");
+                        tokio::time::sleep(pause).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(match e {
+                        BackendError::Timeout(d) => {
+                            tracing::warn!(model = %req.model, "LLM call timed out after {d:?}");
+                            Error::Timeout
+                        }
+                        BackendError::Rejected(status, msg) => Error::Invalid(format!(
+                            "{} rejected the request ({status}): {msg}",
+                            self.backend_name()
+                        )),
+                        BackendError::Protocol(msg) => {
+                            Error::Internal(format!("{}: {msg}", self.backend_name()))
+                        }
+                        e => self.unavailable(&format!("{}: {e}", self.backend_name())),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Walks the role's model chain.
+    async fn call_chain(&self, chain: &[String], mut req: ChatRequest) -> Result<ChatReply, Error> {
+        for model in chain {
+            req.model = model.clone();
+            if let Some(reply) = self.call_model(&req).await? {
+                return Ok(reply);
+            }
+            tracing::info!(model = %model, "model not found; trying the next in the fallback chain");
+        }
+        Err(Error::NotFound(format!(
+            "none of the models {chain:?} is available on {}",
+            self.backend_name()
+        )))
+    }
+
+    fn cache_key(
+        &self,
+        chain: &[String],
+        messages: &[ChatMessage],
+        opts: &CallOptions,
+    ) -> Option<String> {
+        let deterministic = opts.temperature == Some(0.0) || opts.seed.is_some();
+        if !self.config.cache || !deterministic {
+            return None;
+        }
+        let b = self.config.backend.as_ref()?;
+        let key = json!({
+            "backend": b.kind.name(), "base": b.base_url, "models": chain, "messages": messages,
+            "temperature": opts.temperature, "max_tokens": opts.max_tokens, "seed": opts.seed, "schema": opts.schema,
+        });
+        Some(crate::runtime::hex(&Sha256::digest(
+            key.to_string().as_bytes(),
+        )))
+    }
+
+    fn cached(&self, key: &str) -> Result<Option<ChatReply>, Error> {
+        self.db
+            .with(|c| {
+                c.query_row(
+                    "SELECT model, content, prompt_tokens, completion_tokens, truncated FROM llm_cache WHERE key = ?1",
+                    params![key],
+                    |r| {
+                        Ok(ChatReply {
+                            model: r.get(0)?,
+                            content: r.get(1)?,
+                            prompt_tokens: r.get(2)?,
+                            completion_tokens: r.get(3)?,
+                            truncated: r.get(4)?,
+                            tokens_per_second: None,
+                        })
+                    },
+                )
+                .optional()
+            })
+            .map_err(db_error)
+    }
+
+    /// Chats with the model behind `ctx.role`. `budget_left` bounds a
+    /// structured-output retry.
+    pub async fn chat(
+        &self,
+        ctx: &CallContext<'_>,
+        messages: Vec<ChatMessage>,
+        opts: CallOptions,
+        budget_left: u64,
+    ) -> Result<Answer, Error> {
+        if self.backend.is_none() {
+            return Err(self.unavailable("no LLM backend is configured"));
+        }
+        let validator = match &opts.schema {
+            Some(Value::String(s)) if s == "json" => None,
+            Some(schema) => Some(jsonschema::validator_for(schema).map_err(|e| {
+                Error::Invalid(format!("json-schema is not a valid JSON schema: {e}"))
+            })?),
+            None => None,
+        };
+        let chain = self.config.chain(ctx.role);
+        if chain.is_empty() {
+            return Err(Error::Invalid(format!(
+                "no model is configured for role `{}`",
+                ctx.role
+            )));
+        }
+        let key = self.cache_key(&chain, &messages, &opts);
+        if let Some(key) = &key
+            && let Some(reply) = self.cached(key)?
+        {
+            self.record_usage(ctx, &reply, true, Duration::ZERO)?;
+            return Ok(Answer {
+                reply,
+                cached: true,
+                tokens: 0,
+            });
+        }
+        let started = Instant::now();
+        let mut req = ChatRequest {
+            model: String::new(),
+            messages,
+            temperature: opts.temperature,
+            max_tokens: opts.max_tokens,
+            seed: opts.seed,
+            schema: opts.schema.clone(),
+        };
+        let mut reply = self.call_chain(&chain, req.clone()).await?;
+        let mut tokens = u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
+        let wants_json = opts.schema.is_some();
+        if wants_json {
+            let problem = check_json(validator.as_ref(), &reply.content);
+            if let Some(problem) = problem {
+                // One more try, with the validation error in the prompt.
+                let reserve = u64::from(opts.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
+                if tokens + reserve > budget_left {
+                    return Err(Error::Invalid(format!(
+                        "the model's reply is not valid ({problem}) and the token budget leaves no room to retry"
+                    )));
+                }
+                req.messages.push(ChatMessage {
+                    role: Role::Assistant,
+                    content: reply.content.clone(),
+                });
+                req.messages.push(ChatMessage {
+                    role: Role::User,
+                    content: format!(
+                        "Your reply was not valid: {problem}. Reply again with only the JSON document, matching the schema."
+                    ),
+                });
+                reply = self.call_chain(&chain, req).await?;
+                tokens += u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
+                if let Some(problem) = check_json(validator.as_ref(), &reply.content) {
+                    self.record_usage(ctx, &reply, false, started.elapsed())?;
+                    return Err(Error::Invalid(format!(
+                        "the model's reply did not match the schema after one retry: {problem}"
+                    )));
+                }
+            }
+            reply.content = unfence(&reply.content).to_string();
+        }
+        self.record_usage(ctx, &reply, false, started.elapsed())?;
+        if let Some(key) = &key
+            && !reply.truncated
+        {
+            self.db
+                .with(|c| {
+                    c.execute(
+                        "INSERT OR REPLACE INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, truncated, created)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%s','now'))",
+                        params![key, reply.model, reply.content, reply.prompt_tokens, reply.completion_tokens, reply.truncated],
+                    )
+                })
+                .map_err(db_error)?;
+        }
+        Ok(Answer {
+            reply,
+            cached: false,
+            tokens,
+        })
+    }
+
+    fn record_usage(
+        &self,
+        ctx: &CallContext<'_>,
+        reply: &ChatReply,
+        cached: bool,
+        took: Duration,
+    ) -> Result<(), Error> {
+        let backend = self
+            .config
+            .backend
+            .as_ref()
+            .map_or("none", |b| b.kind.name());
+        self.db
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO llm_usage (at, project, tenant, agent, role, model, backend, prompt_tokens,
+                         completion_tokens, cached, duration_ms, tokens_per_second)
+                     VALUES (strftime('%s','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        ctx.project,
+                        ctx.tenant,
+                        ctx.agent,
+                        ctx.role,
+                        reply.model,
+                        backend,
+                        reply.prompt_tokens,
+                        reply.completion_tokens,
+                        cached,
+                        took.as_millis() as i64,
+                        reply.tokens_per_second
+                    ],
+                )
+            })
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Usage per (agent, role, model) of a project: calls, prompt and
+    /// completion tokens, cached calls.
+    pub fn usage(&self, project: &str) -> Result<Vec<UsageRow>, Error> {
+        self.db
+            .with(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT agent, role, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached)
+                     FROM llm_usage WHERE project = ?1 GROUP BY agent, role, model ORDER BY agent, role, model",
+                )?;
+                let rows = stmt.query_map(params![project], |r| {
+                    Ok(UsageRow {
+                        agent: r.get(0)?,
+                        role: r.get(1)?,
+                        model: r.get(2)?,
+                        calls: r.get(3)?,
+                        prompt_tokens: r.get(4)?,
+                        completion_tokens: r.get(5)?,
+                        cached: r.get(6)?,
+                    })
+                })?;
+                rows.collect()
+            })
+            .map_err(db_error)
+    }
+}
+
+/// LLM usage of one agent, role and model in a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub agent: String,
+    pub role: String,
+    pub model: String,
+    pub calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached: u64,
+}
+
+/// `None` when `content` is JSON (matching the schema, if there is one).
+fn check_json(validator: Option<&jsonschema::Validator>, content: &str) -> Option<String> {
+    let value: Value = match serde_json::from_str(unfence(content)) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("the reply is not JSON ({e})")),
+    };
+    let validator = validator?;
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .take(5)
+        .map(|e| format!("{} at `{}`", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        None
+    } else {
+        Some(errors.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_are_stripped() {
+        assert_eq!(unfence("```json\n{\"a\":1}\n```"), "{\"a\":1}");
+        assert_eq!(unfence(" {\"a\":1} "), "{\"a\":1}");
+    }
+
+    #[test]
+    fn schema_errors_are_reported() {
+        let schema = json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}});
+        let v = jsonschema::validator_for(&schema).unwrap();
+        assert!(check_json(Some(&v), "{\"name\": \"x\"}").is_none());
+        assert!(
+            check_json(Some(&v), "{\"name\": 3}")
+                .unwrap()
+                .contains("name")
+        );
+        assert!(
+            check_json(Some(&v), "not json")
+                .unwrap()
+                .contains("not JSON")
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! Ollama's native API: `/api/chat` and `/api/generate` (streamed NDJSON),
+//! `/api/tags`, `/api/show`.
+
+use super::wire::{BackendError, ChatReply, ChatRequest, for_each_line, status_error};
+use crate::config::BackendConfig;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct Ollama {
+    http: reqwest::Client,
+    base: String,
+    keep_alive: Option<String>,
+    num_ctx: Option<u32>,
+}
+
+/// A model as `/api/tags` lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TagModel {
+    pub name: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub digest: String,
+}
+
+impl Ollama {
+    pub fn new(http: reqwest::Client, cfg: &BackendConfig) -> Ollama {
+        Ollama {
+            http,
+            base: cfg.base_url.trim_end_matches('/').to_string(),
+            keep_alive: cfg.keep_alive.clone(),
+            num_ctx: cfg.num_ctx,
+        }
+    }
+
+    fn options(&self, req: &ChatRequest) -> Value {
+        let mut o = serde_json::Map::new();
+        if let Some(t) = req.temperature {
+            o.insert("temperature".into(), json!(t));
+        }
+        if let Some(n) = req.max_tokens {
+            o.insert("num_predict".into(), json!(n));
+        }
+        if let Some(s) = req.seed {
+            o.insert("seed".into(), json!(s));
+        }
+        if let Some(n) = self.num_ctx {
+            o.insert("num_ctx".into(), json!(n));
+        }
+        Value::Object(o)
+    }
+
+    fn body(&self, req: &ChatRequest, extra: Value) -> Value {
+        let mut body = json!({ "model": req.model, "stream": true, "options": self.options(req) });
+        if let Some(schema) = &req.schema {
+            body["format"] = schema.clone();
+        }
+        if let Some(k) = &self.keep_alive {
+            body["keep_alive"] = json!(k);
+        }
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        body
+    }
+
+    /// `/api/chat`, streamed.
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        timeout: Duration,
+    ) -> Result<ChatReply, BackendError> {
+        let body = self.body(req, json!({ "messages": req.messages }));
+        self.stream("/api/chat", body, &req.model, timeout, |v| {
+            v.get("message")
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .await
+    }
+
+    /// `/api/generate`, streamed: one prompt and an optional system prompt;
+    /// `req.schema` becomes `format` (a schema, or the string `"json"`).
+    pub async fn generate(
+        &self,
+        req: &ChatRequest,
+        prompt: &str,
+        system: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ChatReply, BackendError> {
+        let mut extra = json!({ "prompt": prompt });
+        if let Some(s) = system {
+            extra["system"] = json!(s);
+        }
+        let body = self.body(req, extra);
+        self.stream("/api/generate", body, &req.model, timeout, |v| {
+            v.get("response")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .await
+    }
+
+    async fn stream(
+        &self,
+        path: &str,
+        body: Value,
+        model: &str,
+        timeout: Duration,
+        piece: impl Fn(&Value) -> Option<String>,
+    ) -> Result<ChatReply, BackendError> {
+        let mut resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .timeout(timeout)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            let retry_after = retry_after(&resp);
+            let text = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| text.chars().take(300).collect());
+            return Err(match status {
+                429 => BackendError::RateLimited(retry_after),
+                _ => status_error(status, &text, model, message),
+            });
+        }
+        let mut reply = ChatReply {
+            content: String::new(),
+            model: model.to_string(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            truncated: false,
+            tokens_per_second: None,
+        };
+        let mut done = false;
+        for_each_line(&mut resp, timeout, |line| {
+            if line.trim().is_empty() {
+                return Ok(false);
+            }
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| BackendError::Protocol(format!("a stream line is not JSON: {e}")))?;
+            // A 200 stream can still fail part-way: every line may carry an error.
+            if let Some(err) = v.get("error") {
+                let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+                return Err(BackendError::Stream(msg));
+            }
+            if let Some(p) = piece(&v) {
+                reply.content.push_str(&p);
+            }
+            if v.get("done").and_then(Value::as_bool) == Some(true) {
+                reply.truncated = v.get("done_reason").and_then(Value::as_str) == Some("length");
+                reply.prompt_tokens = count(&v, "prompt_eval_count");
+                reply.completion_tokens = count(&v, "eval_count");
+                let eval_ns = v.get("eval_duration").and_then(Value::as_u64).unwrap_or(0);
+                if eval_ns > 0 {
+                    reply.tokens_per_second =
+                        Some(f64::from(reply.completion_tokens) / (eval_ns as f64 / 1e9));
+                }
+                if let Some(m) = v.get("model").and_then(Value::as_str) {
+                    reply.model = m.to_string();
+                }
+                done = true;
+                return Ok(true);
+            }
+            Ok(false)
+        })
+        .await?;
+        if !done {
+            return Err(BackendError::Stream(
+                "the stream ended before `done`".into(),
+            ));
+        }
+        Ok(reply)
+    }
+
+    /// `/api/tags`: the models the server has.
+    pub async fn tags(&self, timeout: Duration) -> Result<Vec<TagModel>, BackendError> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            models: Vec<TagModel>,
+        }
+        let resp = self
+            .http
+            .get(format!("{}/api/tags", self.base))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        if !(200..300).contains(&status) {
+            return Err(status_error(
+                status,
+                &text,
+                "",
+                text.chars().take(300).collect(),
+            ));
+        }
+        serde_json::from_str::<Tags>(&text)
+            .map(|t| t.models)
+            .map_err(|e| BackendError::Protocol(format!("/api/tags: {e}")))
+    }
+
+    /// `/api/show`: details of one model.
+    pub async fn show(&self, model: &str, timeout: Duration) -> Result<Value, BackendError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/show", self.base))
+            .timeout(timeout)
+            .json(&json!({ "model": model }))
+            .send()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_default();
+            return Err(status_error(status, &text, model, message));
+        }
+        serde_json::from_str(&text).map_err(|e| BackendError::Protocol(format!("/api/show: {e}")))
+    }
+}
+
+fn count(v: &Value, key: &str) -> u32 {
+    v.get(key)
+        .and_then(Value::as_u64)
+        .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
+}
+
+/// `Retry-After` in seconds, capped at a minute.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(60)))
+}

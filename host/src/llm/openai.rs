@@ -1,0 +1,195 @@
+//! OpenAI-compatible servers (llama.cpp, vLLM, OpenAI): `/chat/completions`
+//! streamed as server-sent events, and `/models`. The base URL includes the
+//! version prefix, as `OPENAI_BASE_URL` does (`http://host:8080/v1`).
+
+use super::ollama::retry_after;
+use super::wire::{BackendError, ChatReply, ChatRequest, for_each_line, status_error};
+use crate::config::BackendConfig;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct OpenAi {
+    http: reqwest::Client,
+    base: String,
+    api_key: Option<String>,
+}
+
+fn error_message(v: &Value) -> String {
+    match v.get("error") {
+        Some(Value::String(s)) => s.clone(),
+        Some(e) => e
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| e.to_string(), str::to_string),
+        None => String::new(),
+    }
+}
+
+impl OpenAi {
+    pub fn new(http: reqwest::Client, cfg: &BackendConfig) -> OpenAi {
+        OpenAi {
+            http,
+            base: cfg.base_url.trim_end_matches('/').to_string(),
+            api_key: cfg.api_key.clone(),
+        }
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        timeout: Duration,
+    ) -> reqwest::RequestBuilder {
+        let mut b = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(timeout);
+        if let Some(key) = &self.api_key {
+            b = b.bearer_auth(key);
+        }
+        b
+    }
+
+    /// `/chat/completions` with `stream: true`.
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        timeout: Duration,
+    ) -> Result<ChatReply, BackendError> {
+        let mut body = json!({
+            "model": req.model,
+            "messages": req.messages,
+            "stream": true,
+            "stream_options": { "include_usage": true },
+        });
+        if let Some(t) = req.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(n) = req.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
+        if let Some(s) = req.seed {
+            body["seed"] = json!(s);
+        }
+        match &req.schema {
+            Some(Value::String(s)) if s == "json" => {
+                body["response_format"] = json!({ "type": "json_object" })
+            }
+            Some(schema) => {
+                body["response_format"] = json!({
+                    "type": "json_schema",
+                    "json_schema": { "name": "reply", "schema": schema, "strict": true },
+                });
+            }
+            None => {}
+        }
+        let mut resp = self
+            .request(reqwest::Method::POST, "/chat/completions", timeout)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            let retry = retry_after(&resp);
+            let text = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&text)
+                .map(|v| error_message(&v))
+                .unwrap_or_else(|_| text.chars().take(300).collect());
+            return Err(match status {
+                429 => BackendError::RateLimited(retry),
+                _ => status_error(status, &text, &req.model, message),
+            });
+        }
+        let mut reply = ChatReply {
+            content: String::new(),
+            model: req.model.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            truncated: false,
+            tokens_per_second: None,
+        };
+        let mut finished = false;
+        let mut done = false;
+        for_each_line(&mut resp, timeout, |line| {
+            let Some(data) = line.strip_prefix("data:") else {
+                // Comments (`:`), `event:`, `id:` and blank separators.
+                return Ok(false);
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                done = true;
+                return Ok(true);
+            }
+            let v: Value = serde_json::from_str(data)
+                .map_err(|e| BackendError::Protocol(format!("an event is not JSON: {e}")))?;
+            if v.get("error").is_some() {
+                return Err(BackendError::Stream(error_message(&v)));
+            }
+            if let Some(m) = v.get("model").and_then(Value::as_str) {
+                reply.model = m.to_string();
+            }
+            if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
+                if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                    reply.content.push_str(piece);
+                }
+                match choice.get("finish_reason").and_then(Value::as_str) {
+                    Some("length") => {
+                        reply.truncated = true;
+                        finished = true;
+                    }
+                    Some(_) => finished = true,
+                    None => {}
+                }
+            }
+            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                let n = |k: &str| {
+                    u.get(k)
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                        .min(u64::from(u32::MAX)) as u32
+                };
+                reply.prompt_tokens = n("prompt_tokens");
+                reply.completion_tokens = n("completion_tokens");
+            }
+            Ok(false)
+        })
+        .await?;
+        if !done && !finished {
+            return Err(BackendError::Stream(
+                "the stream ended before [DONE]".into(),
+            ));
+        }
+        Ok(reply)
+    }
+
+    /// `/models`: the model ids the server offers.
+    pub async fn models(&self, timeout: Duration) -> Result<Vec<String>, BackendError> {
+        let resp = self
+            .request(reqwest::Method::GET, "/models", timeout)
+            .send()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_str::<Value>(&text)
+                .map(|v| error_message(&v))
+                .unwrap_or_default();
+            return Err(status_error(status, &text, "", message));
+        }
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| BackendError::Protocol(format!("/models: {e}")))?;
+        Ok(v.get("data")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
