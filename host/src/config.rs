@@ -335,6 +335,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_the_default() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n[llm]")
+            .expect("the README shows the [llm] config")
+            + 8;
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let file: ConfigFile = toml::from_str(text).unwrap();
+        let from_readme = LlmConfig::from_file(file.llm, &NO_ENV);
+        let default = LlmConfig::load(None, &NO_ENV).unwrap();
+        assert_eq!(format!("{from_readme:?}"), format!("{default:?}"));
+    }
+
+    #[test]
     fn none_disables_the_llm() {
         assert!(
             LlmConfig::load(None, &[("NEXUS_LLM_BACKEND", "none")])

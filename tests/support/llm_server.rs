@@ -49,6 +49,8 @@ pub struct Recorded {
 
 #[derive(Default)]
 struct State {
+    /// Pause between streamed pieces.
+    pause: Mutex<Duration>,
     script: Mutex<HashMap<String, Behavior>>,
     calls: Mutex<HashMap<String, u32>>,
     requests: Mutex<Vec<Recorded>>,
@@ -92,14 +94,19 @@ fn whole(status: StatusCode, content_type: &str, body: String) -> Reply {
         .unwrap()
 }
 
-fn streamed(content_type: &str, parts: Vec<String>) -> Reply {
+fn streamed(state: &State, content_type: &str, parts: Vec<String>) -> Reply {
     let (tx, rx) = mpsc::channel(4);
+    let pause = *state.pause.lock().unwrap();
     tokio::spawn(async move {
         for p in parts {
             if tx.send(Bytes::from(p)).await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            if pause.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(pause).await;
+            }
         }
     });
     Response::builder()
@@ -135,12 +142,15 @@ impl LlmServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
+        *state.pause.lock().unwrap() = Duration::from_millis(1);
         let s = state.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                // Like real servers: no Nagle delay between headers and body.
+                let _ = stream.set_nodelay(true);
                 let s = s.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
@@ -154,6 +164,11 @@ impl LlmServer {
             }
         });
         LlmServer { addr, state, task }
+    }
+
+    /// Sets the pause between streamed pieces (1 ms unless changed).
+    pub fn set_pause(&self, pause: Duration) {
+        *self.state.pause.lock().unwrap() = pause;
     }
 
     pub fn script(&self, model: &str, behavior: Behavior) {
@@ -367,7 +382,7 @@ async fn ollama(state: &State, path: &str, body: &Value) -> Reply {
                     json!({"error": "an error was encountered while running the model: unexpected EOF"})
                 ),
             ];
-            return streamed("application/x-ndjson", parts);
+            return streamed(state, "application/x-ndjson", parts);
         }
         Plan::Content(c, l) => (c, l),
     };
@@ -395,7 +410,7 @@ async fn ollama(state: &State, path: &str, body: &Value) -> Reply {
     }
     let mut parts: Vec<String> = chunks.iter().map(|c| piece(c)).collect();
     parts.push(format!("{last}\n"));
-    streamed("application/x-ndjson", parts)
+    streamed(state, "application/x-ndjson", parts)
 }
 
 async fn openai(state: &State, body: &Value) -> Reply {
@@ -448,6 +463,7 @@ async fn openai(state: &State, body: &Value) -> Reply {
         Plan::MidStream(c) => {
             let first = pieces(&c).into_iter().next().unwrap_or_default();
             return streamed(
+                state,
                 "text/event-stream",
                 vec![
                     chunk(json!({"role": "assistant", "content": first}), Value::Null),
@@ -482,5 +498,5 @@ async fn openai(state: &State, body: &Value) -> Reply {
         parts.push(format!("data: {usage}\n\n"));
     }
     parts.push("data: [DONE]\n\n".into());
-    streamed("text/event-stream", parts)
+    streamed(state, "text/event-stream", parts)
 }

@@ -141,6 +141,15 @@ pub async fn for_each_line(
             let raw: Vec<u8> = buf.drain(..=pos).collect();
             let text = String::from_utf8_lossy(&raw);
             if line(text.trim_end_matches(['\r', '\n']))? {
+                // Read what is left (usually the end of the chunked body) so
+                // the connection goes back to the pool instead of stalling
+                // the next request on it.
+                while let Ok(Some(rest)) = resp.chunk().await {
+                    total += rest.len();
+                    if total > MAX_BODY {
+                        break;
+                    }
+                }
                 return Ok(());
             }
         }
