@@ -63,6 +63,7 @@ async fn setup(llm: LlmConfig, policy: &str) -> Setup {
         cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
         database: None,
         llm,
+        ..Default::default()
     })
     .unwrap();
     let agent = rt

@@ -89,6 +89,7 @@ async fn main() {
             cache_dir: Some(dir.path().join("cache")),
             database: None,
             llm,
+            ..Default::default()
         })
         .unwrap();
         let policy = Policy::parse(

@@ -4,8 +4,9 @@
 //! - grant: `[bus]` request/send lists of agent ids, publish/subscribe topic
 //!   patterns, message size ([`BusGrant`]).
 //! - host impl: checks the grant with the sender stamped by the host.
-//! - backend: in process for now: a request runs the receiver's `handle` in a
-//!   fresh store of its own and returns its outcome as the reply.
+//! - backend: the project's mailboxes and the journal (see `project.rs` and
+//!   `journal.rs`): messages are journaled, queued in the receiver's bounded
+//!   mailbox, handled by its workers, retried, dead-lettered.
 //!
 //! Addressing never leaves the project: ids and topics name agents of the
 //! caller's project only, whatever wildcards a grant holds.
@@ -14,9 +15,11 @@ use crate::bindings::Error;
 use crate::bindings::nexus::agent::bus::{
     Host, Outgoing, Reply, RequestError, TaskFailure as WitTaskFailure,
 };
+use crate::journal::Message;
 use crate::policy::{BusGrant, Size};
 use crate::project::Project;
 use crate::task::{TaskFailure, TaskState};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +113,7 @@ impl TaskState {
         if project.agent(to).is_none() {
             return Err(Error::NotFound(format!("no agent `{to}` in this project")));
         }
+        project.take_token(&self.caller.agent, grant.rate)?;
         Ok(project.clone())
     }
 }
@@ -125,7 +129,8 @@ fn to_request_error(f: TaskFailure) -> RequestError {
             agent: match &other {
                 TaskFailure::Agent { agent, .. }
                 | TaskFailure::Limit { agent, .. }
-                | TaskFailure::Trap { agent, .. } => agent.clone(),
+                | TaskFailure::Trap { agent, .. }
+                | TaskFailure::DeadLetter { agent, .. } => agent.clone(),
                 TaskFailure::Refused(_) => String::new(),
             },
             reason: other.to_string(),
@@ -133,26 +138,49 @@ fn to_request_error(f: TaskFailure) -> RequestError {
     }
 }
 
-/// Runs one request in `project` and waits at most `timeout`.
-async fn deliver(
-    project: Arc<Project>,
-    sender: Arc<str>,
-    depth: u32,
-    to: String,
-    kind: String,
-    payload: String,
-    timeout: Duration,
-) -> Result<Reply, RequestError> {
-    let run = project.run_nested(&to, &kind, payload, &sender, depth);
-    match tokio::time::timeout(timeout, Box::pin(run)).await {
-        Err(_) => Err(RequestError::Host(Error::Timeout)),
-        Ok(Err(f)) => Err(to_request_error(f)),
-        Ok(Ok(outcome)) => Ok(Reply {
-            sender: to,
-            payload: outcome.payload,
-            summary: outcome.summary,
-            artifacts: outcome.artifacts,
-        }),
+fn reply(to: String, outcome: crate::bindings::Outcome) -> Reply {
+    Reply {
+        sender: to,
+        payload: outcome.payload,
+        summary: outcome.summary,
+        artifacts: outcome.artifacts,
+    }
+}
+
+impl TaskState {
+    /// A message from this task. Its id follows from the task's id and the
+    /// message's place among the task's messages, so a task that runs again
+    /// (after a crash or a retry) sends the same ids and the journal answers
+    /// what was already answered.
+    fn message(&mut self, to: &str, kind: &str, payload: String) -> Message {
+        self.bus_seq += 1;
+        let mut h = Sha256::new();
+        for part in [
+            self.caller.task_id.as_str(),
+            &self.bus_seq.to_string(),
+            to,
+            kind,
+            &payload,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        Message {
+            id: crate::runtime::hex(&h.finalize()[..16]),
+            project: self.caller.project.to_string(),
+            sender: self.caller.agent.to_string(),
+            recipient: to.to_string(),
+            kind: kind.to_string(),
+            payload,
+            depth: self.caller.depth + 1,
+            attempt: 0,
+        }
+    }
+
+    fn timeout(&self, timeout_ms: u32) -> Duration {
+        let asked = Duration::from_millis(u64::from(timeout_ms));
+        let project = self.project.as_ref();
+        project.map_or(asked, |p| asked.min(p.message_timeout()))
     }
 }
 
@@ -167,17 +195,12 @@ impl Host for TaskState {
         let project = self
             .check_request(&to, &kind, &payload, &self.policy.bus.request, "request")
             .map_err(RequestError::Host)?;
-        let timeout = Duration::from_millis(u64::from(timeout_ms));
-        deliver(
-            project,
-            self.caller.agent.clone(),
-            self.caller.depth + 1,
-            to,
-            kind,
-            payload,
-            timeout,
-        )
-        .await
+        let message = self.message(&to, &kind, payload);
+        let timeout = self.timeout(timeout_ms);
+        match project.request(message, timeout).await {
+            Ok(outcome) => Ok(reply(to, outcome)),
+            Err(f) => Err(to_request_error(f)),
+        }
     }
 
     async fn request_all(
@@ -193,7 +216,7 @@ impl Host for TaskState {
                 .map(|_| Err(RequestError::Host(e.clone())))
                 .collect();
         }
-        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let timeout = self.timeout(timeout_ms);
         let total = requests.len();
         let need = if need == 0 {
             total
@@ -213,13 +236,13 @@ impl Host for TaskState {
             ) {
                 Err(e) => results[i] = Some(Err(RequestError::Host(e))),
                 Ok(project) => {
-                    let sender = self.caller.agent.clone();
-                    let depth = self.caller.depth + 1;
+                    let message = self.message(&r.to, &r.kind, r.payload);
                     running.spawn(async move {
-                        (
-                            i,
-                            deliver(project, sender, depth, r.to, r.kind, r.payload, timeout).await,
-                        )
+                        let result = match project.request(message, timeout).await {
+                            Ok(outcome) => Ok(reply(r.to, outcome)),
+                            Err(f) => Err(to_request_error(f)),
+                        };
+                        (i, result)
                     });
                 }
             }
@@ -238,7 +261,8 @@ impl Host for TaskState {
                 Ok(None) | Err(_) => break,
             }
         }
-        // Requests still running are cancelled; their stores are dropped.
+        // Requests still waiting stop waiting; their messages stay queued
+        // and are still handled.
         running.abort_all();
         results
             .into_iter()
@@ -248,16 +272,13 @@ impl Host for TaskState {
 
     async fn send(&mut self, to: String, kind: String, payload: String) -> Result<String, Error> {
         let project = self.check_request(&to, &kind, &payload, &self.policy.bus.send, "send")?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let sender = self.caller.agent.clone();
-        let depth = self.caller.depth + 1;
-        let message = id.clone();
-        tokio::spawn(async move {
-            if let Err(f) = Box::pin(project.run_nested(&to, &kind, payload, &sender, depth)).await
-            {
-                tracing::warn!(message = %message, to = %to, failure = %f, "a sent message failed");
-            }
-        });
+        let message = self.message(&to, &kind, payload);
+        let id = message.id.clone();
+        // Journaled and queued before `send` returns; the outcome is not awaited.
+        project.dispatch(message).await.map_err(|f| match f {
+            TaskFailure::Refused(e) => e,
+            other => Error::Internal(other.to_string()),
+        })?;
         Ok(id)
     }
 
@@ -282,28 +303,25 @@ impl Host for TaskState {
         }
         serde_json::from_str::<serde::de::IgnoredAny>(&payload)
             .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
+        if self.caller.depth + 1 > MAX_DEPTH {
+            return Err(Error::QuotaExceeded(format!(
+                "events nest deeper than {MAX_DEPTH}"
+            )));
+        }
         let project = project.clone();
+        project.take_token(&self.caller.agent, grant.rate)?;
         let subscribers = project.subscribers(&topic, &self.caller.agent);
         let kind = format!("event:{topic}");
+        let mut delivered = 0;
         for to in &subscribers {
-            let project = project.clone();
-            let (to, kind, payload) = (to.clone(), kind.clone(), payload.clone());
-            let sender = self.caller.agent.clone();
-            let depth = self.caller.depth + 1;
-            if depth > MAX_DEPTH {
-                return Err(Error::QuotaExceeded(format!(
-                    "events nest deeper than {MAX_DEPTH}"
-                )));
+            let message = self.message(to, &kind, payload.clone());
+            // A subscriber whose mailbox is full misses the event; the others
+            // still get it.
+            if project.dispatch(message).await.is_ok() {
+                delivered += 1;
             }
-            tokio::spawn(async move {
-                if let Err(f) =
-                    Box::pin(project.run_nested(&to, &kind, payload, &sender, depth)).await
-                {
-                    tracing::warn!(to = %to, failure = %f, "an event handler failed");
-                }
-            });
         }
-        Ok(subscribers.len() as u32)
+        Ok(delivered)
     }
 }
 

@@ -17,6 +17,108 @@ use std::time::Duration;
 pub struct ConfigFile {
     #[serde(default)]
     pub llm: LlmFile,
+    #[serde(default)]
+    pub bus: BusFile,
+}
+
+/// `[bus]`: the seed's `max_queue_size`, `message_timeout`,
+/// `retry_attempts` and `dead_letter_queue_enabled`, kept.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BusFile {
+    pub max_queue_size: Option<usize>,
+    pub message_timeout: Option<Span>,
+    pub retry_attempts: Option<u32>,
+    pub retry_backoff: Option<Span>,
+    pub dead_letter_queue_enabled: Option<bool>,
+    pub retention: Option<Span>,
+}
+
+/// The bus configuration in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusConfig {
+    /// Messages an agent's mailbox holds before senders get `busy`.
+    pub max_queue_size: usize,
+    /// Longest a request may wait for its reply.
+    pub message_timeout: Duration,
+    /// Deliveries of a message before it goes to the dead letters.
+    pub retry_attempts: u32,
+    /// Pause before the first retry; doubled for each further one.
+    pub retry_backoff: Duration,
+    /// Keep failed messages in the dead-letter table (otherwise they are
+    /// only marked failed).
+    pub dead_letter_queue: bool,
+    /// Handled messages older than this are pruned from the journal.
+    pub retention: Duration,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            max_queue_size: 1000,
+            message_timeout: Duration::from_secs(60),
+            retry_attempts: 3,
+            retry_backoff: Duration::from_millis(100),
+            dead_letter_queue: true,
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl BusConfig {
+    fn from_file(f: BusFile) -> BusConfig {
+        let d = BusConfig::default();
+        BusConfig {
+            max_queue_size: f.max_queue_size.unwrap_or(d.max_queue_size).max(1),
+            message_timeout: f.message_timeout.map_or(d.message_timeout, |s| s.0),
+            retry_attempts: f.retry_attempts.unwrap_or(d.retry_attempts).max(1),
+            retry_backoff: f.retry_backoff.map_or(d.retry_backoff, |s| s.0),
+            dead_letter_queue: f.dead_letter_queue_enabled.unwrap_or(d.dead_letter_queue),
+            retention: f.retention.map_or(d.retention, |s| s.0),
+        }
+    }
+}
+
+/// Everything `nexus.toml` configures.
+#[derive(Debug, Clone, Default)]
+pub struct HostConfig {
+    pub llm: LlmConfig,
+    pub bus: BusConfig,
+}
+
+impl HostConfig {
+    /// Reads `path` (when given) and applies the environment.
+    pub fn load(path: Option<&Path>, env: &dyn Env) -> Result<HostConfig, PolicyError> {
+        let file = read_file(path)?;
+        Ok(HostConfig {
+            llm: LlmConfig::from_file(file.llm, env),
+            bus: BusConfig::from_file(file.bus),
+        })
+    }
+}
+
+fn read_file(path: Option<&Path>) -> Result<ConfigFile, PolicyError> {
+    let Some(p) = path else {
+        return Ok(ConfigFile::default());
+    };
+    let text = std::fs::read_to_string(p).map_err(|e| PolicyError {
+        file: p.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the configuration: {e}"),
+        fix: "check the path given to --config".into(),
+    })?;
+    toml::from_str::<ConfigFile>(&text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+        PolicyError {
+            file: p.to_path_buf(),
+            line,
+            column: 1,
+            message: e.message().trim().to_string(),
+            fix: "see the configuration example in the README".into(),
+        }
+    })
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -178,33 +280,9 @@ fn ollama_url(host: &str) -> String {
 }
 
 impl LlmConfig {
-    /// Reads `path` (when given; a missing default file is fine) and applies
-    /// the environment.
+    /// Reads `path` (when given) and applies the environment.
     pub fn load(path: Option<&Path>, env: &dyn Env) -> Result<LlmConfig, PolicyError> {
-        let file = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| PolicyError {
-                    file: p.to_path_buf(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read the configuration: {e}"),
-                    fix: "check the path given to --config".into(),
-                })?;
-                toml::from_str::<ConfigFile>(&text).map_err(|e| {
-                    let offset = e.span().map_or(0, |s| s.start);
-                    let line = text[..offset.min(text.len())].matches('\n').count() + 1;
-                    PolicyError {
-                        file: p.to_path_buf(),
-                        line,
-                        column: 1,
-                        message: e.message().trim().to_string(),
-                        fix: "see the configuration example in the README".into(),
-                    }
-                })?
-            }
-            None => ConfigFile::default(),
-        };
-        Ok(LlmConfig::from_file(file.llm, env))
+        Ok(HostConfig::load(path, env)?.llm)
     }
 
     fn from_file(f: LlmFile, env: &dyn Env) -> LlmConfig {

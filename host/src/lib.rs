@@ -16,6 +16,7 @@ pub mod bus;
 mod cache;
 pub mod config;
 pub mod db;
+pub mod journal;
 pub mod llm;
 pub mod log;
 pub mod memory;

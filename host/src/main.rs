@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use nexus::config::{LlmConfig, ProcessEnv};
+use nexus::config::{HostConfig, ProcessEnv};
 use nexus::policy::Policy;
 use nexus::project::Project;
 use nexus::runtime::{LoadError, Runtime, RuntimeOptions};
@@ -62,6 +62,23 @@ enum Command {
     /// Show each LLM backend's health, its models, and which model each
     /// role resolves to right now.
     Models,
+    /// Continue a project whose host was killed: deliver again every message
+    /// the journal holds as not done, and wait until each is handled.
+    Resume {
+        /// The project id given to `nexus run --project` (or its default, the
+        /// workspace directory's name).
+        project: String,
+    },
+    /// Show a project's message history from the journal.
+    Messages {
+        project: String,
+        /// Most messages shown (the newest).
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+        /// One JSON object a line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure task start, host calls and cold start (release builds only give
     /// meaningful numbers).
     Bench(nexus::bench::BenchArgs),
@@ -186,6 +203,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Agents(AgentsCommand::Inspect { agent }) => inspect(&cli.global, &agent).await,
         Command::Policy(PolicyCommand::Check { files }) => policy_check(&files),
         Command::Models => models(&cli.global).await,
+        Command::Resume { project } => resume(&cli.global, &project).await,
+        Command::Messages {
+            project,
+            limit,
+            json,
+        } => messages(&cli.global, &project, limit, json).await,
         Command::Bench(args) => nexus::bench::run(args).await.map_err(|e| Failure {
             code: 1,
             message: format!("{e:#}"),
@@ -194,6 +217,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
+    let config = host_config(g)?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let xdg = |var: &str, fallback: &str| {
         std::env::var_os(var)
@@ -215,7 +239,9 @@ fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
     Runtime::new(RuntimeOptions {
         cache_dir,
         database: state_dir.map(|d| d.join("nexus.db")),
-        llm: llm_config(g)?,
+        llm: config.llm,
+        bus: config.bus,
+        no_journal: false,
     })
     .map_err(|e| Failure {
         code: 2,
@@ -223,10 +249,121 @@ fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
     })
 }
 
-fn llm_config(g: &Global) -> Result<LlmConfig, Failure> {
+fn host_config(g: &Global) -> Result<HostConfig, Failure> {
     let default = Path::new("nexus.toml");
     let path = g.config.as_deref().or(default.exists().then_some(default));
-    Ok(LlmConfig::load(path, &ProcessEnv)?)
+    Ok(HostConfig::load(path, &ProcessEnv)?)
+}
+
+/// What `resume` needs to rebuild a project: written by `run`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProjectSetup {
+    tenant: String,
+    workspace: PathBuf,
+    /// (component: path or built-in name, policy path)
+    agents: Vec<(String, PathBuf)>,
+}
+
+fn journal_of(rt: &Runtime) -> Result<&nexus::journal::Journal, Failure> {
+    rt.journal().ok_or_else(|| Failure {
+        code: 2,
+        message: "this host keeps no journal".into(),
+    })
+}
+
+async fn open_project(
+    rt: &std::sync::Arc<Runtime>,
+    id: &str,
+    setup: &ProjectSetup,
+) -> Result<(std::sync::Arc<Project>, String), Failure> {
+    let project = Project::open(rt.clone(), id, &setup.tenant, &setup.workspace)
+        .with_context(|| format!("opening the workspace {}", setup.workspace.display()))?;
+    let mut first = None;
+    for (component, policy) in &setup.agents {
+        let agent = load(rt, component, policy).await?;
+        first.get_or_insert_with(|| agent.id().to_string());
+        project.add_agent(agent);
+    }
+    Ok((project, first.unwrap_or_default()))
+}
+
+async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
+    let rt = runtime(g)?;
+    let journal = journal_of(&rt)?;
+    let stored = journal
+        .setting(&format!("project:{id}"), None)
+        .await?
+        .ok_or_else(|| Failure {
+            code: 2,
+            message: format!(
+                "no project `{id}` in the journal; `nexus run --project {id}` creates one"
+            ),
+        })?;
+    let setup: ProjectSetup = serde_json::from_str(&stored)?;
+    let (project, _) = open_project(&rt, id, &setup).await?;
+    let report = project.resume().await.map_err(|f| Failure {
+        code: f.exit_code() as u8,
+        message: f.to_string(),
+    })?;
+    println!(
+        "resumed `{id}`: {} messages delivered again, {} handled, {} failed",
+        report.redelivered,
+        report.handled,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            message: format!(
+                "{} messages failed for good (see `nexus messages {id}`)",
+                report.failed.len()
+            ),
+        })
+    }
+}
+
+async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Failure> {
+    let rt = runtime(g)?;
+    let journal = journal_of(&rt)?;
+    let pruned = journal.prune(rt.bus_config().retention).await?;
+    if pruned > 0 && !json {
+        println!("(pruned {pruned} messages older than the retention)");
+    }
+    for e in journal.history(id, limit).await? {
+        let m = &e.message;
+        let state = match &e.state {
+            nexus::journal::State::Pending => "pending",
+            nexus::journal::State::Done(_) => "done",
+            nexus::journal::State::Dead(_) => "dead",
+        };
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": m.id, "from": m.sender, "to": m.recipient, "kind": m.kind, "state": state,
+                    "attempt": m.attempt, "created": e.created, "updated": e.updated, "error": e.last_error,
+                })
+            );
+        } else {
+            let clip = |s: &str, n| nexus::log::clip(s, n);
+            println!(
+                "{} {:<8} {:>12} -> {:<12} {:<20} attempt {} {}",
+                &m.id[..m.id.len().min(12)],
+                state,
+                clip(&m.sender, 12),
+                clip(&m.recipient, 12),
+                clip(&m.kind, 20),
+                m.attempt,
+                e.last_error
+                    .as_deref()
+                    .map(|s| clip(s, 120))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn models(g: &Global) -> Result<(), Failure> {
@@ -327,22 +464,44 @@ async fn load(
 async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
     let (kind, payload) = read_task(&args.task)?;
     let rt = runtime(g)?;
-    let main = load(&rt, &args.agent, &args.policy).await?;
     let project_id = args.project.clone().unwrap_or_else(|| {
         args.workspace
             .file_name()
             .map_or("project".into(), |n| n.to_string_lossy().into_owned())
     });
-    let project = Project::open(rt.clone(), &project_id, &args.tenant, &args.workspace)
-        .with_context(|| format!("opening the workspace {}", args.workspace.display()))?;
-    let id = main.id().to_string();
-    project.add_agent(main);
+    std::fs::create_dir_all(&args.workspace)
+        .with_context(|| format!("creating the workspace {}", args.workspace.display()))?;
+    let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    // Paths are stored absolute so `resume` works from any directory; a
+    // built-in agent's name stays a name.
+    let spec = |agent: &str| {
+        if Path::new(agent).exists() {
+            absolute(Path::new(agent)).display().to_string()
+        } else {
+            agent.to_string()
+        }
+    };
+    let mut agents = vec![(spec(&args.agent), absolute(&args.policy))];
     for peer in &args.peers {
         let (agent, policy) = peer.split_once('=').ok_or_else(|| Failure {
             code: 2,
             message: format!("--peer `{peer}` is not AGENT=POLICY"),
         })?;
-        project.add_agent(load(&rt, agent, Path::new(policy)).await?);
+        agents.push((spec(agent), absolute(Path::new(policy))));
+    }
+    let setup = ProjectSetup {
+        tenant: args.tenant.clone(),
+        workspace: absolute(&args.workspace),
+        agents,
+    };
+    let (project, id) = open_project(&rt, &project_id, &setup).await?;
+    if let Some(journal) = rt.journal() {
+        journal
+            .setting(
+                &format!("project:{project_id}"),
+                Some(&serde_json::to_string(&setup)?),
+            )
+            .await?;
     }
     match project.run(&id, &kind, &payload).await {
         Ok(outcome) => {

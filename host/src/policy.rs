@@ -115,6 +115,7 @@ struct BusFile {
     #[serde(default)]
     subscribe: Vec<Spanned<String>>,
     max_message: Option<Spanned<Size>>,
+    rate: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -219,13 +220,28 @@ pub struct WorkspaceGrant {
 }
 
 /// Whom the agent may address on the bus. Empty lists grant nothing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BusGrant {
     pub request: Vec<String>,
     pub send: Vec<String>,
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
     pub max_message: u64,
+    /// Messages a second this agent may send (requests, sends, events).
+    pub rate: u32,
+}
+
+impl Default for BusGrant {
+    fn default() -> Self {
+        BusGrant {
+            request: Vec::new(),
+            send: Vec::new(),
+            publish: Vec::new(),
+            subscribe: Vec::new(),
+            max_message: 1 << 20,
+            rate: 1000,
+        }
+    }
 }
 
 /// Model roles and the token budget.
@@ -484,6 +500,10 @@ impl Policy {
                     publish: topics(&b.publish)?,
                     subscribe: topics(&b.subscribe)?,
                     max_message: b.max_message.map_or(1 << 20, |v| v.get_ref().0),
+                    rate: match &b.rate {
+                        Some(v) => positive(v.span(), u64::from(*v.get_ref()), "rate")? as u32,
+                        None => 1000,
+                    },
                 }
             }
         };

@@ -1,19 +1,44 @@
-//! A project: one sandbox directory, the agents loaded for it, and the
-//! tasks they run.
+//! A project: one sandbox directory, the agents loaded for it, their
+//! mailboxes, and the tasks they run.
+//!
+//! Every task reaches an agent as a message: written to the journal, put in
+//! the agent's bounded mailbox, taken by one of the agent's workers (as many
+//! as its policy's `concurrent_tasks`), run in a fresh store, and marked done
+//! with its reply. A failed task is tried again with backoff up to
+//! `retry_attempts`, then moved to the dead-letter queue. Requests derive
+//! their message id from the requesting task and their place in it, so a task
+//! that runs again after a crash finds the replies its earlier run already
+//! got instead of doing the work twice.
 
-use crate::bindings::{Error, Outcome, Task};
+use crate::bindings::{Error, Outcome, Task, TaskError};
+use crate::config::BusConfig;
+use crate::journal::{Journal, Message, State};
 use crate::policy::Size;
 use crate::runtime::{Agent, Runtime};
 use crate::task::{Caller, Limit, TaskFailure, TaskState};
 use crate::workspace::Workspace;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use wasmtime::Store;
 
 /// Most artifacts an outcome may list.
 const MAX_ARTIFACTS: usize = 10_000;
+
+type Waiter = oneshot::Sender<Result<Outcome, TaskFailure>>;
+
+struct Mailbox {
+    tx: mpsc::Sender<Message>,
+}
+
+/// A token bucket: `rate` messages a second, bursts up to `rate`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
 
 pub struct Project {
     pub id: String,
@@ -22,6 +47,54 @@ pub struct Project {
     workspace: Workspace,
     runtime: Arc<Runtime>,
     agents: RwLock<HashMap<String, Arc<Agent>>>,
+    mailboxes: RwLock<HashMap<String, Mailbox>>,
+    waiters: Mutex<HashMap<String, Vec<Waiter>>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    me: Weak<Project>,
+}
+
+/// What `resume` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resumed {
+    /// Messages found undone and delivered again.
+    pub redelivered: usize,
+    /// Of those, how many ended handled.
+    pub handled: usize,
+    /// And how many failed for good.
+    pub failed: Vec<String>,
+}
+
+fn outcome_json(o: &Outcome) -> String {
+    serde_json::json!({ "payload": o.payload, "summary": o.summary, "artifacts": o.artifacts })
+        .to_string()
+}
+
+fn outcome_from_json(text: &str) -> Outcome {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    Outcome {
+        payload: v["payload"].as_str().unwrap_or("null").to_string(),
+        summary: v["summary"].as_str().unwrap_or("").to_string(),
+        artifacts: v["artifacts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Whether trying the task again could help.
+fn retryable(f: &TaskFailure) -> bool {
+    match f {
+        TaskFailure::Agent { error, .. } => {
+            matches!(error, TaskError::Failed(_) | TaskError::Capability(_))
+        }
+        TaskFailure::Limit { .. } | TaskFailure::Trap { .. } => true,
+        TaskFailure::Refused(e) => matches!(e, Error::Busy | Error::Timeout),
+        TaskFailure::DeadLetter { .. } => false,
+    }
 }
 
 impl Project {
@@ -33,22 +106,46 @@ impl Project {
         root: &Path,
     ) -> std::io::Result<Arc<Project>> {
         let workspace = Workspace::open(root)?;
-        Ok(Arc::new(Project {
+        let root = root.canonicalize()?;
+        Ok(Arc::new_cyclic(|me| Project {
             id: id.to_string(),
             tenant: tenant.to_string(),
-            root: root.canonicalize()?,
+            root,
             workspace,
             runtime,
             agents: RwLock::new(HashMap::new()),
+            mailboxes: RwLock::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            me: me.clone(),
         }))
     }
 
-    /// Adds an agent; it replaces an earlier one with the same id.
+    fn bus_config(&self) -> &BusConfig {
+        &self.runtime.bus
+    }
+
+    /// Longest a request may wait for its reply.
+    pub(crate) fn message_timeout(&self) -> Duration {
+        self.bus_config().message_timeout
+    }
+
+    fn journal(&self) -> Option<&Journal> {
+        self.runtime.journal.as_deref()
+    }
+
+    /// Adds an agent and starts its workers; it replaces an earlier agent
+    /// with the same id. Must be called inside a tokio runtime.
     pub fn add_agent(&self, agent: Arc<Agent>) {
-        self.agents
-            .write()
-            .unwrap()
-            .insert(agent.id().to_string(), agent);
+        let id = agent.id().to_string();
+        let workers = agent.policy.limits.concurrent_tasks.max(1);
+        self.agents.write().unwrap().insert(id.clone(), agent);
+        let (tx, rx) = mpsc::channel(self.bus_config().max_queue_size.max(1));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..workers {
+            tokio::spawn(worker(self.me.clone(), rx.clone()));
+        }
+        self.mailboxes.write().unwrap().insert(id, Mailbox { tx });
     }
 
     pub fn agent(&self, id: &str) -> Option<Arc<Agent>> {
@@ -89,8 +186,26 @@ impl Project {
         ids
     }
 
+    /// Takes one message from `sender`'s allowance of `rate` a second.
+    pub(crate) fn take_token(&self, sender: &str, rate: u32) -> Result<(), Error> {
+        let mut buckets = self.buckets.lock().unwrap();
+        let now = Instant::now();
+        let b = buckets.entry(sender.to_string()).or_insert(Bucket {
+            tokens: f64::from(rate),
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * f64::from(rate))
+            .min(f64::from(rate));
+        b.at = now;
+        if b.tokens < 1.0 {
+            return Err(Error::Busy);
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+
     /// Runs a task from outside the project (the command line, a service
-    /// request): `payload` must be JSON.
+    /// request) and waits for its outcome: `payload` must be JSON.
     pub async fn run(
         self: &Arc<Self>,
         agent: &str,
@@ -100,41 +215,239 @@ impl Project {
         serde_json::from_str::<serde::de::IgnoredAny>(payload).map_err(|e| {
             TaskFailure::Refused(Error::Invalid(format!("the task payload is not JSON: {e}")))
         })?;
-        self.run_nested(agent, kind, payload.to_string(), "user", 0)
-            .await
+        let message = Message {
+            id: uuid::Uuid::new_v4().to_string(),
+            project: self.id.clone(),
+            sender: "user".into(),
+            recipient: agent.to_string(),
+            kind: kind.to_string(),
+            payload: payload.to_string(),
+            depth: 0,
+            attempt: 0,
+        };
+        let rx = self.dispatch(message).await?;
+        rx.await.unwrap_or_else(|_| {
+            Err(TaskFailure::Refused(Error::Unavailable(
+                "the project was closed".into(),
+            )))
+        })
     }
 
-    /// Runs one task of `agent` in a fresh store under its policy's limits.
-    pub(crate) async fn run_nested(
+    /// Delivers a message and waits at most `timeout` for its outcome. On
+    /// timeout the message stays queued and is still handled.
+    pub(crate) async fn request(
         self: &Arc<Self>,
-        agent_id: &str,
-        kind: &str,
-        payload: String,
-        sender: &str,
-        depth: u32,
+        message: Message,
+        timeout: Duration,
     ) -> Result<Outcome, TaskFailure> {
+        let rx = self.dispatch(message).await?;
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(TaskFailure::Refused(Error::Timeout)),
+            Ok(Err(_)) => Err(TaskFailure::Refused(Error::Unavailable(
+                "the project was closed".into(),
+            ))),
+            Ok(Ok(result)) => result,
+        }
+    }
+
+    /// Journals a message and puts it in its recipient's mailbox; the
+    /// receiver yields the outcome. A message whose id is already journaled
+    /// is not delivered again: a done one answers with its stored reply, a
+    /// pending one is waited for.
+    pub(crate) async fn dispatch(
+        self: &Arc<Self>,
+        message: Message,
+    ) -> Result<oneshot::Receiver<Result<Outcome, TaskFailure>>, TaskFailure> {
+        let refused = TaskFailure::Refused;
+        let tx = {
+            let mailboxes = self.mailboxes.read().unwrap();
+            let mailbox = mailboxes.get(&message.recipient).ok_or_else(|| {
+                refused(Error::NotFound(format!(
+                    "no agent `{}` in this project",
+                    message.recipient
+                )))
+            })?;
+            mailbox.tx.clone()
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap()
+            .entry(message.id.clone())
+            .or_default()
+            .push(done_tx);
+        if let Some(journal) = self.journal() {
+            let existing = journal.insert(&message).await.map_err(|e| {
+                self.resolve(&message.id, Err(refused(Error::Internal(e.to_string()))));
+                refused(Error::Internal(e.to_string()))
+            })?;
+            match existing {
+                None => {}
+                Some(State::Done(reply)) => {
+                    self.resolve(&message.id, Ok(outcome_from_json(&reply)));
+                    return Ok(done_rx);
+                }
+                Some(State::Dead(error)) => {
+                    self.resolve(
+                        &message.id,
+                        Err(TaskFailure::DeadLetter {
+                            agent: message.recipient.clone(),
+                            reason: error,
+                        }),
+                    );
+                    return Ok(done_rx);
+                }
+                Some(State::Pending) => return Ok(done_rx),
+            }
+        }
+        let id = message.id.clone();
+        if tx.try_send(message).is_err() {
+            if let Some(journal) = self.journal() {
+                let _ = journal.forget(&id).await;
+            }
+            self.waiters.lock().unwrap().remove(&id);
+            return Err(refused(Error::Busy));
+        }
+        Ok(done_rx)
+    }
+
+    fn resolve(&self, id: &str, result: Result<Outcome, TaskFailure>) {
+        let waiters = self.waiters.lock().unwrap().remove(id).unwrap_or_default();
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+
+    /// Delivers again every message of this project the journal holds as
+    /// not done (after the host was killed), and waits until each is handled
+    /// or has failed for good.
+    pub async fn resume(self: &Arc<Self>) -> Result<Resumed, TaskFailure> {
+        let Some(journal) = self.journal() else {
+            return Ok(Resumed::default());
+        };
+        let pending = journal
+            .pending(&self.id)
+            .await
+            .map_err(|e| TaskFailure::Refused(Error::Internal(e.to_string())))?;
+        let mut report = Resumed {
+            redelivered: pending.len(),
+            ..Resumed::default()
+        };
+        let mut waiting = Vec::new();
+        for mut m in pending {
+            let (tx, rx) = oneshot::channel();
+            self.waiters
+                .lock()
+                .unwrap()
+                .entry(m.id.clone())
+                .or_default()
+                .push(tx);
+            // The interrupted delivery counts as an attempt, so a message
+            // that kills the host each time still ends in the dead letters.
+            m.attempt += 1;
+            let mailbox = self
+                .mailboxes
+                .read()
+                .unwrap()
+                .get(&m.recipient)
+                .map(|mb| mb.tx.clone());
+            let id = m.id.clone();
+            match mailbox {
+                Some(tx) if tx.send(m).await.is_ok() => waiting.push((id, rx)),
+                _ => {
+                    let _ = journal
+                        .dead(
+                            &id,
+                            "its agent is no longer part of the project",
+                            self.bus_config().dead_letter_queue,
+                        )
+                        .await;
+                    self.waiters.lock().unwrap().remove(&id);
+                    report.failed.push(id);
+                }
+            }
+        }
+        for (id, rx) in waiting {
+            match rx.await {
+                Ok(Ok(_)) => report.handled += 1,
+                _ => report.failed.push(id),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Handles one message taken from a mailbox.
+    async fn handle(self: &Arc<Self>, message: Message) {
+        let result = self.execute(&message).await;
+        let journal = self.journal();
+        match result {
+            Ok(outcome) => {
+                if let Some(j) = journal
+                    && let Err(e) = j.done(&message.id, &outcome_json(&outcome)).await
+                {
+                    tracing::error!(message = %message.id, error = %e, "could not mark the message done");
+                }
+                self.resolve(&message.id, Ok(outcome));
+            }
+            Err(failure)
+                if retryable(&failure)
+                    && message.attempt + 1 < self.bus_config().retry_attempts =>
+            {
+                let attempt = message.attempt + 1;
+                if let Some(j) = journal {
+                    let _ = j.retry(&message.id, attempt, &failure.to_string()).await;
+                }
+                let pause = self
+                    .bus_config()
+                    .retry_backoff
+                    .saturating_mul(1 << message.attempt.min(10));
+                tracing::info!(message = %message.id, agent = %message.recipient, attempt, ?pause, failure = %failure, "retrying the task");
+                let tx = self
+                    .mailboxes
+                    .read()
+                    .unwrap()
+                    .get(&message.recipient)
+                    .map(|m| m.tx.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(pause).await;
+                    if let Some(tx) = tx {
+                        let _ = tx.send(Message { attempt, ..message }).await;
+                    }
+                });
+            }
+            Err(failure) => {
+                let reason = failure.to_string();
+                if let Some(j) = journal {
+                    let recorded = j
+                        .dead(&message.id, &reason, self.bus_config().dead_letter_queue)
+                        .await;
+                    if let Err(e) = recorded {
+                        tracing::error!(message = %message.id, error = %e, "could not record the failed message");
+                    }
+                }
+                tracing::info!(message = %message.id, agent = %message.recipient, attempts = message.attempt + 1, failure = %reason, "task failed for good");
+                self.resolve(&message.id, Err(failure));
+            }
+        }
+    }
+
+    /// Runs one task of the message's recipient in a fresh store under its
+    /// policy's limits.
+    async fn execute(self: &Arc<Self>, m: &Message) -> Result<Outcome, TaskFailure> {
+        let agent_id = m.recipient.as_str();
         let agent = self.agent(agent_id).ok_or_else(|| {
             TaskFailure::Refused(Error::NotFound(format!(
                 "no agent `{agent_id}` in this project"
             )))
         })?;
-        let limits = &agent.policy.limits;
-        let wall = limits.wall_time;
-        let started = tokio::time::Instant::now();
-        let _slot = tokio::time::timeout(wall, agent.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| TaskFailure::Refused(Error::Busy))?
-            .map_err(|_| {
-                TaskFailure::Refused(Error::Unavailable("the agent was unloaded".into()))
-            })?;
-        let task_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!("task", project = %self.id, agent = %agent_id, task = %task_id, kind = %crate::log::clip(kind, 64));
+        let wall = agent.policy.limits.wall_time;
+        let span = tracing::info_span!("task", project = %self.id, agent = %agent_id, task = %m.id, kind = %crate::log::clip(&m.kind, 64));
         let caller = Caller {
             agent: agent_id.into(),
             project: self.id.as_str().into(),
             tenant: self.tenant.as_str().into(),
-            task_id: task_id.clone(),
-            depth,
+            task_id: m.id.clone(),
+            depth: m.depth,
         };
         let state = TaskState::new(
             caller,
@@ -145,20 +458,19 @@ impl Project {
         let mut store = Store::new(&agent.engine, state);
         TaskState::arm(&mut store);
         let task = Task {
-            id: task_id,
-            kind: kind.to_string(),
-            payload,
-            sender: sender.to_string(),
+            id: m.id.clone(),
+            kind: m.kind.clone(),
+            payload: m.payload.clone(),
+            sender: m.sender.clone(),
             project: self.id.clone(),
             tenant: self.tenant.clone(),
-            attempt: 0,
+            attempt: m.attempt,
         };
         let run = async {
             let instance = agent.pre.instantiate_async(&mut store).await?;
             instance.call_handle(&mut store, &task).await
         };
-        let result = tokio::time::timeout_at(started + wall, run.instrument(span)).await;
-        match result {
+        match tokio::time::timeout(wall, run.instrument(span)).await {
             Err(_) => Err(TaskFailure::Limit {
                 agent: agent_id.to_string(),
                 limit: Limit::WallTime,
@@ -173,6 +485,17 @@ impl Project {
                 check_outcome(agent_id, outcome, agent.policy.bus.max_message.max(1 << 20))
             }
         }
+    }
+}
+
+async fn worker(project: Weak<Project>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>) {
+    loop {
+        let next = rx.lock().await.recv().await;
+        let Some(message) = next else { return };
+        let Some(project) = project.upgrade() else {
+            return;
+        };
+        project.handle(message).await;
     }
 }
 

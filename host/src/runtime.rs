@@ -66,6 +66,11 @@ pub struct RuntimeOptions {
     /// LLM backends; the default has none, so every call reports
     /// `unavailable`.
     pub llm: crate::config::LlmConfig,
+    /// Mailboxes, retries, dead letters.
+    pub bus: crate::config::BusConfig,
+    /// Journal bus messages (in `database`, or in memory without one).
+    /// Without a journal, messages live only in memory.
+    pub no_journal: bool,
 }
 
 struct EngineSet {
@@ -79,6 +84,8 @@ pub struct Runtime {
     ticking: Arc<Mutex<Vec<Engine>>>,
     cache: Option<ComponentCache>,
     pub(crate) services: Services,
+    pub(crate) journal: Option<Arc<crate::journal::Journal>>,
+    pub(crate) bus: crate::config::BusConfig,
 }
 
 /// A loaded agent: its component ready to instantiate and its policy.
@@ -95,7 +102,6 @@ pub struct Agent {
     pub imports: Vec<String>,
     pub(crate) pre: AgentPre<TaskState>,
     pub(crate) engine: Engine,
-    pub(crate) slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Agent {
@@ -108,6 +114,13 @@ impl Agent {
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
         let services = Services::open(options.database.as_deref(), options.llm)?;
+        let journal = if options.no_journal {
+            None
+        } else {
+            Some(Arc::new(crate::journal::Journal::open(
+                options.database.as_deref(),
+            )?))
+        };
         let ticking = Arc::new(Mutex::new(Vec::<Engine>::new()));
         spawn_ticker(Arc::downgrade(&ticking));
         Ok(Arc::new(Runtime {
@@ -115,6 +128,8 @@ impl Runtime {
             ticking,
             cache: options.cache_dir.map(ComponentCache::new),
             services,
+            journal,
+            bus: options.bus,
         }))
     }
 
@@ -215,9 +230,6 @@ impl Runtime {
         let info = describe(self.clone(), &set.engine, &pre, &policy).await?;
         Ok(Agent {
             info,
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                policy.limits.concurrent_tasks as usize,
-            )),
             policy,
             sha256,
             size: bytes.len(),
@@ -226,6 +238,16 @@ impl Runtime {
             pre,
             engine: set.engine.clone(),
         })
+    }
+
+    /// The bus configuration in force.
+    pub fn bus_config(&self) -> &crate::config::BusConfig {
+        &self.bus
+    }
+
+    /// The message journal, unless the runtime keeps messages in memory only.
+    pub fn journal(&self) -> Option<&crate::journal::Journal> {
+        self.journal.as_deref()
     }
 
     /// The shared backends (database, memory, metrics, LLM).

@@ -73,13 +73,19 @@ pub enum TaskFailure {
     /// The host refused to start the task.
     #[error("{}", error_text(.0))]
     Refused(Error),
+    /// The task failed on every attempt and is in the dead-letter queue.
+    #[error(
+        "agent `{agent}` gave up on the task: {}",
+        crate::log::clip(reason, 1024)
+    )]
+    DeadLetter { agent: String, reason: String },
 }
 
 impl TaskFailure {
     /// Process exit code for this failure (see `nexus run --help`).
     pub fn exit_code(&self) -> i32 {
         match self {
-            TaskFailure::Agent { .. } => 1,
+            TaskFailure::Agent { .. } | TaskFailure::DeadLetter { .. } => 1,
             TaskFailure::Refused(Error::Denied(_)) => 3,
             TaskFailure::Refused(_) => 1,
             TaskFailure::Limit {
@@ -158,6 +164,9 @@ pub struct TaskState {
     pub(crate) meter: Meter,
     /// LLM tokens reserved or spent by this task.
     pub(crate) tokens_used: u64,
+    /// Bus messages this task has sent; with the task id it names each one,
+    /// so a task that runs again sends the same ids.
+    pub(crate) bus_seq: u32,
 }
 
 /// Milliseconds per epoch tick; the ticker thread advances every engine's
@@ -190,6 +199,7 @@ impl TaskState {
             table,
             meter: Meter::default(),
             tokens_used: 0,
+            bus_seq: 0,
         }
     }
 
