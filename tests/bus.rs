@@ -1,0 +1,366 @@
+//! The message bus: request/reply through the journal, fan-out, timeouts,
+//! back-pressure, retries, dead letters, and a host killed with SIGKILL in
+//! the middle of a multi-agent run.
+
+mod support;
+
+use nexus::config::BusConfig;
+use nexus::journal::State;
+use nexus::project::Project;
+use nexus::runtime::{Runtime, RuntimeOptions};
+use nexus::task::TaskFailure;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RELAY: &str = r#"
+agent = "relay"
+[limits]
+wall_time = "60s"
+[workspace]
+read = ["**"]
+write = ["fan/**"]
+[bus]
+request = ["worker"]
+send = ["worker"]
+max_message = "4KiB"
+"#;
+
+const WORKER: &str = r#"
+agent = "worker"
+[limits]
+wall_time = "30s"
+concurrent_tasks = 2
+[workspace]
+read = ["**"]
+write = ["work/**", "runs/**"]
+"#;
+
+struct Setup {
+    rt: Arc<Runtime>,
+    project: Arc<Project>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(bus: BusConfig, worker_policy: &str) -> Setup {
+    let dir = tempfile::TempDir::new().unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+        database: Some(dir.path().join("nexus.db")),
+        bus,
+        ..Default::default()
+    })
+    .unwrap();
+    let project = Project::open(rt.clone(), "bus-project", "t1", &dir.path().join("ws")).unwrap();
+    for (name, policy) in [("relay", RELAY), ("worker", worker_policy)] {
+        let agent = rt
+            .load_agent(&support::component(name), support::policy(policy))
+            .await
+            .unwrap();
+        project.add_agent(agent);
+    }
+    Setup {
+        rt,
+        project,
+        _dir: dir,
+    }
+}
+
+fn quick() -> BusConfig {
+    BusConfig {
+        retry_backoff: Duration::from_millis(10),
+        ..BusConfig::default()
+    }
+}
+
+async fn run(s: &Setup, agent: &str, kind: &str, payload: Value) -> Value {
+    let out = s
+        .project
+        .run(agent, kind, &payload.to_string())
+        .await
+        .unwrap();
+    serde_json::from_str(&out.payload).unwrap()
+}
+
+#[tokio::test]
+async fn fan_out_requests_are_journaled_with_the_sender_the_host_stamped() {
+    let s = setup(quick(), WORKER).await;
+    let v = run(&s, "relay", "fan", json!({"workers": 3})).await;
+    assert_eq!(v, json!([{"i": 0}, {"i": 1}, {"i": 2}]));
+    let history =
+        s.rt.journal()
+            .unwrap()
+            .history("bus-project", 100)
+            .await
+            .unwrap();
+    assert_eq!(history.len(), 4, "{history:?}");
+    assert!(history.iter().all(|e| matches!(e.state, State::Done(_))));
+    assert_eq!(
+        (
+            history[0].message.sender.as_str(),
+            history[0].message.recipient.as_str()
+        ),
+        ("user", "relay")
+    );
+    for e in &history[1..] {
+        assert_eq!(
+            (
+                e.message.sender.as_str(),
+                e.message.recipient.as_str(),
+                e.message.depth
+            ),
+            ("relay", "worker", 1)
+        );
+    }
+}
+
+#[tokio::test]
+async fn request_times_out_and_the_message_is_still_handled() {
+    let s = setup(quick(), WORKER).await;
+    let v = run(
+        &s,
+        "relay",
+        "ask",
+        json!({"to": "worker", "kind": "slow", "payload": {"ms": 600}, "timeout_ms": 50}),
+    )
+    .await;
+    assert_eq!(v["error"], "timeout");
+    let journal = s.rt.journal().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = journal.history("bus-project", 10).await.unwrap();
+        let slow = h.iter().find(|e| e.message.kind == "slow").unwrap();
+        if matches!(slow.state, State::Done(_)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out message was never handled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_mailbox_answers_busy() {
+    let bus = BusConfig {
+        max_queue_size: 2,
+        ..quick()
+    };
+    let s = setup(
+        bus,
+        &WORKER.replace("concurrent_tasks = 2", "concurrent_tasks = 1"),
+    )
+    .await;
+    let v = run(
+        &s,
+        "relay",
+        "send-many",
+        json!({"to": "worker", "kind": "slow", "payload": {"ms": 300}, "count": 8}),
+    )
+    .await;
+    let (sent, busy) = (v["sent"].as_u64().unwrap(), v["busy"].as_u64().unwrap());
+    assert_eq!(sent + busy, 8, "{v}");
+    assert!(
+        busy >= 4,
+        "a mailbox of 2 behind one busy worker takes at most 3: {v}"
+    );
+    assert!(v["other"].as_array().unwrap().is_empty(), "{v}");
+    // Refused messages are not left in the journal as pending work.
+    let h =
+        s.rt.journal()
+            .unwrap()
+            .history("bus-project", 100)
+            .await
+            .unwrap();
+    assert_eq!(
+        h.iter().filter(|e| e.message.kind == "slow").count() as u64,
+        sent
+    );
+}
+
+#[tokio::test]
+async fn an_oversize_message_is_refused() {
+    let s = setup(quick(), WORKER).await;
+    let big = "x".repeat(8 * 1024);
+    let v = run(
+        &s,
+        "relay",
+        "ask",
+        json!({"to": "worker", "kind": "echo", "payload": {"big": big}, "timeout_ms": 1000}),
+    )
+    .await;
+    assert!(v["error"].as_str().unwrap().contains("max_message"), "{v}");
+}
+
+#[tokio::test]
+async fn a_flaky_handler_is_retried_until_it_succeeds() {
+    let s = setup(quick(), WORKER).await;
+    let v = run(&s, "worker", "flaky", json!({"until": 2})).await;
+    assert_eq!(v["attempt"], 2);
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letters_after_its_attempts() {
+    let s = setup(quick(), WORKER).await;
+    match s.project.run("worker", "poison", "{}").await {
+        Err(TaskFailure::Trap { agent, .. }) => assert_eq!(agent, "worker"),
+        other => panic!("expected the last trap, got {other:?}"),
+    }
+    let journal = s.rt.journal().unwrap();
+    let dead = journal.dead_letters("bus-project").await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let (_, recipient, attempts, error) = &dead[0];
+    assert_eq!((recipient.as_str(), *attempts), ("worker", 3));
+    assert!(error.contains("trapped"), "{error}");
+    // The worker still serves.
+    assert_eq!(
+        run(&s, "worker", "echo", json!({"ok": 1})).await,
+        json!({"ok": 1})
+    );
+}
+
+fn nexus(state: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+    cmd.args(args)
+        .env("NEXUS_STATE_DIR", state)
+        .env(
+            "NEXUS_CACHE_DIR",
+            std::env::temp_dir().join("nexus-test-component-cache"),
+        )
+        .env("NEXUS_LLM_BACKEND", "none");
+    cmd
+}
+
+fn states(state: &Path) -> Vec<Value> {
+    let out = nexus(state, &["messages", "crash", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (state, ws) = (dir.path().join("state"), dir.path().join("ws"));
+    std::fs::write(dir.path().join("relay.toml"), RELAY).unwrap();
+    std::fs::write(dir.path().join("worker.toml"), WORKER).unwrap();
+    let relay = nexus::builtin::test_agent("relay").unwrap();
+    let worker = nexus::builtin::test_agent("worker").unwrap();
+    let peer = format!("{worker}={}", dir.path().join("worker.toml").display());
+    let mut child = nexus(
+        &state,
+        &[
+            "run",
+            relay,
+            "--policy",
+            dir.path().join("relay.toml").to_str().unwrap(),
+            "--peer",
+            &peer,
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--project",
+            "crash",
+            "--task",
+            r#"{"kind":"fan","payload":{"workers":8,"sleep_ms":400}}"#,
+        ],
+    )
+    .spawn()
+    .unwrap();
+
+    // Kill it (SIGKILL) once some work is done and the rest is not.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while files(&ws.join("work")).len() < 2 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let before = states(&state);
+    let done_before: Vec<String> = before
+        .iter()
+        .filter(|m| m["kind"] == "work" && m["state"] == "done")
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        before.iter().any(|m| m["state"] == "pending"),
+        "the kill left work undone: {before:?}"
+    );
+    assert!(!done_before.is_empty());
+
+    let out = nexus(&state, &["resume", "crash"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resumed `crash`"));
+
+    // Every message handled, each exactly once in the journal.
+    let after = states(&state);
+    assert!(after.iter().all(|m| m["state"] == "done"), "{after:?}");
+    let work: Vec<&Value> = after.iter().filter(|m| m["kind"] == "work").collect();
+    assert_eq!(work.len(), 8, "no duplicate messages: {after:?}");
+    assert_eq!(after.iter().filter(|m| m["kind"] == "fan").count(), 1);
+
+    // Each effect exists once, keyed by its message id.
+    let mut ids: Vec<String> = work
+        .iter()
+        .map(|m| format!("{}.json", m["id"].as_str().unwrap()))
+        .collect();
+    ids.sort();
+    assert_eq!(files(&ws.join("work")), ids);
+    let fans = files(&ws.join("fan"));
+    assert_eq!(
+        fans.len(),
+        1,
+        "the orchestrating task finished once in effect"
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.join("fan").join(&fans[0])).unwrap())
+            .unwrap();
+    let got: Vec<u64> = summary
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, (0..8).collect::<Vec<u64>>());
+
+    // Work done before the kill was not done again: its replies came from
+    // the journal.
+    let runs = files(&ws.join("runs"));
+    for id in &done_before {
+        assert_eq!(
+            runs.iter().filter(|r| r.starts_with(id.as_str())).count(),
+            1,
+            "{id} ran again"
+        );
+    }
+}
