@@ -28,17 +28,34 @@ async fn agents(journal: bool, dir: &Path) -> f64 {
             "relay",
             "agent = \"relay\"\n[limits]\nwall_time = \"600s\"\nhost_calls = 100000000\n[bus]\nrequest = [\"worker\"]\nrate = 1000000\n",
         ),
-        ("worker", "agent = \"worker\"\n[limits]\nconcurrent_tasks = 2\n"),
+        (
+            "worker",
+            "agent = \"worker\"\n[limits]\nconcurrent_tasks = 2\n",
+        ),
     ] {
-        let wasm = std::fs::read(nexus::builtin::test_agent(name).expect("test agents are built")).unwrap();
-        let agent = rt.load_agent(&wasm, Policy::parse(Path::new(name), policy).unwrap()).await.unwrap();
+        let wasm = std::fs::read(nexus::builtin::test_agent(name).expect("test agents are built"))
+            .unwrap();
+        let agent = rt
+            .load_agent(&wasm, Policy::parse(Path::new(name), policy).unwrap())
+            .await
+            .unwrap();
         project.add_agent(agent);
     }
-    project.run("relay", "burst", "{\"count\": 256}").await.unwrap();
+    project
+        .run("relay", "burst", "{\"count\": 256}")
+        .await
+        .unwrap();
     let t = Instant::now();
-    let out = project.run("relay", "burst", &format!("{{\"count\": {MESSAGES}}}")).await.unwrap();
+    let out = project
+        .run("relay", "burst", &format!("{{\"count\": {MESSAGES}}}"))
+        .await
+        .unwrap();
     let secs = t.elapsed().as_secs_f64();
-    assert!(out.payload.contains(&format!("\"done\":{MESSAGES}")), "{}", out.payload);
+    assert!(
+        out.payload.contains(&format!("\"done\":{MESSAGES}")),
+        "{}",
+        out.payload
+    );
     MESSAGES as f64 / secs
 }
 
@@ -80,7 +97,9 @@ async fn main() {
     let base = native().await;
     let memory = agents(false, &dir.path().join("m")).await;
     let journaled = agents(true, &dir.path().join("j")).await;
-    println!("bus throughput: {MESSAGES} requests relay -> worker, {IN_FLIGHT} in flight (request and reply)");
+    println!(
+        "bus throughput: {MESSAGES} requests relay -> worker, {IN_FLIGHT} in flight (request and reply)"
+    );
     println!("{:<40} {:>14} {:>10}", "path", "messages/s", "vs native");
     for (name, rate) in [
         ("native tokio channel (baseline)", base),

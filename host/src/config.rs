@@ -427,6 +427,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_bus_example_is_the_default() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n[bus]")
+            .expect("the README shows the [bus] config")
+            + 8;
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let file: ConfigFile = toml::from_str(text).unwrap();
+        assert_eq!(BusConfig::from_file(file.bus), BusConfig::default());
+    }
+
+    #[test]
     fn none_disables_the_llm() {
         assert!(
             LlmConfig::load(None, &[("NEXUS_LLM_BACKEND", "none")])
