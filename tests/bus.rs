@@ -364,3 +364,37 @@ fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sender_over_its_rate_gets_busy() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+        bus: quick(),
+        ..Default::default()
+    })
+    .unwrap();
+    let project = Project::open(rt.clone(), "rate", "t1", &dir.path().join("ws")).unwrap();
+    let relay = RELAY.replace("max_message = \"4KiB\"", "max_message = \"4KiB\"\nrate = 3");
+    for (name, policy) in [("relay", relay.as_str()), ("worker", WORKER)] {
+        project.add_agent(
+            rt.load_agent(&support::component(name), support::policy(policy))
+                .await
+                .unwrap(),
+        );
+    }
+    let out = project
+        .run(
+            "relay",
+            "send-many",
+            &json!({"to": "worker", "kind": "echo", "count": 10}).to_string(),
+        )
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&out.payload).unwrap();
+    assert!(
+        v["sent"].as_u64().unwrap() <= 4,
+        "a burst of 3 (and what refills meanwhile): {v}"
+    );
+    assert!(v["busy"].as_u64().unwrap() >= 6, "{v}");
+}
