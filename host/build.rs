@@ -108,8 +108,8 @@ fn main() {
     fs::write(out_dir.join("guests.rs"), code).unwrap();
 }
 
-/// Every directory with a `Cargo.toml` below `dir` is a guest crate whose
-/// package is named `<name>-agent`.
+/// Every directory below `dir` whose package is named `<name>-agent` is an
+/// agent; other crates there are libraries the agents share.
 fn discover(dir: &Path, roster: bool) -> Vec<Guest> {
     let mut found = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
@@ -129,15 +129,10 @@ fn discover(dir: &Path, roster: bool) -> Vec<Guest> {
             })
             .unwrap_or_else(|| panic!("{} has no package name", manifest.display()))
             .to_string();
-        let name = package
-            .strip_suffix("-agent")
-            .unwrap_or_else(|| {
-                panic!(
-                    "guest package `{package}` in {} must be named `<agent>-agent`",
-                    manifest.display()
-                )
-            })
-            .to_string();
+        // Libraries the agents share (a spec, helpers) are not agents.
+        let Some(name) = package.strip_suffix("-agent").map(str::to_string) else {
+            continue;
+        };
         found.push(Guest {
             artifact: package.replace('-', "_"),
             package,

@@ -2,7 +2,7 @@
 //! read from the request. It knows to-do lists, blogs and inventories well
 //! and gives any other noun a sensible record.
 
-use crate::spec::{Entity, Field, Relation, Spec, slug};
+use nexus_spec::{Entity, Field, Relation, Spec, slug};
 
 fn field(name: &str, kind: &str, required: bool) -> Field {
     Field {

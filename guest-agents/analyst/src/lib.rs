@@ -6,11 +6,10 @@
 //! does not hold together, a built-in heuristic reads the request.
 
 mod heuristic;
-mod spec;
 
 use nexus_sdk::{Agent, AgentInfo, Error, Outcome, Task, TaskError, llm, log};
+use nexus_spec::Spec;
 use serde::{Deserialize, Serialize};
-use spec::Spec;
 
 struct Analyst;
 
@@ -37,7 +36,7 @@ holds the foreign key points at the other), whether users log in (auth), and not
 User entity: users and login come from `auth`. Answer with JSON only.";
 
 fn from_llm(description: &str) -> Result<Spec, String> {
-    let schema = spec::schema();
+    let schema = nexus_spec::schema();
     let opts = llm::Options {
         temperature: Some(0.0),
         max_tokens: Some(1500),
@@ -89,7 +88,7 @@ impl Agent for Analyst {
             }
         };
         if let Some(name) = req.name {
-            spec.name = spec::slug(&name);
+            spec.name = nexus_spec::slug(&name);
         }
         let summary = format!(
             "{} entities ({}), auth {}, from the {source}",

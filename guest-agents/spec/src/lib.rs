@@ -1,4 +1,5 @@
-//! The spec the analyst produces and every generator reads.
+//! The spec the analyst produces and every generator reads: entities with
+//! typed fields, many-to-one relations, auth and features.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -266,9 +267,39 @@ impl Spec {
             }
         }
         self.relations = relations;
+        // Rows are created parents first, so references may not go round.
+        for start in &self.entities {
+            let mut at = vec![start.name.clone()];
+            let mut seen = Vec::new();
+            while let Some(name) = at.pop() {
+                for r in self.relations.iter().filter(|r| r.from == name) {
+                    if r.to == start.name {
+                        return Err(format!("relations go round through `{}`", start.name));
+                    }
+                    if !seen.contains(&r.to) {
+                        seen.push(r.to.clone());
+                        at.push(r.to.clone());
+                    }
+                }
+            }
+        }
         if self.auth && !self.features.iter().any(|f| f == "auth") {
             self.features.push("auth".into());
         }
         Ok(self)
+    }
+}
+
+impl Spec {
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.iter().find(|e| e.name == name)
+    }
+
+    /// Relations whose foreign key sits on `entity`.
+    pub fn relations_from<'a>(
+        &'a self,
+        entity: &'a str,
+    ) -> impl Iterator<Item = &'a Relation> + 'a {
+        self.relations.iter().filter(move |r| r.from == entity)
     }
 }

@@ -1,0 +1,90 @@
+//! The backend agent: writes a FastAPI + SQLAlchemy 2 + Pydantic v2 service
+//! for a spec into `backend/`, with pytest tests for every entity and for
+//! the auth flow. The templates are files under `templates/`; only the parts
+//! that follow from the spec (models, schemas, the route table, test
+//! samples) are generated.
+
+mod python;
+
+use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
+use nexus_spec::Spec;
+use serde::Deserialize;
+
+struct Backend;
+
+#[derive(Deserialize)]
+struct Request {
+    spec: Spec,
+}
+
+/// Static files: (path under backend/, contents, only with auth).
+const STATIC: &[(&str, &str, bool)] = &[
+    (
+        "database.py",
+        include_str!("../templates/database.py"),
+        false,
+    ),
+    ("crud.py", include_str!("../templates/crud.py"), false),
+    ("auth.py", include_str!("../templates/auth.py"), true),
+    (
+        "requirements.txt",
+        include_str!("../templates/requirements.txt"),
+        false,
+    ),
+    ("Dockerfile", include_str!("../templates/Dockerfile"), false),
+    ("pytest.ini", include_str!("../templates/pytest.ini"), false),
+    (
+        "tests/conftest.py",
+        include_str!("../templates/tests/conftest.py"),
+        false,
+    ),
+    (
+        "tests/test_auth.py",
+        include_str!("../templates/tests/test_auth.py"),
+        true,
+    ),
+];
+
+impl Agent for Backend {
+    fn describe() -> AgentInfo {
+        AgentInfo::new("backend", "Backend", env!("CARGO_PKG_VERSION"))
+            .description("Writes a FastAPI + SQLAlchemy service with pytest tests for a spec")
+            .handles(&["generate-backend"])
+            .capabilities(&["workspace", "log"])
+    }
+
+    fn handle(task: Task) -> Result<Outcome, TaskError> {
+        if task.kind != "generate-backend" {
+            return Err(task.unsupported());
+        }
+        let Request { spec } = task.input()?;
+        let spec = spec
+            .normalised()
+            .map_err(|e| TaskError::Rejected(format!("the spec: {e}")))?;
+        let mut files: Vec<(String, String)> = STATIC
+            .iter()
+            .filter(|(_, _, auth_only)| spec.auth || !auth_only)
+            .map(|(path, text, _)| (path.to_string(), text.to_string()))
+            .collect();
+        files.extend(python::generate(&spec));
+        let mut written = Vec::new();
+        let mut lines = 0;
+        for (path, text) in &files {
+            let path = format!("backend/{path}");
+            workspace::write_text(&path, text)?;
+            lines += text.lines().count();
+            written.push(path);
+        }
+        let tests = files
+            .iter()
+            .filter(|(p, _)| p.starts_with("tests/test_"))
+            .count();
+        Ok(Outcome::json(
+            &serde_json::json!({ "files": written.len(), "lines": lines, "test_files": tests }),
+            &format!("wrote {} backend files ({lines} lines)", written.len()),
+        )?
+        .with_artifacts(written))
+    }
+}
+
+nexus_sdk::export_agent!(Backend);
