@@ -1,7 +1,8 @@
-//! End to end: the analyst and the backend agent turn a request into a
-//! FastAPI service, and its own test suite passes in a fresh virtual
-//! environment (python3 -m venv, pip install -r backend/requirements.txt,
-//! pytest).
+//! End to end: the analyst, backend and frontend agents turn a request into
+//! a FastAPI service and a React app, and both test suites pass: the
+//! backend's in a fresh virtual environment (python3 -m venv, pip install -r
+//! backend/requirements.txt, pytest), the frontend's after npm install and
+//! npm run build (npm test).
 
 mod support;
 
@@ -28,7 +29,7 @@ async fn generate(root: &Path, description: &str, llm: LlmConfig) -> Value {
     })
     .unwrap();
     let project = Project::open(rt.clone(), "generated", "t1", root).unwrap();
-    for name in ["analyst", "backend"] {
+    for name in ["analyst", "backend", "frontend"] {
         project.add_agent(
             rt.load_agent(&support::component(name), policy(name))
                 .await
@@ -107,7 +108,7 @@ fn pytest(root: &Path) -> u32 {
         .unwrap()
 }
 
-async fn generated_backend_passes_its_tests(description: &str, entities: &[&str], llm: LlmConfig) {
+async fn generated_project_passes_its_tests(description: &str, entities: &[&str], llm: LlmConfig) {
     let dir = tempfile::TempDir::new().unwrap();
     let analysis = generate(dir.path(), description, llm).await;
     let names: Vec<&str> = analysis["spec"]["entities"]
@@ -131,13 +132,13 @@ async fn generated_backend_passes_its_tests(description: &str, entities: &[&str]
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn todo_app_backend_passes_its_tests() {
-    generated_backend_passes_its_tests("todo app", &["Todo"], LlmConfig::default()).await;
+async fn todo_app_passes_its_tests() {
+    generated_project_passes_its_tests("todo app", &["Todo"], LlmConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn blog_backend_passes_its_tests() {
-    generated_backend_passes_its_tests(
+async fn blog_passes_its_tests() {
+    generated_project_passes_its_tests(
         "blog with posts, comments and users",
         &["Post", "Comment"],
         LlmConfig::default(),
@@ -146,8 +147,8 @@ async fn blog_backend_passes_its_tests() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn inventory_backend_passes_its_tests() {
-    generated_backend_passes_its_tests(
+async fn inventory_passes_its_tests() {
+    generated_project_passes_its_tests(
         "inventory with products, suppliers and orders",
         &["Product", "Supplier", "Order"],
         LlmConfig::default(),
@@ -156,7 +157,7 @@ async fn inventory_backend_passes_its_tests() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn library_backend_from_a_model_spec_passes_its_tests() {
+async fn library_from_a_model_spec_passes_its_tests() {
     let server = LlmServer::start().await;
     let spec = json!({
         "name": "library", "title": "Library", "auth": true,
@@ -182,10 +183,48 @@ async fn library_backend_from_a_model_spec_passes_its_tests() {
         retries: 0,
         ..LlmConfig::default()
     };
-    generated_backend_passes_its_tests(
+    generated_project_passes_its_tests(
         "a library with books, authors and loans",
         &["Author", "Book", "Loan"],
         llm,
     )
     .await;
+}
+
+/// The shipped policies keep each generator in its own directory: the same
+/// write calls, made through the real workspace capability by a test agent
+/// under each policy's `[workspace]` grant.
+#[tokio::test]
+async fn backend_cannot_write_frontend_files_and_frontend_cannot_write_backend_files() {
+    for (own, other) in [("backend", "frontend"), ("frontend", "backend")] {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../policies/{own}.toml")),
+        )
+        .unwrap();
+        let text = text.replace(&format!("agent = \"{own}\""), "agent = \"hostile\"");
+        let f = support::Fixture::new();
+        f.load("hostile", &text).await;
+        let (kind, reason) = f
+            .refusal(
+                "write",
+                json!({"path": format!("{other}/src/App.tsx"), "text": "x"}),
+            )
+            .await;
+        assert_eq!(kind, "denied", "{own} writing {other}/");
+        assert!(reason.contains("workspace.write"), "{reason}");
+        let ok = f
+            .run(
+                "hostile",
+                "write",
+                json!({"path": format!("{own}/main.py"), "text": "x"}),
+            )
+            .await
+            .unwrap();
+        assert!(
+            ok.payload.contains("ok"),
+            "{own} writing {own}/: {}",
+            ok.payload
+        );
+        assert!(!f.sandbox().join(other).exists());
+    }
 }
