@@ -31,7 +31,14 @@ fn main() {
     // Relative to this package: cargo resolves them against the checkout
     // being built, so checkouts sharing one target directory each rebuild
     // their own guests.
-    for watched in ["guest-agents", "tests/agents", "sdk", "wit", "Cargo.lock"] {
+    for watched in [
+        "guest-agents",
+        "tests/agents",
+        "sdk",
+        "wit",
+        "policies",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed=../{watched}");
     }
 
@@ -90,6 +97,21 @@ fn main() {
             path.display().to_string()
         )
         .unwrap();
+    }
+    code.push_str("];\n\n");
+    code.push_str("/// Shipped policies of the built-in agents: (agent, policies/<agent>.toml).\n");
+    code.push_str("pub const POLICIES: &[(&str, &str)] = &[\n");
+    for g in guests.iter().filter(|g| g.roster) {
+        let path = root.join("policies").join(format!("{}.toml", g.name));
+        if path.exists() {
+            writeln!(
+                code,
+                "    ({:?}, include_str!({:?})),",
+                g.name,
+                path.display().to_string()
+            )
+            .unwrap();
+        }
     }
     code.push_str("];\n\n");
     code.push_str("/// Test agents (from `tests/agents/`): (name, path of the built component).\n");

@@ -1,64 +1,60 @@
-//! End to end: the analyst, backend and frontend agents turn a request into
-//! a FastAPI service and a React app, and both test suites pass: the
-//! backend's in a fresh virtual environment (python3 -m venv, pip install -r
-//! backend/requirements.txt, pytest), the frontend's after npm install and
-//! npm run build (npm test).
+//! End to end: `nexus generate` turns a request into a project — FastAPI
+//! backend, React frontend, Docker, Kubernetes, CI — and both of its test
+//! suites pass: the backend's in a fresh virtual environment (python3 -m
+//! venv, pip install -r backend/requirements.txt, pytest), the frontend's
+//! after npm install and npm run build (npm test).
 
 mod support;
 
-use nexus::config::{BackendConfig, BackendKind, LlmConfig};
-use nexus::policy::Policy;
-use nexus::project::Project;
-use nexus::runtime::{Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use support::llm_server::{Behavior, LlmServer};
 
-fn policy(name: &str) -> Policy {
-    Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../policies/{name}.toml")))
-        .unwrap()
-}
-
-/// Runs analysis and backend generation in `root`; returns the spec.
-async fn generate(root: &Path, description: &str, llm: LlmConfig) -> Value {
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
-        llm,
-        ..Default::default()
-    })
-    .unwrap();
-    let project = Project::open(rt.clone(), "generated", "t1", root).unwrap();
-    for name in ["analyst", "backend", "frontend"] {
-        project.add_agent(
-            rt.load_agent(&support::component(name), policy(name))
-                .await
-                .unwrap(),
-        );
+/// Runs `nexus generate` into `root/project`; returns nexus-project.json.
+fn generate(root: &Path, description: &str, env: &[(String, String)]) -> Value {
+    let out = root.join("project");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+    cmd.args(["generate", description, "--out"])
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(root.join("state"))
+        .env(
+            "NEXUS_CACHE_DIR",
+            std::env::temp_dir().join("nexus-test-component-cache"),
+        )
+        .env_remove("OLLAMA_HOST")
+        .env_remove("OPENAI_BASE_URL")
+        .env("NEXUS_LLM_BACKEND", "none");
+    for (k, v) in env {
+        cmd.env(k, v);
     }
-    let analysis = project
-        .run(
-            "analyst",
-            "analyze",
-            &json!({ "description": description }).to_string(),
-        )
-        .await
-        .unwrap();
-    let analysis: Value = serde_json::from_str(&analysis.payload).unwrap();
-    let out = project
-        .run(
-            "backend",
-            "generate-backend",
-            &json!({ "spec": analysis["spec"] }).to_string(),
-        )
-        .await
-        .unwrap();
-    assert!(
-        out.artifacts.iter().all(|a| a.starts_with("backend/")),
-        "{:?}",
-        out.artifacts
-    );
-    analysis
+    let stdout = run(&mut cmd);
+    assert!(stdout.contains("gates: integration passed"), "{stdout}");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("nexus-project.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["passed"], true, "{record}");
+    for phase in ["analysis", "build", "integration", "deployment"] {
+        let p = record["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == phase)
+            .unwrap();
+        assert_eq!(p["status"], "passed", "{phase}: {p}");
+    }
+    for file in [
+        "docker-compose.yml",
+        ".env.example",
+        "deploy/k8s/backend.yaml",
+        ".github/workflows/ci.yml",
+        "backend/Dockerfile",
+        "frontend/Dockerfile",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    record
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -71,12 +67,11 @@ fn run(cmd: &mut Command) -> String {
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
-
 /// Creates a virtual environment, installs the requirements and runs the
 /// generated tests; returns how many passed.
 fn pytest(root: &Path) -> u32 {
-    let backend = root.join("backend");
-    let venv = root.join(".venv");
+    let backend = root.join("project/backend");
+    let venv = root.join("venv");
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
     let python = venv.join("bin/python");
     run(Command::new(&python)
@@ -108,32 +103,78 @@ fn pytest(root: &Path) -> u32 {
         .unwrap()
 }
 
-async fn generated_project_passes_its_tests(description: &str, entities: &[&str], llm: LlmConfig) {
+/// npm install, npm run build, npm test in frontend/; returns how many
+/// tests passed.
+fn npm(root: &Path) -> u32 {
+    let frontend = root.join("project/frontend");
+    run(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund"])
+        .current_dir(&frontend));
+    run(Command::new("npm")
+        .args(["run", "build"])
+        .current_dir(&frontend));
+    assert!(frontend.join("dist/index.html").exists());
+    let report = run(Command::new("npm").arg("test").current_dir(&frontend));
+    let summary = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("Tests "))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(!summary.contains("failed"), "{report}");
+    summary
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap()
+}
+
+async fn generated_project_passes_its_tests(
+    description: &str,
+    entities: &[&str],
+    env: &[(&str, &str)],
+) -> Value {
     let dir = tempfile::TempDir::new().unwrap();
-    let analysis = generate(dir.path(), description, llm).await;
-    let names: Vec<&str> = analysis["spec"]["entities"]
+    let root = dir.path().to_path_buf();
+    let (text, env): (String, Vec<(String, String)>) = (
+        description.to_string(),
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let record = tokio::task::spawn_blocking(move || generate(&root, &text, &env))
+        .await
+        .unwrap();
+    let names: Vec<&str> = record["spec"]["entities"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, entities);
-    let root = dir.path().to_path_buf();
-    let passed = tokio::task::spawn_blocking(move || pytest(&root))
-        .await
-        .unwrap();
-    // Nine tests for each entity, five for auth.
-    let auth = analysis["spec"]["auth"].as_bool().unwrap();
+    let (a, b) = (dir.path().to_path_buf(), dir.path().to_path_buf());
+    let backend = tokio::task::spawn_blocking(move || pytest(&a));
+    let frontend = tokio::task::spawn_blocking(move || npm(&b));
+    let (backend, frontend) = (backend.await.unwrap(), frontend.await.unwrap());
+    // Backend: nine tests for each entity, five for auth. Frontend: six for
+    // each entity page, four for the API client, two for the app.
+    let auth = record["spec"]["auth"].as_bool().unwrap();
     assert_eq!(
-        passed as usize,
+        backend as usize,
         entities.len() * 9 + if auth { 5 } else { 0 },
         "{description}"
     );
+    assert_eq!(frontend as usize, entities.len() * 6 + 6, "{description}");
+    record
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn todo_app_passes_its_tests() {
-    generated_project_passes_its_tests("todo app", &["Todo"], LlmConfig::default()).await;
+    let record = generated_project_passes_its_tests("todo app", &["Todo"], &[]).await;
+    assert_eq!(record["spec_source"], "heuristic");
+    assert!(
+        record["plan"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("built-in")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,7 +182,7 @@ async fn blog_passes_its_tests() {
     generated_project_passes_its_tests(
         "blog with posts, comments and users",
         &["Post", "Comment"],
-        LlmConfig::default(),
+        &[],
     )
     .await;
 }
@@ -151,19 +192,19 @@ async fn inventory_passes_its_tests() {
     generated_project_passes_its_tests(
         "inventory with products, suppliers and orders",
         &["Product", "Supplier", "Order"],
-        LlmConfig::default(),
+        &[],
     )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn library_from_a_model_spec_passes_its_tests() {
+async fn library_from_the_model_passes_its_tests() {
     let server = LlmServer::start().await;
     let spec = json!({
         "name": "library", "title": "Library", "auth": true,
         "entities": [
             {"name": "Author", "fields": [{"name": "name", "type": "string", "required": true}, {"name": "born", "type": "date"}]},
-            {"name": "Book", "owned": false, "fields": [{"name": "title", "type": "string", "required": true}, {"name": "isbn", "type": "string"}, {"name": "pages", "type": "integer"}]},
+            {"name": "Book", "fields": [{"name": "title", "type": "string", "required": true}, {"name": "isbn", "type": "string"}, {"name": "pages", "type": "integer"}]},
             {"name": "Loan", "fields": [{"name": "borrower_email", "type": "email", "required": true}, {"name": "due_date", "type": "date", "required": true}, {"name": "returned", "type": "boolean"}, {"name": "fee", "type": "number"}]}
         ],
         "relations": [{"from": "Book", "to": "Author", "required": true}, {"from": "Loan", "to": "Book", "required": true}]
@@ -172,23 +213,22 @@ async fn library_from_a_model_spec_passes_its_tests() {
         "deepseek-coder:6.7b",
         Behavior::Reply(vec![spec.to_string()]),
     );
-    let llm = LlmConfig {
-        backend: Some(BackendConfig {
-            kind: BackendKind::Ollama,
-            base_url: server.ollama_url(),
-            api_key: None,
-            keep_alive: None,
-            num_ctx: None,
-        }),
-        retries: 0,
-        ..LlmConfig::default()
-    };
-    generated_project_passes_its_tests(
+    let plan = json!({"phases": [
+        {"name": "analysis", "agents": ["analyst"]},
+        {"name": "build", "agents": ["frontend", "backend"]},
+        {"name": "integration", "agents": ["integration"], "gate": true},
+        {"name": "deployment", "agents": ["devops"]}
+    ]});
+    server.script("qwen2.5-coder:7b", Behavior::Reply(vec![plan.to_string()]));
+    let host = server.addr.to_string();
+    let record = generated_project_passes_its_tests(
         "a library with books, authors and loans",
         &["Author", "Book", "Loan"],
-        llm,
+        &[("NEXUS_LLM_BACKEND", "ollama"), ("OLLAMA_HOST", &host)],
     )
     .await;
+    assert_eq!(record["spec_source"], "llm");
+    assert_eq!(record["plan"]["source"], "llm");
 }
 
 /// The shipped policies keep each generator in its own directory: the same
@@ -227,4 +267,38 @@ async fn backend_cannot_write_frontend_files_and_frontend_cannot_write_backend_f
         );
         assert!(!f.sandbox().join(other).exists());
     }
+}
+
+/// A mismatch between frontend and backend fails the integration gate with
+/// findings that name it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frontend_backend_mismatch_fails_the_integration_gate() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().to_path_buf();
+    let record = tokio::task::spawn_blocking(move || generate(&root, "blog with posts, comments and users", &[]))
+        .await
+        .unwrap();
+    let project_dir = dir.path().join("project");
+    let schemas = project_dir.join("backend/schemas.py");
+    let text = std::fs::read_to_string(&schemas).unwrap();
+    std::fs::write(&schemas, text.replacen("    title: str", "    headline: str", 1)).unwrap();
+
+    let rt = nexus::runtime::Runtime::new(nexus::runtime::RuntimeOptions {
+        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+        ..Default::default()
+    })
+    .unwrap();
+    let policy = nexus::policy::Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/integration.toml")).unwrap();
+    let agent = rt.load_agent(&support::component("integration"), policy).await.unwrap();
+    let project = nexus::project::Project::open(rt, "gate", "t1", &project_dir).unwrap();
+    project.add_agent(agent);
+    let out = project
+        .run("integration", "integrate", &json!({ "spec": record["spec"] }).to_string())
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_str(&out.payload).unwrap();
+    assert_eq!(v["passed"], false, "{v}");
+    let findings = v["findings"].to_string();
+    assert!(findings.contains("Post.title: the frontend sends it, the backend does not accept it"), "{findings}");
+    assert!(findings.contains("Post.headline: the backend expects it, the frontend never sends it"), "{findings}");
 }

@@ -16,6 +16,7 @@ pub mod bus;
 mod cache;
 pub mod config;
 pub mod db;
+pub mod generate;
 pub mod journal;
 pub mod llm;
 pub mod log;

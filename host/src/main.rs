@@ -52,6 +52,7 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    Generate(GenerateArgs),
     Run(RunArgs),
     /// Inspect and list agents.
     #[command(subcommand)]
@@ -82,6 +83,34 @@ enum Command {
     /// Measure task start, host calls and cold start (release builds only give
     /// meaningful numbers).
     Bench(nexus::bench::BenchArgs),
+}
+
+#[derive(Args)]
+/// Generate a project (FastAPI backend, React frontend, tests, Docker,
+/// Kubernetes, CI) from a one-line description.
+///
+/// Example:
+///   nexus generate "a todo app with users and tags"
+///
+/// The orchestrator, analyst, backend, frontend, integration and devops
+/// agents each run in their own sandbox under their policy; the project
+/// directory is the only place anything is written. With no LLM reachable,
+/// the built-in planner and templates are used. Exits 0 only when every
+/// phase and gate passed; nexus-project.json in the project records the plan,
+/// phases, timings and findings.
+#[command(verbatim_doc_comment, after_help = EXIT_CODES)]
+struct GenerateArgs {
+    /// What to build, in a sentence.
+    description: String,
+    /// Project name (default: from the description).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where to write the project (default: ./nexus-projects/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Directory with <agent>.toml policies to use instead of the shipped ones.
+    #[arg(long)]
+    policies: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -194,6 +223,24 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run(&cli.global, args).await,
+        Command::Generate(args) => nexus::generate::generate(
+            runtime_with(&cli.global, |c| {
+                // Generation steps wait on models that can take minutes.
+                c.bus.message_timeout = c
+                    .bus
+                    .message_timeout
+                    .max(std::time::Duration::from_secs(3600));
+            })?,
+            args.description,
+            args.name,
+            args.out,
+            args.policies,
+        )
+        .await
+        .map_err(|f| Failure {
+            code: f.code,
+            message: f.message,
+        }),
         Command::Agents(AgentsCommand::List) => {
             for (name, bytes) in nexus::builtin::ROSTER {
                 println!("{name:<14} {:>8} bytes", bytes.len());
@@ -217,7 +264,15 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
-    let config = host_config(g)?;
+    runtime_with(g, |_| {})
+}
+
+fn runtime_with(
+    g: &Global,
+    adjust: impl FnOnce(&mut HostConfig),
+) -> Result<std::sync::Arc<Runtime>, Failure> {
+    let mut config = host_config(g)?;
+    adjust(&mut config);
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let xdg = |var: &str, fallback: &str| {
         std::env::var_os(var)

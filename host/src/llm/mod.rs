@@ -172,6 +172,12 @@ impl Llm {
             .unwrap_or(Err(BackendError::Timeout(timeout)))
     }
 
+    /// Stops calling the backend for `cooldown`: every call answers
+    /// `unavailable` at once (used when a probe found no server).
+    pub fn trip_circuit(&self, cooldown: Duration) {
+        self.circuit.lock().unwrap().open_until = Some(Instant::now() + cooldown);
+    }
+
     fn circuit_open(&self) -> Option<Duration> {
         let c = self.circuit.lock().unwrap();
         c.open_until

@@ -1,0 +1,307 @@
+//! The orchestrator: plans the project, runs its phases through the bus —
+//! analysis, backend and frontend at once, the integration gate, deployment
+//! — and records status, artifacts, timings and findings per phase in
+//! `nexus-project.json`. A failed gate sends the build back once with the
+//! findings; a second failure fails the project with its report.
+
+use nexus_sdk::bindings::nexus::agent::bus;
+use nexus_sdk::{Agent, AgentInfo, Error, Outcome, Task, TaskError, llm, log, workspace};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+struct Orchestrator;
+
+#[derive(Deserialize)]
+struct Request {
+    description: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct PlannedPhase {
+    name: String,
+    agents: Vec<String>,
+    #[serde(default)]
+    gate: bool,
+}
+
+#[derive(Serialize)]
+struct PhaseReport {
+    name: String,
+    agents: Vec<String>,
+    status: String,
+    attempts: u32,
+    duration_ms: u64,
+    artifacts: Vec<String>,
+    findings: Vec<String>,
+    summaries: Vec<String>,
+}
+
+/// The phases every project goes through, in order.
+fn built_in_plan() -> Vec<PlannedPhase> {
+    let phase = |name: &str, agents: &[&str], gate: bool| PlannedPhase {
+        name: name.into(),
+        agents: agents.iter().map(|a| a.to_string()).collect(),
+        gate,
+    };
+    vec![
+        phase("analysis", &["analyst"], false),
+        phase("build", &["backend", "frontend"], false),
+        phase("integration", &["integration"], true),
+        phase("deployment", &["devops"], false),
+    ]
+}
+
+/// A plan from the model is kept only when it is the built-in one in
+/// substance: the same phases in the same order, agents the host has.
+fn plan_from_llm(description: &str) -> Result<Vec<PlannedPhase>, String> {
+    let schema = json!({
+        "type": "object", "required": ["phases"],
+        "properties": {"phases": {"type": "array", "items": {
+            "type": "object", "required": ["name", "agents"],
+            "properties": {
+                "name": {"enum": ["analysis", "build", "integration", "deployment"]},
+                "agents": {"type": "array", "items": {"enum": ["analyst", "backend", "frontend", "integration", "devops"]}},
+                "gate": {"type": "boolean"}
+            }
+        }}}
+    });
+    let prompt = "Plan the phases of generating a FastAPI + React project: analysis (analyst), build (backend and \
+                  frontend in parallel), integration (a quality gate), deployment (devops). Answer with JSON only.";
+    let opts = llm::Options {
+        temperature: Some(0.0),
+        max_tokens: Some(600),
+        seed: None,
+        json_schema: Some(schema.to_string()),
+    };
+    let reply = llm::chat(
+        "orchestrator",
+        &[
+            llm::Message::system(prompt),
+            llm::Message::user(description),
+        ],
+        &opts,
+    )
+    .map_err(|e| match e {
+        Error::Unavailable(_) => "no model answers".to_string(),
+        e => format!("the model call failed ({e})"),
+    })?;
+    #[derive(Deserialize)]
+    struct Plan {
+        phases: Vec<PlannedPhase>,
+    }
+    let plan: Plan = serde_json::from_str(&reply.content)
+        .map_err(|e| format!("the plan does not parse ({e})"))?;
+    let expected = built_in_plan();
+    let same = plan.phases.len() == expected.len()
+        && plan.phases.iter().zip(&expected).all(|(a, b)| {
+            let mut x = a.agents.clone();
+            let mut y = b.agents.clone();
+            x.sort();
+            y.sort();
+            a.name == b.name && x == y
+        });
+    if !same {
+        return Err("the model's plan leaves out or reorders phases".into());
+    }
+    // Gates are the host's to decide.
+    Ok(expected)
+}
+
+fn reason(e: &bus::RequestError) -> String {
+    match e {
+        bus::RequestError::Host(e) => e.to_string(),
+        bus::RequestError::Task(f) => f.reason.clone(),
+    }
+}
+
+/// Sends every agent of a phase its task at once and waits for all.
+fn run_phase(
+    agents: &[String],
+    kind_of: impl Fn(&str) -> String,
+    payload: &Value,
+    report: &mut PhaseReport,
+) -> Vec<Value> {
+    let started = Instant::now();
+    report.attempts += 1;
+    let requests: Vec<bus::Outgoing> = agents
+        .iter()
+        .map(|a| bus::Outgoing {
+            to: a.clone(),
+            kind: kind_of(a),
+            payload: payload.to_string(),
+        })
+        .collect();
+    let timeout = Duration::from_secs(1800).as_millis() as u32;
+    let mut outputs = Vec::new();
+    let mut failed = Vec::new();
+    for (agent, result) in agents.iter().zip(bus::request_all(&requests, 0, timeout)) {
+        match result {
+            Ok(reply) => {
+                report.artifacts.extend(reply.artifacts);
+                report.summaries.push(format!("{agent}: {}", reply.summary));
+                outputs.push(serde_json::from_str(&reply.payload).unwrap_or(Value::Null));
+            }
+            Err(e) => {
+                failed.push(format!("{agent}: {}", reason(&e)));
+                outputs.push(Value::Null);
+            }
+        }
+    }
+    report.duration_ms += started.elapsed().as_millis() as u64;
+    report.status = if failed.is_empty() {
+        "passed".into()
+    } else {
+        "failed".into()
+    };
+    report.findings.extend(failed);
+    outputs
+}
+
+fn new_report(p: &PlannedPhase) -> PhaseReport {
+    PhaseReport {
+        name: p.name.clone(),
+        agents: p.agents.clone(),
+        status: "pending".into(),
+        attempts: 0,
+        duration_ms: 0,
+        artifacts: Vec::new(),
+        findings: Vec::new(),
+        summaries: Vec::new(),
+    }
+}
+
+impl Agent for Orchestrator {
+    fn describe() -> AgentInfo {
+        AgentInfo::new("orchestrator", "Orchestrator", env!("CARGO_PKG_VERSION"))
+            .description("Plans a project and runs its phases through the other agents")
+            .handles(&["generate"])
+            .capabilities(&["bus", "llm", "workspace", "log"])
+    }
+
+    fn handle(task: Task) -> Result<Outcome, TaskError> {
+        if task.kind != "generate" {
+            return Err(task.unsupported());
+        }
+        let req: Request = task.input()?;
+        if req.description.trim().is_empty() {
+            return Err(TaskError::Rejected("the description is empty".into()));
+        }
+        let (plan, plan_source) = match plan_from_llm(&req.description) {
+            Ok(p) => (p, "llm".to_string()),
+            Err(why) => {
+                log::info(&format!("built-in planner: {why}"));
+                (built_in_plan(), format!("built-in ({why})"))
+            }
+        };
+        let mut reports: Vec<PhaseReport> = plan.iter().map(new_report).collect();
+
+        // Analysis.
+        let analysis = run_phase(
+            &plan[0].agents,
+            |_| "analyze".into(),
+            &json!({ "description": req.description, "name": req.name }),
+            &mut reports[0],
+        );
+        let Some(spec) = analysis
+            .first()
+            .map(|a| a["spec"].clone())
+            .filter(|s| s.is_object())
+        else {
+            return finish(&req, &plan, &plan_source, &Value::Null, None, reports);
+        };
+        let spec_source = analysis[0]["source"].as_str().unwrap_or("").to_string();
+
+        // Build, then the integration gate; a failed gate sends the build
+        // back once with the findings.
+        let kind = |agent: &str| format!("generate-{agent}");
+        let mut findings: Vec<String> = Vec::new();
+        for round in 0..2 {
+            let payload = json!({ "spec": spec, "findings": findings });
+            run_phase(&plan[1].agents, kind, &payload, &mut reports[1]);
+            if reports[1].status != "passed" {
+                break;
+            }
+            let gate = run_phase(
+                &plan[2].agents,
+                |_| "integrate".into(),
+                &json!({ "spec": spec }),
+                &mut reports[2],
+            );
+            let passed = gate.first().and_then(|g| g["passed"].as_bool()) == Some(true);
+            findings = gate
+                .first()
+                .and_then(|g| g["findings"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
+            if passed {
+                reports[2].status = "passed".into();
+                break;
+            }
+            reports[2].status = "failed".into();
+            reports[2].findings.extend(findings.iter().cloned());
+            if round == 0 {
+                log::warn("the integration gate failed; sending the build back once");
+            }
+        }
+        if reports[2].status == "passed" {
+            run_phase(
+                &plan[3].agents,
+                |_| "deploy".into(),
+                &json!({ "spec": spec }),
+                &mut reports[3],
+            );
+        }
+        finish(&req, &plan, &plan_source, &spec, Some(spec_source), reports)
+    }
+}
+
+fn finish(
+    req: &Request,
+    plan: &[PlannedPhase],
+    plan_source: &str,
+    spec: &Value,
+    spec_source: Option<String>,
+    reports: Vec<PhaseReport>,
+) -> Result<Outcome, TaskError> {
+    let passed = reports.iter().all(|r| r.status == "passed");
+    let gates: Vec<Value> = plan
+        .iter()
+        .zip(&reports)
+        .filter(|(p, _)| p.gate)
+        .map(|(p, r)| json!({ "phase": p.name, "status": r.status, "findings": r.findings }))
+        .collect();
+    let record = json!({
+        "request": req.description,
+        "passed": passed,
+        "plan": { "source": plan_source, "phases": plan },
+        "spec": spec,
+        "spec_source": spec_source,
+        "phases": reports,
+        "gates": gates,
+    });
+    let text =
+        serde_json::to_string_pretty(&record).map_err(|e| TaskError::Failed(e.to_string()))?;
+    workspace::write_text("nexus-project.json", &text)?;
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.status != "passed")
+        .map(|r| r.name.as_str())
+        .collect();
+    let summary = if passed {
+        format!("all {} phases passed", reports.len())
+    } else {
+        format!("failed in: {}", failed.join(", "))
+    };
+    let artifacts: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.artifacts.iter().cloned())
+        .collect();
+    Ok(Outcome::json(&record, &summary)?.with_artifacts(artifacts))
+}
+
+nexus_sdk::export_agent!(Orchestrator);

@@ -1,0 +1,281 @@
+//! `nexus generate`: the built-in agents turn a one-line request into a
+//! project, with progress per agent and a summary at the end.
+
+use crate::journal::State;
+use crate::policy::Policy;
+use crate::project::Project;
+use crate::runtime::Runtime;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The agents `generate` runs, in the order they work.
+pub const AGENTS: &[&str] = &[
+    "orchestrator",
+    "analyst",
+    "backend",
+    "frontend",
+    "integration",
+    "devops",
+];
+
+/// A failure with the exit code it maps to.
+pub struct Failed {
+    pub code: u8,
+    pub message: String,
+}
+
+fn failed(code: u8, message: impl Into<String>) -> Failed {
+    Failed {
+        code,
+        message: message.into(),
+    }
+}
+
+fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Failed> {
+    match dir {
+        Some(d) => {
+            Policy::load(&d.join(format!("{agent}.toml"))).map_err(|e| failed(2, e.to_string()))
+        }
+        None => {
+            let text = crate::builtin::POLICIES
+                .iter()
+                .find(|(n, _)| *n == agent)
+                .map(|(_, t)| *t)
+                .ok_or_else(|| {
+                    failed(
+                        2,
+                        format!("no shipped policy for `{agent}`; pass --policies DIR"),
+                    )
+                })?;
+            Policy::parse(Path::new(&format!("policies/{agent}.toml")), text)
+                .map_err(|e| failed(2, e.to_string()))
+        }
+    }
+}
+
+/// Files and lines under `dir`, leaving out installed dependencies and
+/// build output.
+fn count(dir: &Path) -> (usize, usize) {
+    let mut files = 0;
+    let mut lines = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            if !matches!(
+                name.as_ref(),
+                "node_modules" | ".venv" | "dist" | "__pycache__" | ".pytest_cache"
+            ) {
+                let (f, l) = count(&e.path());
+                files += f;
+                lines += l;
+            }
+        } else if ft.is_file() {
+            files += 1;
+            lines += std::fs::read_to_string(e.path()).map_or(0, |t| t.lines().count());
+        }
+    }
+    (files, lines)
+}
+
+/// Shows one line per agent while the journal shows its messages.
+async fn watch(
+    rt: Arc<Runtime>,
+    project: String,
+    bars: MultiProgress,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let style = ProgressStyle::with_template("{spinner} {prefix:<13} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let mut lines: HashMap<String, (ProgressBar, Instant, bool)> = HashMap::new();
+    let Some(journal) = rt.journal() else { return };
+    loop {
+        if let Ok(history) = journal.history(&project, 500).await {
+            for e in history {
+                let agent = e.message.recipient.clone();
+                let entry = lines.entry(agent.clone()).or_insert_with(|| {
+                    let bar = bars.add(ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(agent.clone());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar.set_message(format!("{} …", e.message.kind));
+                    (bar, Instant::now(), false)
+                });
+                if entry.2 {
+                    continue;
+                }
+                match &e.state {
+                    State::Done(_) => {
+                        entry.2 = true;
+                        entry.0.finish_with_message(format!(
+                            "✓ {} ({:.1}s)",
+                            e.message.kind,
+                            entry.1.elapsed().as_secs_f64()
+                        ));
+                    }
+                    State::Dead(err) => {
+                        entry.2 = true;
+                        entry.0.finish_with_message(format!(
+                            "✗ {} ({})",
+                            e.message.kind,
+                            crate::log::clip(err, 80)
+                        ));
+                    }
+                    State::Pending if e.message.attempt > 0 => {
+                        entry.0.set_message(format!(
+                            "{} (attempt {})",
+                            e.message.kind,
+                            e.message.attempt + 1
+                        ));
+                    }
+                    State::Pending => {}
+                }
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    for (bar, _, done) in lines.values() {
+        if !done {
+            bar.abandon();
+        }
+    }
+}
+
+pub async fn generate(
+    rt: Arc<Runtime>,
+    description: String,
+    name: Option<String>,
+    out: Option<PathBuf>,
+    policies: Option<PathBuf>,
+) -> Result<(), Failed> {
+    if description.trim().is_empty() {
+        return Err(failed(
+            2,
+            "the description is empty; say what to build, such as \"a todo app\"",
+        ));
+    }
+    let name = nexus_spec::slug(&name.unwrap_or_else(|| {
+        description
+            .split_whitespace()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }));
+    let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
+    let started = Instant::now();
+
+    let llm = &rt.services().llm;
+    let reachable =
+        llm.config().backend.is_some() && llm.list_models(Duration::from_secs(3)).await.is_ok();
+    if !reachable {
+        println!(
+            "No LLM reachable ({}): the built-in planner and templates are used.",
+            llm.backend_name()
+        );
+        llm.trip_circuit(Duration::from_secs(24 * 3600));
+    }
+
+    let project = Project::open(rt.clone(), &name, "local", &out).map_err(|e| {
+        failed(
+            2,
+            format!("cannot use {} for the project: {e}", out.display()),
+        )
+    })?;
+    for agent in AGENTS {
+        let bytes = Runtime::read_component(agent).map_err(|e| failed(2, e.to_string()))?;
+        let policy = policy_for(agent, policies.as_deref())?;
+        let loaded = rt.load_agent(&bytes, policy).await.map_err(|e| {
+            failed(
+                if matches!(e, crate::runtime::LoadError::HashMismatch { .. }) {
+                    3
+                } else {
+                    2
+                },
+                e.to_string(),
+            )
+        })?;
+        project.add_agent(loaded);
+    }
+    println!("Generating `{name}` into {}", out.display());
+
+    let bars = MultiProgress::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(watch(rt.clone(), name.clone(), bars.clone(), stop_rx));
+    let result = project
+        .run(
+            "orchestrator",
+            "generate",
+            &json!({ "description": description, "name": name }).to_string(),
+        )
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = watcher.await;
+
+    let outcome = result.map_err(|f| failed(f.exit_code() as u8, f.to_string()))?;
+    let record: Value = serde_json::from_str(&outcome.payload).unwrap_or_default();
+    let (files, lines) = count(project.root());
+    let usage = llm.usage(&name).unwrap_or_default();
+    let calls: u64 = usage.iter().map(|u| u.calls).sum();
+    let tokens: u64 = usage
+        .iter()
+        .map(|u| u.prompt_tokens + u.completion_tokens)
+        .sum();
+    println!();
+    for phase in record["phases"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<12} {:<7} {:>7.1}s  {}",
+            phase["name"].as_str().unwrap_or(""),
+            phase["status"].as_str().unwrap_or(""),
+            phase["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+            phase["findings"].as_array().map_or(String::new(), |f| f
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| crate::log::clip(s, 200))
+                .collect::<Vec<_>>()
+                .join("; "))
+        );
+    }
+    let gates: Vec<String> = record["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            format!(
+                "{} {}",
+                g["phase"].as_str().unwrap_or(""),
+                g["status"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    println!(
+        "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {calls} calls, {tokens} tokens · gates: {}",
+        started.elapsed().as_secs_f64(),
+        record["spec_source"].as_str().unwrap_or("?"),
+        record["plan"]["source"].as_str().unwrap_or("?"),
+        if gates.is_empty() {
+            "none".into()
+        } else {
+            gates.join(", ")
+        },
+    );
+    println!(
+        "Project: {} (nexus-project.json records plan, phases and findings)",
+        project.root().display()
+    );
+    if record["passed"].as_bool() == Some(true) {
+        Ok(())
+    } else {
+        Err(failed(1, format!("generation failed: {}", outcome.summary)))
+    }
+}
