@@ -275,30 +275,52 @@ async fn backend_cannot_write_frontend_files_and_frontend_cannot_write_backend_f
 async fn a_frontend_backend_mismatch_fails_the_integration_gate() {
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().to_path_buf();
-    let record = tokio::task::spawn_blocking(move || generate(&root, "blog with posts, comments and users", &[]))
-        .await
-        .unwrap();
+    let record = tokio::task::spawn_blocking(move || {
+        generate(&root, "blog with posts, comments and users", &[])
+    })
+    .await
+    .unwrap();
     let project_dir = dir.path().join("project");
     let schemas = project_dir.join("backend/schemas.py");
     let text = std::fs::read_to_string(&schemas).unwrap();
-    std::fs::write(&schemas, text.replacen("    title: str", "    headline: str", 1)).unwrap();
+    std::fs::write(
+        &schemas,
+        text.replacen("    title: str", "    headline: str", 1),
+    )
+    .unwrap();
 
     let rt = nexus::runtime::Runtime::new(nexus::runtime::RuntimeOptions {
         cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
         ..Default::default()
     })
     .unwrap();
-    let policy = nexus::policy::Policy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/integration.toml")).unwrap();
-    let agent = rt.load_agent(&support::component("integration"), policy).await.unwrap();
+    let policy = nexus::policy::Policy::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/integration.toml"),
+    )
+    .unwrap();
+    let agent = rt
+        .load_agent(&support::component("integration"), policy)
+        .await
+        .unwrap();
     let project = nexus::project::Project::open(rt, "gate", "t1", &project_dir).unwrap();
     project.add_agent(agent);
     let out = project
-        .run("integration", "integrate", &json!({ "spec": record["spec"] }).to_string())
+        .run(
+            "integration",
+            "integrate",
+            &json!({ "spec": record["spec"] }).to_string(),
+        )
         .await
         .unwrap();
     let v: Value = serde_json::from_str(&out.payload).unwrap();
     assert_eq!(v["passed"], false, "{v}");
     let findings = v["findings"].to_string();
-    assert!(findings.contains("Post.title: the frontend sends it, the backend does not accept it"), "{findings}");
-    assert!(findings.contains("Post.headline: the backend expects it, the frontend never sends it"), "{findings}");
+    assert!(
+        findings.contains("Post.title: the frontend sends it, the backend does not accept it"),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("Post.headline: the backend expects it, the frontend never sends it"),
+        "{findings}"
+    );
 }

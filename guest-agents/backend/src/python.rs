@@ -2,22 +2,12 @@
 //! samples. Names in the spec are validated identifiers (see
 //! `Spec::normalised`), so they can be written into code as they are.
 
-use nexus_spec::{Entity, Field, Spec};
+use nexus_spec::{Entity, Field, Spec, python_annotation, render};
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 
 const MAIN: &str = include_str!("../templates/main.py");
 const ENTITY_TEST: &str = include_str!("../templates/tests/test_entity.py");
-
-/// Fills `@@name@@` placeholders.
-fn render(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("@@{k}@@"), v);
-    }
-    debug_assert!(!out.contains("@@"), "a placeholder is left");
-    out
-}
 
 /// Python literal of a title (no quotes or backslashes survive).
 fn title(spec: &Spec) -> String {
@@ -37,18 +27,6 @@ fn column(kind: &str) -> (&'static str, &'static str) {
         "date" => ("dt.date", "Date"),
         "datetime" => ("dt.datetime", "DateTime"),
         _ => ("str", "String(255)"),
-    }
-}
-
-fn pydantic(kind: &str) -> &'static str {
-    match kind {
-        "integer" => "int",
-        "number" => "float",
-        "boolean" => "bool",
-        "date" => "dt.date",
-        "datetime" => "dt.datetime",
-        "email" => "EmailStr",
-        _ => "str",
     }
 }
 
@@ -133,7 +111,7 @@ fn models(spec: &Spec) -> String {
 }
 
 fn schema_field(f: &Field, update: bool) -> String {
-    let ty = pydantic(&f.kind);
+    let ty = python_annotation(&f.kind);
     let bounded = matches!(f.kind.as_str(), "string");
     if f.kind == "boolean" {
         return if update {

@@ -6,7 +6,7 @@
 //! test) file per entity.
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
-use nexus_spec::{Entity, Spec};
+use nexus_spec::{Entity, Spec, render};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,15 +50,6 @@ const STATIC: &[(&str, &str)] = &[
         include_str!("../templates/src/__tests__/App.test.tsx"),
     ),
 ];
-
-/// Fills `@@name@@` placeholders.
-fn render(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in values {
-        out = out.replace(&format!("@@{k}@@"), v);
-    }
-    out
-}
 
 fn label(e: &Entity) -> String {
     let words = e.plural.replace('_', " ");

@@ -4,7 +4,7 @@
 //! (`passed: false` with the findings).
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
-use nexus_spec::Spec;
+use nexus_spec::{Spec, python_annotation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,19 +13,6 @@ struct Integration;
 #[derive(Deserialize)]
 struct Request {
     spec: Spec,
-}
-
-/// The Python annotation the backend uses for a field type.
-fn python_type(kind: &str) -> &'static str {
-    match kind {
-        "integer" => "int",
-        "number" => "float",
-        "boolean" => "bool",
-        "date" => "dt.date",
-        "datetime" => "dt.datetime",
-        "email" => "EmailStr",
-        _ => "str",
-    }
 }
 
 /// `field: annotation` lines of `class <name>(...)` in Python source.
@@ -97,7 +84,7 @@ fn check(spec: &Spec) -> Result<Vec<String>, TaskError> {
                     "{}.{name}: the frontend sends it, the backend does not accept it",
                     e.name
                 )),
-                Some((_, ann)) if !ann.contains(python_type(kind)) => findings.push(format!(
+                Some((_, ann)) if !ann.contains(python_annotation(kind)) => findings.push(format!(
                     "{}.{name}: the frontend treats it as {kind}, the backend as `{ann}`",
                     e.name
                 )),

@@ -303,3 +303,26 @@ impl Spec {
         self.relations.iter().filter(move |r| r.from == entity)
     }
 }
+
+/// Fills `@@name@@` placeholders in a template file.
+pub fn render(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in values {
+        out = out.replace(&format!("@@{k}@@"), v);
+    }
+    out
+}
+
+/// The Pydantic annotation the generated backend uses for a field type
+/// (shared by the backend generator and the integration check).
+pub fn python_annotation(kind: &str) -> &'static str {
+    match kind {
+        "integer" => "int",
+        "number" => "float",
+        "boolean" => "bool",
+        "date" => "dt.date",
+        "datetime" => "dt.datetime",
+        "email" => "EmailStr",
+        _ => "str",
+    }
+}

@@ -1,7 +1,7 @@
 //! Ollama's native API: `/api/chat` and `/api/generate` (streamed NDJSON),
 //! `/api/tags`, `/api/show`.
 
-use super::wire::{BackendError, ChatReply, ChatRequest, for_each_line, status_error};
+use super::wire::{BackendError, ChatReply, ChatRequest, failure, for_each_line, json_call};
 use crate::config::BackendConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -118,18 +118,8 @@ impl Ollama {
             .send()
             .await
             .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        let status = resp.status().as_u16();
         if !resp.status().is_success() {
-            let retry_after = retry_after(&resp);
-            let text = resp.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| text.chars().take(300).collect());
-            return Err(match status {
-                429 => BackendError::RateLimited(retry_after),
-                _ => status_error(status, &text, model, message),
-            });
+            return Err(failure(resp, model).await);
         }
         let mut reply = ChatReply {
             content: String::new(),
@@ -182,58 +172,24 @@ impl Ollama {
 
     /// `/api/tags`: the models the server has.
     pub async fn tags(&self, timeout: Duration) -> Result<Vec<TagModel>, BackendError> {
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            models: Vec<TagModel>,
-        }
-        let resp = self
-            .http
-            .get(format!("{}/api/tags", self.base))
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        if !(200..300).contains(&status) {
-            return Err(status_error(
-                status,
-                &text,
-                "",
-                text.chars().take(300).collect(),
-            ));
-        }
-        serde_json::from_str::<Tags>(&text)
-            .map(|t| t.models)
+        let v = json_call(
+            self.http.get(format!("{}/api/tags", self.base)),
+            timeout,
+            "",
+            "/api/tags",
+        )
+        .await?;
+        serde_json::from_value(v["models"].clone())
             .map_err(|e| BackendError::Protocol(format!("/api/tags: {e}")))
     }
 
     /// `/api/show`: details of one model.
     pub async fn show(&self, model: &str, timeout: Duration) -> Result<Value, BackendError> {
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/api/show", self.base))
-            .timeout(timeout)
-            .json(&json!({ "model": model }))
-            .send()
-            .await
-            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        if !(200..300).contains(&status) {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_default();
-            return Err(status_error(status, &text, model, message));
-        }
-        serde_json::from_str(&text).map_err(|e| BackendError::Protocol(format!("/api/show: {e}")))
+            .json(&json!({ "model": model }));
+        json_call(req, timeout, model, "/api/show").await
     }
 }
 
@@ -241,13 +197,4 @@ fn count(v: &Value, key: &str) -> u32 {
     v.get(key)
         .and_then(Value::as_u64)
         .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
-}
-
-/// `Retry-After` in seconds, capped at a minute.
-pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(60)))
 }

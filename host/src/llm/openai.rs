@@ -2,8 +2,9 @@
 //! streamed as server-sent events, and `/models`. The base URL includes the
 //! version prefix, as `OPENAI_BASE_URL` does (`http://host:8080/v1`).
 
-use super::ollama::retry_after;
-use super::wire::{BackendError, ChatReply, ChatRequest, for_each_line, status_error};
+use super::wire::{
+    BackendError, ChatReply, ChatRequest, error_message, failure, for_each_line, json_call,
+};
 use crate::config::BackendConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -12,17 +13,6 @@ pub struct OpenAi {
     http: reqwest::Client,
     base: String,
     api_key: Option<String>,
-}
-
-fn error_message(v: &Value) -> String {
-    match v.get("error") {
-        Some(Value::String(s)) => s.clone(),
-        Some(e) => e
-            .get("message")
-            .and_then(Value::as_str)
-            .map_or_else(|| e.to_string(), str::to_string),
-        None => String::new(),
-    }
 }
 
 impl OpenAi {
@@ -89,17 +79,8 @@ impl OpenAi {
             .send()
             .await
             .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        let status = resp.status().as_u16();
         if !resp.status().is_success() {
-            let retry = retry_after(&resp);
-            let text = resp.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<Value>(&text)
-                .map(|v| error_message(&v))
-                .unwrap_or_else(|_| text.chars().take(300).collect());
-            return Err(match status {
-                429 => BackendError::RateLimited(retry),
-                _ => status_error(status, &text, &req.model, message),
-            });
+            return Err(failure(resp, &req.model).await);
         }
         let mut reply = ChatReply {
             content: String::new(),
@@ -165,24 +146,8 @@ impl OpenAi {
 
     /// `/models`: the model ids the server offers.
     pub async fn models(&self, timeout: Duration) -> Result<Vec<String>, BackendError> {
-        let resp = self
-            .request(reqwest::Method::GET, "/models", timeout)
-            .send()
-            .await
-            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| BackendError::from_reqwest(e, timeout))?;
-        if !(200..300).contains(&status) {
-            let message = serde_json::from_str::<Value>(&text)
-                .map(|v| error_message(&v))
-                .unwrap_or_default();
-            return Err(status_error(status, &text, "", message));
-        }
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| BackendError::Protocol(format!("/models: {e}")))?;
+        let req = self.request(reqwest::Method::GET, "/models", timeout);
+        let v = json_call(req, timeout, "", "/models").await?;
         Ok(v.get("data")
             .and_then(Value::as_array)
             .map(|a| {

@@ -187,3 +187,57 @@ pub fn status_error(status: u16, body: &str, model: &str, message: String) -> Ba
         ),
     }
 }
+
+/// The server's message in an error body: Ollama's `{"error": "..."}` or
+/// OpenAI's `{"error": {"message": "..."}}`.
+pub fn error_message(v: &serde_json::Value) -> String {
+    match v.get("error") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(e) => e
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| e.to_string(), str::to_string),
+        None => String::new(),
+    }
+}
+
+/// The typed error for a response whose status is not a success.
+pub async fn failure(resp: reqwest::Response, model: &str) -> BackendError {
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(60)));
+    let text = resp.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| error_message(&v))
+        .unwrap_or_else(|_| text.chars().take(300).collect());
+    match status {
+        429 => BackendError::RateLimited(retry_after),
+        _ => status_error(status, &text, model, message),
+    }
+}
+
+/// Sends a request whose reply is one JSON document and parses it.
+pub async fn json_call(
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+    model: &str,
+    what: &str,
+) -> Result<serde_json::Value, BackendError> {
+    let resp = req
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+    if !resp.status().is_success() {
+        return Err(failure(resp, model).await);
+    }
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| BackendError::from_reqwest(e, timeout))?;
+    serde_json::from_str(&text).map_err(|e| BackendError::Protocol(format!("{what}: {e}")))
+}
