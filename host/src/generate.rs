@@ -112,31 +112,34 @@ async fn watch(
                 if entry.2 {
                     continue;
                 }
-                match &e.state {
-                    State::Done(_) => {
-                        entry.2 = true;
-                        entry.0.finish_with_message(format!(
-                            "✓ {} ({:.1}s)",
-                            e.message.kind,
-                            entry.1.elapsed().as_secs_f64()
-                        ));
-                    }
-                    State::Dead(err) => {
-                        entry.2 = true;
-                        entry.0.finish_with_message(format!(
-                            "✗ {} ({})",
-                            e.message.kind,
-                            crate::log::clip(err, 80)
-                        ));
-                    }
+                let finished = match &e.state {
+                    State::Done(_) => Some(format!(
+                        "✓ {} ({:.1}s)",
+                        e.message.kind,
+                        entry.1.elapsed().as_secs_f64()
+                    )),
+                    State::Dead(err) => Some(format!(
+                        "✗ {} ({})",
+                        e.message.kind,
+                        crate::log::clip(err, 80)
+                    )),
                     State::Pending if e.message.attempt > 0 => {
                         entry.0.set_message(format!(
                             "{} (attempt {})",
                             e.message.kind,
                             e.message.attempt + 1
                         ));
+                        None
                     }
-                    State::Pending => {}
+                    State::Pending => None,
+                };
+                if let Some(line) = finished {
+                    entry.2 = true;
+                    if bars.is_hidden() {
+                        // Not a terminal: one plain line per finished agent.
+                        println!("  {agent:<13} {line}");
+                    }
+                    entry.0.finish_with_message(line);
                 }
             }
         }

@@ -197,7 +197,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
-        let tx = match conn.transaction() {
+        // IMMEDIATE takes the write lock up front (waiting through the busy
+        // timeout): a deferred transaction that reads first and then writes
+        // fails at once when another connection wrote in between.
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
                 fail(batch, &e);
