@@ -57,16 +57,37 @@ fn generate(root: &Path, description: &str, env: &[(String, String)]) -> Value {
     record
 }
 
+/// Runs a command without colours (test runners colour their output when
+/// `CI` is set) and returns its output with any escape sequences removed.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
+    let out = cmd
+        .env("NO_COLOR", "1")
+        .env_remove("FORCE_COLOR")
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let raw = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let mut text = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequence: ESC [ parameters final-letter.
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
+
 /// Creates a virtual environment, installs the requirements and runs the
 /// generated tests; returns how many passed.
 fn pytest(root: &Path) -> u32 {
