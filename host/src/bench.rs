@@ -217,8 +217,10 @@ async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
         call_ns / native_ns.max(0.1),
     );
     println!(
-        "baselines: tokio spawn+join for task start; the same host function called natively for host calls;"
+        "baselines: compiling the component without the cache (cold start); tokio spawn+join (task start,"
     );
-    println!("           cached load vs. compile for cold start (and the reverse).");
+    println!(
+        "           whole task: journal, mailbox, instantiate, handle); the same host function called natively."
+    );
     Ok(())
 }
