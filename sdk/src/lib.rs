@@ -170,6 +170,37 @@ pub mod workspace {
     pub fn write_text(path: &str, text: &str) -> Result<(), Error> {
         write(path, text.as_bytes())
     }
+
+    /// What [`write_files`] wrote.
+    pub struct Written {
+        /// Workspace paths, in the order written.
+        pub paths: Vec<String>,
+        /// Lines over all files.
+        pub lines: usize,
+    }
+
+    /// Writes `(path, text)` files under `dir` (`""` for the project root),
+    /// each atomically; stops at the first refusal.
+    pub fn write_files<P: AsRef<str>, T: AsRef<str>>(
+        dir: &str,
+        files: &[(P, T)],
+    ) -> Result<Written, Error> {
+        let mut written = Written {
+            paths: Vec::with_capacity(files.len()),
+            lines: 0,
+        };
+        for (path, text) in files {
+            let path = if dir.is_empty() {
+                path.as_ref().to_string()
+            } else {
+                format!("{dir}/{}", path.as_ref())
+            };
+            write_text(&path, text.as_ref())?;
+            written.lines += text.as_ref().lines().count();
+            written.paths.push(path);
+        }
+        Ok(written)
+    }
 }
 
 /// Requests and messages to other agents of the project.

@@ -67,23 +67,17 @@ impl Agent for Backend {
             .map(|(path, text, _)| (path.to_string(), text.to_string()))
             .collect();
         files.extend(python::generate(&spec));
-        let mut written = Vec::new();
-        let mut lines = 0;
-        for (path, text) in &files {
-            let path = format!("backend/{path}");
-            workspace::write_text(&path, text)?;
-            lines += text.lines().count();
-            written.push(path);
-        }
+        let written = workspace::write_files("backend", &files)?;
+        let lines = written.lines;
         let tests = files
             .iter()
             .filter(|(p, _)| p.starts_with("tests/test_"))
             .count();
         Ok(Outcome::json(
-            &serde_json::json!({ "files": written.len(), "lines": lines, "test_files": tests }),
-            &format!("wrote {} backend files ({lines} lines)", written.len()),
+            &serde_json::json!({ "files": written.paths.len(), "lines": lines, "test_files": tests }),
+            &format!("wrote {} backend files ({lines} lines)", written.paths.len()),
         )?
-        .with_artifacts(written))
+        .with_artifacts(written.paths))
     }
 }
 

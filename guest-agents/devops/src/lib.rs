@@ -65,15 +65,16 @@ impl Agent for Devops {
             .normalised()
             .map_err(|e| TaskError::Rejected(format!("the spec: {e}")))?;
         // The slug is lowercase letters, digits and dashes: a valid DNS label.
-        let mut written = Vec::new();
-        for (path, text) in FILES {
-            workspace::write_text(path, &text.replace("@@name@@", &spec.name))?;
-            written.push(path.to_string());
-        }
-        Ok(
-            Outcome::json(&json!({ "files": written.len() }), "wrote deployment files")?
-                .with_artifacts(written),
-        )
+        let files: Vec<(&str, String)> = FILES
+            .iter()
+            .map(|(path, text)| (*path, text.replace("@@name@@", &spec.name)))
+            .collect();
+        let written = workspace::write_files("", &files)?;
+        Ok(Outcome::json(
+            &json!({ "files": written.paths.len() }),
+            "wrote deployment files",
+        )?
+        .with_artifacts(written.paths))
     }
 }
 

@@ -173,19 +173,16 @@ impl Agent for Frontend {
             .normalised()
             .map_err(|e| TaskError::Rejected(format!("the spec: {e}")))?;
         let files = generate(&spec);
-        let mut written = Vec::new();
-        let mut lines = 0;
-        for (path, text) in &files {
-            let path = format!("frontend/{path}");
-            workspace::write_text(&path, text)?;
-            lines += text.lines().count();
-            written.push(path);
-        }
+        let written = workspace::write_files("frontend", &files)?;
+        let lines = written.lines;
         Ok(Outcome::json(
-            &json!({ "files": written.len(), "lines": lines }),
-            &format!("wrote {} frontend files ({lines} lines)", written.len()),
+            &json!({ "files": written.paths.len(), "lines": lines }),
+            &format!(
+                "wrote {} frontend files ({lines} lines)",
+                written.paths.len()
+            ),
         )?
-        .with_artifacts(written))
+        .with_artifacts(written.paths))
     }
 }
 
