@@ -30,12 +30,15 @@ fn generate(root: &Path, description: &str, env: &[(String, String)]) -> Value {
         cmd.env(k, v);
     }
     let stdout = run(&mut cmd);
-    assert!(stdout.contains("gates: integration passed"), "{stdout}");
+    assert!(
+        stdout.contains("gates: integration passed, quality passed"),
+        "{stdout}"
+    );
     let record: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("nexus-project.json")).unwrap())
             .unwrap();
     assert_eq!(record["passed"], true, "{record}");
-    for phase in ["analysis", "build", "integration", "deployment"] {
+    for phase in ["analysis", "build", "integration", "quality", "deployment"] {
         let p = record["phases"]
             .as_array()
             .unwrap()
@@ -51,6 +54,8 @@ fn generate(root: &Path, description: &str, env: &[(String, String)]) -> Value {
         ".github/workflows/ci.yml",
         "backend/Dockerfile",
         "frontend/Dockerfile",
+        "reports/qa.json",
+        "reports/security.json",
     ] {
         assert!(out.join(file).is_file(), "{file}");
     }
@@ -174,14 +179,36 @@ async fn generated_project_passes_its_tests(
     let backend = tokio::task::spawn_blocking(move || pytest(&a));
     let frontend = tokio::task::spawn_blocking(move || npm(&b));
     let (backend, frontend) = (backend.await.unwrap(), frontend.await.unwrap());
-    // Backend: nine tests for each entity, five for auth. Frontend: six for
-    // each entity page, four for the API client, two for the app.
+    // Backend: nine tests for each entity, five for auth, one for each
+    // validation rule the LLM wrote and QA accepted. Frontend: six for each
+    // entity page, four for the API client, two for the app.
     let auth = record["spec"]["auth"].as_bool().unwrap();
+    let rules = record["llm_bodies"]["kept"].as_array().map_or(0, Vec::len);
     assert_eq!(
         backend as usize,
-        entities.len() * 9 + if auth { 5 } else { 0 },
+        entities.len() * 9 + if auth { 5 } else { 0 } + rules,
         "{description}"
     );
+    // The quality gate measured what it parsed and passed with no
+    // high-severity finding.
+    let quality = record["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "quality")
+        .unwrap();
+    assert!(
+        quality["metrics"]["qa"]["python_files"].as_u64().unwrap() > 5,
+        "{quality}"
+    );
+    assert!(
+        quality["metrics"]["qa"]["typescript_files"]
+            .as_u64()
+            .unwrap()
+            > 5,
+        "{quality}"
+    );
+    assert_eq!(quality["metrics"]["security"]["high"], 0, "{quality}");
     assert_eq!(frontend as usize, entities.len() * 6 + 6, "{description}");
     record
 }
@@ -190,6 +217,7 @@ async fn generated_project_passes_its_tests(
 async fn todo_app_passes_its_tests() {
     let record = generated_project_passes_its_tests("todo app", &["Todo"], &[]).await;
     assert_eq!(record["spec_source"], "heuristic");
+    assert_eq!(record["llm_bodies"]["source"], "none");
     assert!(
         record["plan"]["source"]
             .as_str()
@@ -238,9 +266,28 @@ async fn library_from_the_model_passes_its_tests() {
         {"name": "analysis", "agents": ["analyst"]},
         {"name": "build", "agents": ["frontend", "backend"]},
         {"name": "integration", "agents": ["integration"], "gate": true},
+        {"name": "quality", "agents": ["security", "qa"], "gate": true},
         {"name": "deployment", "agents": ["devops"]}
     ]});
     server.script("qwen2.5-coder:7b", Behavior::Reply(vec![plan.to_string()]));
+    // Validation rules: two good ones, one that does not parse, one that
+    // imports, one for a field type that keeps the template's validation.
+    let rules = json!({"validators": [
+        {"entity": "Book", "field": "isbn",
+         "body": "digits = [c for c in v if c.isdigit()]\nif len(digits) not in (10, 13):\n    raise ValueError(\"an ISBN has 10 or 13 digits\")\nreturn v",
+         "valid": "978-0-306-40615-7", "invalid": "12345"},
+        {"entity": "Book", "field": "pages",
+         "body": "    if v < 1 or v > 100000:\n        raise ValueError(\"pages must be between 1 and 100000\")\n    return v\n",
+         "valid": 320, "invalid": 0},
+        {"entity": "Author", "field": "name",
+         "body": "if len(v.strip() < 2:\n    raise ValueError('too short')\nreturn v",
+         "valid": "Ursula K. Le Guin", "invalid": "U"},
+        {"entity": "Loan", "field": "fee",
+         "body": "import os\nos.system('true')\nreturn v", "valid": 2.5, "invalid": -1},
+        {"entity": "Author", "field": "born",
+         "body": "return v", "valid": "1929-10-21", "invalid": "tomorrow"}
+    ]});
+    server.script("codellama:7b", Behavior::Reply(vec![rules.to_string()]));
     let host = server.addr.to_string();
     let record = generated_project_passes_its_tests(
         "a library with books, authors and loans",
@@ -250,6 +297,24 @@ async fn library_from_the_model_passes_its_tests() {
     .await;
     assert_eq!(record["spec_source"], "llm");
     assert_eq!(record["plan"]["source"], "llm");
+    let bodies = &record["llm_bodies"];
+    assert_eq!(
+        bodies["kept"],
+        json!(["Book.isbn", "Book.pages"]),
+        "{bodies}"
+    );
+    let reason = |target: &str| {
+        bodies["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == target)
+            .map(|r| r["reason"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{target} not rejected: {bodies}"))
+    };
+    assert!(reason("Author.name").starts_with("QA: does not parse: line "));
+    assert!(reason("Loan.fee").contains("imports"));
+    assert!(reason("Author.born").contains("date field"));
 }
 
 /// The shipped policies keep each generator in its own directory: the same
@@ -290,17 +355,130 @@ async fn backend_cannot_write_frontend_files_and_frontend_cannot_write_backend_f
     }
 }
 
+/// Runs one built-in gate agent under its shipped policy on a generated
+/// project; returns its answer.
+async fn check(project_dir: &Path, agent: &str, kind: &str, payload: Value) -> Value {
+    let rt = nexus::runtime::Runtime::new(nexus::runtime::RuntimeOptions {
+        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+        ..Default::default()
+    })
+    .unwrap();
+    let policy = nexus::policy::Policy::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../policies/{agent}.toml")),
+    )
+    .unwrap();
+    let loaded = rt
+        .load_agent(&support::component(agent), policy)
+        .await
+        .unwrap();
+    let project = nexus::project::Project::open(rt, "gate", "t1", project_dir).unwrap();
+    project.add_agent(loaded);
+    let out = project
+        .run(agent, kind, &payload.to_string())
+        .await
+        .unwrap();
+    serde_json::from_str(&out.payload).unwrap()
+}
+
+/// Generates `description` into a temporary directory; returns it with
+/// nexus-project.json.
+async fn generated(description: &'static str) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().to_path_buf();
+    let record = tokio::task::spawn_blocking(move || generate(&root, description, &[]))
+        .await
+        .unwrap();
+    (dir, record)
+}
+
+fn append(path: &Path, text: &str) {
+    let mut old = std::fs::read_to_string(path).unwrap();
+    old.push_str(text);
+    std::fs::write(path, old).unwrap();
+}
+
+/// A syntax error in either half fails the QA review with findings that
+/// name the file and line; the untouched project passed it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_syntax_error_fails_the_qa_review_with_its_file_and_line() {
+    let (dir, record) = generated("todo app").await;
+    let project_dir = dir.path().join("project");
+    let payload = json!({ "spec": record["spec"] });
+    let clean = check(&project_dir, "qa", "review", payload.clone()).await;
+    assert_eq!(clean["passed"], true, "{clean}");
+    let main = project_dir.join("backend/main.py");
+    let lines = std::fs::read_to_string(&main).unwrap().lines().count();
+    append(&main, "\ndef broken(:\n    pass\n");
+    append(
+        &project_dir.join("frontend/src/api.ts"),
+        "\nexport const = ;\n",
+    );
+    std::fs::remove_file(project_dir.join("backend/tests/test_todos.py")).unwrap();
+    let v = check(&project_dir, "qa", "review", payload).await;
+    assert_eq!(v["passed"], false, "{v}");
+    let findings = v["findings"].to_string();
+    assert!(
+        findings.contains(&format!("backend/main.py: line {}:", lines + 2)),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("frontend/src/api.ts: line "),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("Todo: no backend tests (backend/tests/test_todos.py has none)"),
+        "{findings}"
+    );
+}
+
+/// Planted vulnerabilities fail the security scan, each named with its
+/// file, line and rule; the generated project itself has no high finding.
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_vulnerabilities_fail_the_security_scan() {
+    let (dir, _) = generated("blog with posts, comments and users").await;
+    let project_dir = dir.path().join("project");
+    let clean = check(&project_dir, "security", "security-scan", json!({})).await;
+    assert_eq!(clean["passed"], true, "{clean}");
+    assert_eq!(clean["findings"], json!([]), "{clean}");
+    append(
+        &project_dir.join("backend/crud.py"),
+        "\n\ndef find_by_title(db, title):\n    return db.execute(text(f\"SELECT * FROM posts WHERE title = '{title}'\")).all()\n",
+    );
+    std::fs::write(
+        project_dir.join("backend/settings.py"),
+        "API_KEY = \"sk-live-0123456789\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project_dir.join("frontend/src/Preview.tsx"),
+        "export const Preview = (p: { html: string }) => (\n  <div dangerouslySetInnerHTML={{ __html: p.html }} />\n);\n",
+    )
+    .unwrap();
+    let v = check(&project_dir, "security", "security-scan", json!({})).await;
+    assert_eq!(v["passed"], false, "{v}");
+    let crud_lines = std::fs::read_to_string(project_dir.join("backend/crud.py"))
+        .unwrap()
+        .lines()
+        .count();
+    let findings = v["findings"].to_string();
+    for expected in [
+        format!("high: backend/crud.py:{crud_lines}:"),
+        "[sql-injection]".to_string(),
+        "high: backend/settings.py:1: `API_KEY` is set to a literal secret".to_string(),
+        "high: frontend/src/Preview.tsx:2:".to_string(),
+        "[xss]".to_string(),
+    ] {
+        assert!(findings.contains(&expected), "{expected} in {findings}");
+    }
+    assert_eq!(v["metrics"]["high"], 3, "{v}");
+    assert!(project_dir.join("reports/security.json").is_file());
+}
+
 /// A mismatch between frontend and backend fails the integration gate with
 /// findings that name it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frontend_backend_mismatch_fails_the_integration_gate() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let root = dir.path().to_path_buf();
-    let record = tokio::task::spawn_blocking(move || {
-        generate(&root, "blog with posts, comments and users", &[])
-    })
-    .await
-    .unwrap();
+    let (dir, record) = generated("blog with posts, comments and users").await;
     let project_dir = dir.path().join("project");
     let schemas = project_dir.join("backend/schemas.py");
     let text = std::fs::read_to_string(&schemas).unwrap();
@@ -310,30 +488,13 @@ async fn a_frontend_backend_mismatch_fails_the_integration_gate() {
     )
     .unwrap();
 
-    let rt = nexus::runtime::Runtime::new(nexus::runtime::RuntimeOptions {
-        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
-        ..Default::default()
-    })
-    .unwrap();
-    let policy = nexus::policy::Policy::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/integration.toml"),
+    let v = check(
+        &project_dir,
+        "integration",
+        "integrate",
+        json!({ "spec": record["spec"] }),
     )
-    .unwrap();
-    let agent = rt
-        .load_agent(&support::component("integration"), policy)
-        .await
-        .unwrap();
-    let project = nexus::project::Project::open(rt, "gate", "t1", &project_dir).unwrap();
-    project.add_agent(agent);
-    let out = project
-        .run(
-            "integration",
-            "integrate",
-            &json!({ "spec": record["spec"] }).to_string(),
-        )
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_str(&out.payload).unwrap();
+    .await;
     assert_eq!(v["passed"], false, "{v}");
     let findings = v["findings"].to_string();
     assert!(

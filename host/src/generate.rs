@@ -19,6 +19,8 @@ pub const AGENTS: &[&str] = &[
     "backend",
     "frontend",
     "integration",
+    "qa",
+    "security",
     "devops",
 ];
 
@@ -272,6 +274,33 @@ pub async fn generate(
             gates.join(", ")
         },
     );
+    let warnings: usize = record["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| g["warnings"].as_array().map_or(0, Vec::len))
+        .sum();
+    if warnings > 0 {
+        println!("{warnings} warnings from the gates (see reports/ and nexus-project.json)");
+    }
+    let bodies = &record["llm_bodies"];
+    if bodies["source"] == "llm" {
+        let kept = bodies["kept"].as_array().map_or(0, Vec::len);
+        let rejected = bodies["rejected"].as_array().map_or(0, Vec::len);
+        println!(
+            "Validation rules from the LLM: {kept} kept, {rejected} rejected (the template's validation stays for those){}",
+            bodies["note"]
+                .as_str()
+                .map_or(String::new(), |n| format!("; {n}"))
+        );
+        for r in bodies["rejected"].as_array().into_iter().flatten() {
+            println!(
+                "  rejected {}: {}",
+                r["target"].as_str().unwrap_or(""),
+                crate::log::clip(r["reason"].as_str().unwrap_or(""), 200)
+            );
+        }
+    }
     println!(
         "Project: {} (nexus-project.json records plan, phases and findings)",
         project.root().display()

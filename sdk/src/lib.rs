@@ -171,6 +171,41 @@ pub mod workspace {
         write(path, text.as_bytes())
     }
 
+    /// Directories of installed dependencies, caches and build output:
+    /// what a review of a project's own files leaves out.
+    pub const NOT_SOURCE: &[&str] = &[
+        "node_modules",
+        "dist",
+        "build",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".pytest_cache",
+        ".git",
+    ];
+
+    /// The files under `dir`, walking one directory at a time and never
+    /// entering a directory whose name is in `skip` (installed dependencies,
+    /// build output), so a large `node_modules` costs nothing.
+    pub fn walk(dir: &str, skip: &[&str]) -> Result<Vec<Entry>, Error> {
+        let mut files = Vec::new();
+        let mut pending = vec![dir.to_string()];
+        while let Some(at) = pending.pop() {
+            for entry in list(&at, false)? {
+                let name = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+                match entry.kind {
+                    EntryKind::Directory if !skip.contains(&name) => {
+                        pending.push(entry.path.clone())
+                    }
+                    EntryKind::Directory => {}
+                    EntryKind::File => files.push(entry),
+                }
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
     /// What [`write_files`] wrote.
     pub struct Written {
         /// Workspace paths, in the order written.

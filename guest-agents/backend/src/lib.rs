@@ -5,6 +5,7 @@
 //! samples) are generated.
 
 mod python;
+mod rules;
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
 use nexus_spec::Spec;
@@ -50,7 +51,7 @@ impl Agent for Backend {
         AgentInfo::new("backend", "Backend", env!("CARGO_PKG_VERSION"))
             .description("Writes a FastAPI + SQLAlchemy service with pytest tests for a spec")
             .handles(&["generate-backend"])
-            .capabilities(&["workspace", "log"])
+            .capabilities(&["workspace", "llm", "bus", "log"])
     }
 
     fn handle(task: Task) -> Result<Outcome, TaskError> {
@@ -66,7 +67,8 @@ impl Agent for Backend {
             .filter(|(_, _, auth_only)| spec.auth || !auth_only)
             .map(|(path, text, _)| (path.to_string(), text.to_string()))
             .collect();
-        files.extend(python::generate(&spec));
+        let proposals = rules::propose(&spec);
+        files.extend(python::generate(&spec, &proposals.rules));
         let written = workspace::write_files("backend", &files)?;
         let lines = written.lines;
         let tests = files
@@ -74,8 +76,16 @@ impl Agent for Backend {
             .filter(|(p, _)| p.starts_with("tests/test_"))
             .count();
         Ok(Outcome::json(
-            &serde_json::json!({ "files": written.paths.len(), "lines": lines, "test_files": tests }),
-            &format!("wrote {} backend files ({lines} lines)", written.paths.len()),
+            &serde_json::json!({
+                "files": written.paths.len(),
+                "lines": lines,
+                "test_files": tests,
+                "bodies": proposals,
+            }),
+            &format!(
+                "wrote {} backend files ({lines} lines)",
+                written.paths.len()
+            ),
         )?
         .with_artifacts(written.paths))
     }

@@ -2,12 +2,14 @@
 //! samples. Names in the spec are validated identifiers (see
 //! `Spec::normalised`), so they can be written into code as they are.
 
+use crate::rules::Rule;
 use nexus_spec::{Entity, Field, Spec, python_annotation, render};
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 
 const MAIN: &str = include_str!("../templates/main.py");
 const ENTITY_TEST: &str = include_str!("../templates/tests/test_entity.py");
+const RULES_TEST: &str = include_str!("../templates/tests/test_rules.py");
 
 /// Python literal of a title (no quotes or backslashes survive).
 fn title(spec: &Spec) -> String {
@@ -28,6 +30,15 @@ fn column(kind: &str) -> (&'static str, &'static str) {
         "datetime" => ("dt.datetime", "DateTime"),
         _ => ("str", "String(255)"),
     }
+}
+
+/// The sample a test sends for a field: the accepted example of its rule
+/// when it has one.
+fn sample_for(e: &Entity, f: &Field, updated: bool, rules: &[Rule]) -> Value {
+    rules
+        .iter()
+        .find(|r| r.entity == e.name && r.field == f.name)
+        .map_or_else(|| sample(f, updated), |r| r.valid.clone())
 }
 
 fn sample(f: &Field, updated: bool) -> Value {
@@ -135,11 +146,41 @@ fn schema_field(f: &Field, update: bool) -> String {
     }
 }
 
-fn schemas(spec: &Spec) -> String {
+/// The validators of an entity's rules, for a class body.
+fn validators(e: &Entity, rules: &[Rule]) -> String {
+    let mut out = String::new();
+    for r in rules.iter().filter(|r| r.entity == e.name) {
+        let mut lines = r.source.lines();
+        let def = lines.next().unwrap_or_default();
+        let _ = write!(
+            out,
+            "\n    @field_validator(\"{}\")\n    @classmethod\n    {def}\n        if v is None:\n            return v\n",
+            r.field
+        );
+        for l in lines {
+            if l.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+    }
+    out
+}
+
+fn schemas(spec: &Spec, rules: &[Rule]) -> String {
     let mut out = String::from(
-        "\"\"\"Pydantic schemas: what the API accepts and returns.\"\"\"\n\nimport datetime as dt\nfrom typing import Optional\n\n\
-         from pydantic import BaseModel, ConfigDict, EmailStr, Field\n",
+        "\"\"\"Pydantic schemas: what the API accepts and returns.\"\"\"\n\nimport datetime as dt\n",
     );
+    if !rules.is_empty() {
+        out.push_str("import re  # noqa: F401 (used by validation rules)\n");
+    }
+    out.push_str("from typing import Optional\n\n");
+    out.push_str(if rules.is_empty() {
+        "from pydantic import BaseModel, ConfigDict, EmailStr, Field\n"
+    } else {
+        "from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator\n"
+    });
     if spec.auth {
         out.push_str(
             "\n\nclass UserCreate(BaseModel):\n    email: EmailStr\n    password: str = Field(min_length=8, max_length=128)\n\
@@ -161,6 +202,7 @@ fn schemas(spec: &Spec) -> String {
                 let _ = writeln!(out, "    {}: Optional[int] = None", r.field);
             }
         }
+        out.push_str(&validators(e, rules));
         let _ = write!(
             out,
             "\n\nclass {n}Create({n}Base):\n    pass\n\n\nclass {n}Update(BaseModel):\n"
@@ -171,6 +213,7 @@ fn schemas(spec: &Spec) -> String {
         for r in &refs {
             let _ = writeln!(out, "    {}: Optional[int] = None", r.field);
         }
+        out.push_str(&validators(e, rules));
         let _ = write!(
             out,
             "\n\nclass {n}Read({n}Base):\n    model_config = ConfigDict(from_attributes=True)\n\n    id: int\n"
@@ -202,14 +245,14 @@ fn registry(spec: &Spec) -> String {
         .join("\n")
 }
 
-fn samples(spec: &Spec) -> String {
+fn samples(spec: &Spec, rules: &[Rule]) -> String {
     let mut samples = Map::new();
     let mut parents = Map::new();
     for e in &spec.entities {
         let row: Map<String, Value> = e
             .fields
             .iter()
-            .map(|f| (f.name.clone(), sample(f, false)))
+            .map(|f| (f.name.clone(), sample_for(e, f, false, rules)))
             .collect();
         samples.insert(e.plural.clone(), Value::Object(row));
         let refs: Map<String, Value> = spec
@@ -233,11 +276,11 @@ fn py_string(text: &str) -> String {
     Value::String(text.to_string()).to_string()
 }
 
-fn entity_test(spec: &Spec, e: &Entity) -> String {
+fn entity_test(e: &Entity, rules: &[Rule]) -> String {
     let update: Map<String, Value> = e
         .fields
         .iter()
-        .map(|f| (f.name.clone(), sample(f, true)))
+        .map(|f| (f.name.clone(), sample_for(e, f, true, rules)))
         .collect();
     let required: Vec<&str> = e
         .fields
@@ -245,7 +288,6 @@ fn entity_test(spec: &Spec, e: &Entity) -> String {
         .filter(|f| f.required)
         .map(|f| f.name.as_str())
         .collect();
-    let _ = spec;
     render(
         ENTITY_TEST,
         &[
@@ -259,10 +301,10 @@ fn entity_test(spec: &Spec, e: &Entity) -> String {
 }
 
 /// Every generated file: (path under backend/, contents).
-pub fn generate(spec: &Spec) -> Vec<(String, String)> {
+pub fn generate(spec: &Spec, rules: &[Rule]) -> Vec<(String, String)> {
     let mut files = vec![
         ("models.py".to_string(), models(spec)),
-        ("schemas.py".to_string(), schemas(spec)),
+        ("schemas.py".to_string(), schemas(spec, rules)),
         (
             "main.py".to_string(),
             render(
@@ -274,10 +316,23 @@ pub fn generate(spec: &Spec) -> Vec<(String, String)> {
                 ],
             ),
         ),
-        ("tests/samples.py".to_string(), samples(spec)),
+        ("tests/samples.py".to_string(), samples(spec, rules)),
     ];
     for e in &spec.entities {
-        files.push((format!("tests/test_{}.py", e.plural), entity_test(spec, e)));
+        files.push((format!("tests/test_{}.py", e.plural), entity_test(e, rules)));
+    }
+    if !rules.is_empty() {
+        let table: Vec<Value> = rules
+            .iter()
+            .map(|r| json!({"plural": r.plural, "field": r.field, "invalid": r.invalid}))
+            .collect();
+        files.push((
+            "tests/test_rules.py".to_string(),
+            render(
+                RULES_TEST,
+                &[("rules", &py_string(&Value::Array(table).to_string()))],
+            ),
+        ));
     }
     files
 }

@@ -1,8 +1,9 @@
 //! The orchestrator: plans the project, runs its phases through the bus —
-//! analysis, backend and frontend at once, the integration gate, deployment
-//! — and records status, artifacts, timings and findings per phase in
-//! `nexus-project.json`. A failed gate sends the build back once with the
-//! findings; a second failure fails the project with its report.
+//! analysis, backend and frontend at once, the integration gate, the QA and
+//! security gate, deployment — and records status, artifacts, timings,
+//! metrics and findings per phase in `nexus-project.json`. A failed gate
+//! sends the build back once with the findings; a second failure fails the
+//! project with its report.
 
 use nexus_sdk::bindings::nexus::agent::bus;
 use nexus_sdk::{Agent, AgentInfo, Error, Outcome, Task, TaskError, llm, log, workspace};
@@ -36,6 +37,10 @@ struct PhaseReport {
     duration_ms: u64,
     artifacts: Vec<String>,
     findings: Vec<String>,
+    /// What a gate reported without failing.
+    warnings: Vec<String>,
+    /// Per agent, what it measured.
+    metrics: serde_json::Map<String, Value>,
     summaries: Vec<String>,
 }
 
@@ -50,6 +55,7 @@ fn built_in_plan() -> Vec<PlannedPhase> {
         phase("analysis", &["analyst"], false),
         phase("build", &["backend", "frontend"], false),
         phase("integration", &["integration"], true),
+        phase("quality", &["qa", "security"], true),
         phase("deployment", &["devops"], false),
     ]
 }
@@ -62,14 +68,15 @@ fn plan_from_llm(description: &str) -> Result<Vec<PlannedPhase>, String> {
         "properties": {"phases": {"type": "array", "items": {
             "type": "object", "required": ["name", "agents"],
             "properties": {
-                "name": {"enum": ["analysis", "build", "integration", "deployment"]},
-                "agents": {"type": "array", "items": {"enum": ["analyst", "backend", "frontend", "integration", "devops"]}},
+                "name": {"enum": ["analysis", "build", "integration", "quality", "deployment"]},
+                "agents": {"type": "array", "items": {"enum": ["analyst", "backend", "frontend", "integration", "qa", "security", "devops"]}},
                 "gate": {"type": "boolean"}
             }
         }}}
     });
     let prompt = "Plan the phases of generating a FastAPI + React project: analysis (analyst), build (backend and \
-                  frontend in parallel), integration (a quality gate), deployment (devops). Answer with JSON only.";
+                  frontend in parallel), integration (a gate), quality (qa and security, a gate), deployment (devops). \
+                  Answer with JSON only.";
     let opts = llm::Options {
         temperature: Some(0.0),
         max_tokens: Some(600),
@@ -169,8 +176,53 @@ fn new_report(p: &PlannedPhase) -> PhaseReport {
         duration_ms: 0,
         artifacts: Vec::new(),
         findings: Vec::new(),
+        warnings: Vec::new(),
+        metrics: serde_json::Map::new(),
         summaries: Vec::new(),
     }
+}
+
+/// Runs a gate phase: every agent checks the project and answers
+/// `{passed, findings, warnings, metrics}`. Returns whether all passed and
+/// the findings to send back to the build.
+fn run_gate(
+    plan: &PlannedPhase,
+    kind_of: impl Fn(&str) -> String,
+    payload: &Value,
+    report: &mut PhaseReport,
+) -> (bool, Vec<String>) {
+    let outputs = run_phase(&plan.agents, kind_of, payload, report);
+    let mut passed = report.status == "passed";
+    let mut findings = Vec::new();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect()
+    };
+    for (agent, out) in plan.agents.iter().zip(&outputs) {
+        if out.is_null() {
+            continue;
+        }
+        passed &= out["passed"].as_bool() == Some(true);
+        findings.extend(
+            strings(&out["findings"])
+                .into_iter()
+                .map(|f| format!("{agent}: {f}")),
+        );
+        report.warnings.extend(
+            strings(&out["warnings"])
+                .into_iter()
+                .map(|w| format!("{agent}: {w}")),
+        );
+        if !out["metrics"].is_null() {
+            report.metrics.insert(agent.clone(), out["metrics"].clone());
+        }
+    }
+    report.status = if passed { "passed" } else { "failed" }.into();
+    report.findings.extend(findings.iter().cloned());
+    (passed, findings)
 }
 
 impl Agent for Orchestrator {
@@ -210,53 +262,87 @@ impl Agent for Orchestrator {
             .map(|a| a["spec"].clone())
             .filter(|s| s.is_object())
         else {
-            return finish(&req, &plan, &plan_source, &Value::Null, None, reports);
+            return finish(
+                &req,
+                &plan,
+                &plan_source,
+                &Value::Null,
+                None,
+                Value::Null,
+                reports,
+            );
         };
         let spec_source = analysis[0]["source"].as_str().unwrap_or("").to_string();
 
-        // Build, then the integration gate; a failed gate sends the build
-        // back once with the findings.
+        // Build, then the gates; a failed gate sends the build back once
+        // with its findings.
         let kind = |agent: &str| format!("generate-{agent}");
         let mut findings: Vec<String> = Vec::new();
+        let mut bodies = Value::Null;
         for round in 0..2 {
+            if round > 0 {
+                // The gates run again on the new build.
+                for r in &mut reports[2..4] {
+                    r.warnings.clear();
+                    r.status = "pending".into();
+                }
+            }
             let payload = json!({ "spec": spec, "findings": findings });
-            run_phase(&plan[1].agents, kind, &payload, &mut reports[1]);
+            let built = run_phase(&plan[1].agents, kind, &payload, &mut reports[1]);
             if reports[1].status != "passed" {
                 break;
             }
-            let gate = run_phase(
-                &plan[2].agents,
+            if let Some(i) = plan[1].agents.iter().position(|a| a == "backend") {
+                bodies = built[i]["bodies"].clone();
+            }
+            let gate_payload = json!({ "spec": spec });
+            let (passed, found) = run_gate(
+                &plan[2],
                 |_| "integrate".into(),
-                &json!({ "spec": spec }),
+                &gate_payload,
                 &mut reports[2],
             );
-            let passed = gate.first().and_then(|g| g["passed"].as_bool()) == Some(true);
-            findings = gate
-                .first()
-                .and_then(|g| g["findings"].as_array().cloned())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect();
+            let (passed, found) = if passed {
+                run_gate(
+                    &plan[3],
+                    |a| {
+                        if a == "security" {
+                            "security-scan".into()
+                        } else {
+                            "review".into()
+                        }
+                    },
+                    &gate_payload,
+                    &mut reports[3],
+                )
+            } else {
+                (passed, found)
+            };
             if passed {
-                reports[2].status = "passed".into();
                 break;
             }
-            reports[2].status = "failed".into();
-            reports[2].findings.extend(findings.iter().cloned());
+            findings = found;
             if round == 0 {
-                log::warn("the integration gate failed; sending the build back once");
+                log::warn("a gate failed; sending the build back once with its findings");
             }
         }
-        if reports[2].status == "passed" {
+        if reports[2].status == "passed" && reports[3].status == "passed" {
             run_phase(
-                &plan[3].agents,
+                &plan[4].agents,
                 |_| "deploy".into(),
                 &json!({ "spec": spec }),
-                &mut reports[3],
+                &mut reports[4],
             );
         }
-        finish(&req, &plan, &plan_source, &spec, Some(spec_source), reports)
+        finish(
+            &req,
+            &plan,
+            &plan_source,
+            &spec,
+            Some(spec_source),
+            bodies,
+            reports,
+        )
     }
 }
 
@@ -266,14 +352,25 @@ fn finish(
     plan_source: &str,
     spec: &Value,
     spec_source: Option<String>,
-    reports: Vec<PhaseReport>,
+    bodies: Value,
+    mut reports: Vec<PhaseReport>,
 ) -> Result<Outcome, TaskError> {
+    for r in &mut reports {
+        if r.status == "pending" {
+            r.status = "skipped".into();
+        }
+        // A phase sent back writes the same files again.
+        let mut seen = std::collections::HashSet::new();
+        r.artifacts.retain(|a| seen.insert(a.clone()));
+    }
     let passed = reports.iter().all(|r| r.status == "passed");
     let gates: Vec<Value> = plan
         .iter()
         .zip(&reports)
         .filter(|(p, _)| p.gate)
-        .map(|(p, r)| json!({ "phase": p.name, "status": r.status, "findings": r.findings }))
+        .map(|(p, r)| {
+            json!({ "phase": p.name, "status": r.status, "findings": r.findings, "warnings": r.warnings })
+        })
         .collect();
     let record = json!({
         "request": req.description,
@@ -283,6 +380,7 @@ fn finish(
         "spec_source": spec_source,
         "phases": reports,
         "gates": gates,
+        "llm_bodies": bodies,
     });
     let text =
         serde_json::to_string_pretty(&record).map_err(|e| TaskError::Failed(e.to_string()))?;

@@ -1,0 +1,298 @@
+//! Syntax checks for generated code, run inside the sandbox: Python through
+//! `rustpython-parser`, TypeScript and TSX through `oxc_parser`. Errors carry
+//! the line and column they point at, so findings can name them.
+
+pub use rustpython_ast as py;
+use rustpython_ast::text_size::TextRange;
+use std::fmt;
+
+/// A syntax error at a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// 1-based (line, column) of a byte offset.
+pub fn position(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, offset - start + 1)
+}
+
+/// 1-based line of a Python node's range.
+pub fn line_of(source: &str, range: TextRange) -> usize {
+    position(source, usize::from(range.start())).0
+}
+
+/// Parses a Python module.
+pub fn parse_python(source: &str, path: &str) -> Result<py::Suite, SyntaxError> {
+    match rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) {
+        Ok(py::Mod::Module(m)) => Ok(m.body),
+        Ok(_) => Err(SyntaxError {
+            line: 1,
+            column: 1,
+            message: "not a module".into(),
+        }),
+        Err(e) => {
+            let (line, column) = position(source, usize::from(e.offset));
+            Err(SyntaxError {
+                line,
+                column,
+                message: e.error.to_string(),
+            })
+        }
+    }
+}
+
+/// Syntax errors in TypeScript, TSX, JavaScript or JSX; the dialect follows
+/// the file name's extension. Empty when the source parses.
+pub fn check_typescript(source: &str, path: &str) -> Vec<SyntaxError> {
+    let source_type = oxc_span::SourceType::from_path(path).unwrap_or_else(|_| {
+        if path.ends_with(".tsx") {
+            oxc_span::SourceType::tsx()
+        } else {
+            oxc_span::SourceType::ts()
+        }
+    });
+    let allocator = oxc_allocator::Allocator::default();
+    let parsed = oxc_parser::Parser::new(&allocator, source, source_type).parse();
+    let mut errors: Vec<SyntaxError> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let offset = d.labels.first().map_or(0, |l| l.offset() as usize);
+            let (line, column) = position(source, offset);
+            SyntaxError {
+                line,
+                column,
+                message: d.message.to_string(),
+            }
+        })
+        .collect();
+    if parsed.panicked && errors.is_empty() {
+        errors.push(SyntaxError {
+            line: 1,
+            column: 1,
+            message: "the parser gave up".into(),
+        });
+    }
+    errors
+}
+
+/// rustpython-ast's generic visitor stops at comprehensions, keywords,
+/// `with` items, match cases and argument defaults; these walk into them.
+/// Visitors that must see every expression use [`visit_everything!`].
+pub mod walk {
+    use super::py::{self, Visitor};
+
+    pub fn comprehension<V: Visitor + ?Sized>(v: &mut V, node: py::Comprehension) {
+        v.visit_expr(node.target);
+        v.visit_expr(node.iter);
+        for e in node.ifs {
+            v.visit_expr(e);
+        }
+    }
+
+    pub fn keyword<V: Visitor + ?Sized>(v: &mut V, node: py::Keyword) {
+        v.visit_expr(node.value);
+    }
+
+    pub fn withitem<V: Visitor + ?Sized>(v: &mut V, node: py::WithItem) {
+        v.visit_expr(node.context_expr);
+        if let Some(e) = node.optional_vars {
+            v.visit_expr(*e);
+        }
+    }
+
+    pub fn match_case<V: Visitor + ?Sized>(v: &mut V, node: py::MatchCase) {
+        if let Some(g) = node.guard {
+            v.visit_expr(*g);
+        }
+        for s in node.body {
+            v.visit_stmt(s);
+        }
+    }
+
+    pub fn arguments<V: Visitor + ?Sized>(v: &mut V, node: py::Arguments) {
+        let all = node
+            .posonlyargs
+            .into_iter()
+            .chain(node.args)
+            .chain(node.kwonlyargs);
+        for a in all {
+            if let Some(d) = a.default {
+                v.visit_expr(*d);
+            }
+        }
+    }
+}
+
+/// Inside `impl py::Visitor for ...`: the visits [`walk`] completes.
+#[macro_export]
+macro_rules! visit_everything {
+    () => {
+        fn visit_comprehension(&mut self, node: $crate::py::Comprehension) {
+            $crate::walk::comprehension(self, node)
+        }
+        fn visit_keyword(&mut self, node: $crate::py::Keyword) {
+            $crate::walk::keyword(self, node)
+        }
+        fn visit_withitem(&mut self, node: $crate::py::WithItem) {
+            $crate::walk::withitem(self, node)
+        }
+        fn visit_match_case(&mut self, node: $crate::py::MatchCase) {
+            $crate::walk::match_case(self, node)
+        }
+        fn visit_arguments(&mut self, node: $crate::py::Arguments) {
+            $crate::walk::arguments(self, node)
+        }
+    };
+}
+
+/// Cyclomatic complexity of each function in a Python module: one plus a
+/// point per branch (`if`/`elif`, loop, `except`, `case`, boolean operator,
+/// conditional expression, comprehension condition).
+pub fn python_complexity(source: &str, suite: &py::Suite) -> Vec<FunctionComplexity> {
+    use py::Visitor;
+    let mut v = Complexity {
+        source,
+        stack: Vec::new(),
+        done: Vec::new(),
+    };
+    for stmt in suite.iter().cloned() {
+        v.visit_stmt(stmt);
+    }
+    v.done
+}
+
+/// One function's complexity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionComplexity {
+    pub name: String,
+    pub line: usize,
+    pub complexity: u32,
+}
+
+struct Complexity<'s> {
+    source: &'s str,
+    stack: Vec<FunctionComplexity>,
+    done: Vec<FunctionComplexity>,
+}
+
+impl Complexity<'_> {
+    fn point(&mut self, n: u32) {
+        if let Some(f) = self.stack.last_mut() {
+            f.complexity += n;
+        }
+    }
+
+    fn function(&mut self, name: &str, range: TextRange, body: Vec<py::Stmt>) {
+        use py::Visitor;
+        self.stack.push(FunctionComplexity {
+            name: name.to_string(),
+            line: line_of(self.source, range),
+            complexity: 1,
+        });
+        for s in body {
+            self.visit_stmt(s);
+        }
+        let f = self.stack.pop().expect("pushed above");
+        self.done.push(f);
+    }
+}
+
+impl py::Visitor for Complexity<'_> {
+    fn visit_stmt_function_def(&mut self, node: py::StmtFunctionDef) {
+        self.function(node.name.as_str(), node.range, node.body);
+    }
+    fn visit_stmt_async_function_def(&mut self, node: py::StmtAsyncFunctionDef) {
+        self.function(node.name.as_str(), node.range, node.body);
+    }
+    fn visit_stmt_if(&mut self, node: py::StmtIf) {
+        self.point(1);
+        self.generic_visit_stmt_if(node);
+    }
+    fn visit_stmt_for(&mut self, node: py::StmtFor) {
+        self.point(1);
+        self.generic_visit_stmt_for(node);
+    }
+    fn visit_stmt_async_for(&mut self, node: py::StmtAsyncFor) {
+        self.point(1);
+        self.generic_visit_stmt_async_for(node);
+    }
+    fn visit_stmt_while(&mut self, node: py::StmtWhile) {
+        self.point(1);
+        self.generic_visit_stmt_while(node);
+    }
+    fn visit_excepthandler(&mut self, node: py::ExceptHandler) {
+        self.point(1);
+        self.generic_visit_excepthandler(node);
+    }
+    fn visit_match_case(&mut self, node: py::MatchCase) {
+        self.point(1);
+        walk::match_case(self, node);
+    }
+    fn visit_expr_bool_op(&mut self, node: py::ExprBoolOp) {
+        self.point(node.values.len().saturating_sub(1) as u32);
+        self.generic_visit_expr_bool_op(node);
+    }
+    fn visit_expr_if_exp(&mut self, node: py::ExprIfExp) {
+        self.point(1);
+        self.generic_visit_expr_if_exp(node);
+    }
+    fn visit_comprehension(&mut self, node: py::Comprehension) {
+        self.point(node.ifs.len() as u32);
+        walk::comprehension(self, node);
+    }
+    fn visit_keyword(&mut self, node: py::Keyword) {
+        walk::keyword(self, node)
+    }
+    fn visit_withitem(&mut self, node: py::WithItem) {
+        walk::withitem(self, node)
+    }
+    fn visit_arguments(&mut self, node: py::Arguments) {
+        walk::arguments(self, node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_error_names_its_line() {
+        let err = parse_python("x = 1\ndef f(:\n    pass\n", "a.py").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+    }
+
+    #[test]
+    fn typescript_error_names_its_line() {
+        let errs = check_typescript("const a = 1;\nconst b = ;\n", "a.ts");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 2);
+        assert!(check_typescript("export const A = () => <div>{1}</div>;\n", "a.tsx").is_empty());
+    }
+
+    #[test]
+    fn complexity_counts_branches_per_function() {
+        let src = "def f(a, b):\n    if a and b:\n        return 1\n    for x in a:\n        pass\n    return 0\n\ndef g():\n    return 1\n";
+        let suite = parse_python(src, "a.py").unwrap();
+        let c = python_complexity(src, &suite);
+        let f = c.iter().find(|f| f.name == "f").unwrap();
+        assert_eq!((f.line, f.complexity), (1, 4));
+        assert_eq!(c.iter().find(|f| f.name == "g").unwrap().complexity, 1);
+    }
+}
