@@ -222,3 +222,19 @@ fn run_help_teaches_with_an_example() {
     );
     assert!(stdout.contains("Exit codes"), "{stdout}");
 }
+
+/// `nexus agents list | head -0`: with the reader gone, the command ends
+/// quietly with 0 instead of panicking on "Broken pipe".
+#[test]
+fn closed_stdout_ends_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["agents", "list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}

@@ -474,6 +474,77 @@ async fn planted_vulnerabilities_fail_the_security_scan() {
     assert!(project_dir.join("reports/security.json").is_file());
 }
 
+/// A gate that fails again after the build was sent back fails the project:
+/// here the QA agent's policy lets it read only `backend/`, so it finds no
+/// frontend tests in either round. Exit 1, the build ran twice, deployment
+/// never ran, and the record says why.
+#[test]
+fn a_gate_failing_twice_sends_the_build_back_once_then_fails_the_project() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+    }
+    let qa = std::fs::read_to_string(policies.join("qa.toml")).unwrap();
+    let narrowed = qa.replace(
+        r#"read = ["backend/**", "frontend/**"]"#,
+        r#"read = ["backend/**"]"#,
+    );
+    assert_ne!(qa, narrowed);
+    std::fs::write(policies.join("qa.toml"), narrowed).unwrap();
+    let out_dir = dir.path().join("project");
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["generate", "todo app", "--out"])
+        .arg(&out_dir)
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env(
+            "NEXUS_CACHE_DIR",
+            std::env::temp_dir().join("nexus-test-component-cache"),
+        )
+        .env("NEXUS_LLM_BACKEND", "none")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("gates: integration passed, quality failed"),
+        "{stdout}"
+    );
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("nexus-project.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["passed"], false);
+    let phase = |name: &str| {
+        record["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(phase("build")["attempts"], 2);
+    assert_eq!(phase("quality")["attempts"], 2);
+    assert_eq!(phase("quality")["status"], "failed");
+    assert_eq!(phase("deployment")["status"], "skipped");
+    assert_eq!(phase("deployment")["attempts"], 0);
+    assert!(
+        phase("quality")["findings"]
+            .to_string()
+            .contains("qa: frontend: no tests"),
+        "{}",
+        phase("quality")
+    );
+    assert!(!out_dir.join("deploy").exists());
+}
+
 /// A mismatch between frontend and backend fails the integration gate with
 /// findings that name it.
 #[tokio::test(flavor = "multi_thread")]

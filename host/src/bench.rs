@@ -57,7 +57,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
-        println!(
+        crate::say!(
             "note: RUST_BACKTRACE is set; error paths capture backtraces (none are timed here)"
         );
     }
@@ -178,13 +178,16 @@ async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     }
     let native_ns = t.elapsed().as_secs_f64() * 1e9 / f64::from(n);
 
-    println!("nexus bench (hello agent, {} bytes)", bytes.len());
-    println!(
+    crate::say!("nexus bench (hello agent, {} bytes)", bytes.len());
+    crate::say!(
         "{:<44} {:>12} {:>12} {:>10}",
-        "measure", "value", "baseline", "ratio"
+        "measure",
+        "value",
+        "baseline",
+        "ratio"
     );
     let row = |name: &str, value: String, base: String, ratio: f64| {
-        println!("{name:<44} {value:>12} {base:>12} {ratio:>9.3}x");
+        crate::say!("{name:<44} {value:>12} {base:>12} {ratio:>9.3}x");
     };
     row(
         "cold start: load from the cache, p50",
@@ -216,10 +219,10 @@ async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
         format!("{native_ns:.1} ns"),
         call_ns / native_ns.max(0.1),
     );
-    println!(
+    crate::say!(
         "baselines: compiling the component without the cache (cold start); tokio spawn+join (task start,"
     );
-    println!(
+    crate::say!(
         "           whole task: journal, mailbox, instantiate, handle); the same host function called natively."
     );
     Ok(())

@@ -139,7 +139,7 @@ async fn watch(
                     entry.2 = true;
                     if bars.is_hidden() {
                         // Not a terminal: one plain line per finished agent.
-                        println!("  {agent:<13} {line}");
+                        crate::say!("  {agent:<13} {line}");
                     }
                     entry.0.finish_with_message(line);
                 }
@@ -184,7 +184,7 @@ pub async fn generate(
     let reachable =
         llm.config().backend.is_some() && llm.list_models(Duration::from_secs(3)).await.is_ok();
     if !reachable {
-        println!(
+        crate::say!(
             "No LLM reachable ({}): the built-in planner and templates are used.",
             llm.backend_name()
         );
@@ -212,7 +212,7 @@ pub async fn generate(
         })?;
         project.add_agent(loaded);
     }
-    println!("Generating `{name}` into {}", out.display());
+    crate::say!("Generating `{name}` into {}", out.display());
 
     let bars = MultiProgress::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -236,9 +236,9 @@ pub async fn generate(
         .iter()
         .map(|u| u.prompt_tokens + u.completion_tokens)
         .sum();
-    println!();
+    crate::say!();
     for phase in record["phases"].as_array().into_iter().flatten() {
-        println!(
+        crate::say!(
             "  {:<12} {:<7} {:>7.1}s  {}",
             phase["name"].as_str().unwrap_or(""),
             phase["status"].as_str().unwrap_or(""),
@@ -263,7 +263,7 @@ pub async fn generate(
             )
         })
         .collect();
-    println!(
+    crate::say!(
         "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {calls} calls, {tokens} tokens · gates: {}",
         started.elapsed().as_secs_f64(),
         record["spec_source"].as_str().unwrap_or("?"),
@@ -281,27 +281,27 @@ pub async fn generate(
         .map(|g| g["warnings"].as_array().map_or(0, Vec::len))
         .sum();
     if warnings > 0 {
-        println!("{warnings} warnings from the gates (see reports/ and nexus-project.json)");
+        crate::say!("{warnings} warnings from the gates (see reports/ and nexus-project.json)");
     }
     let bodies = &record["llm_bodies"];
     if bodies["source"] == "llm" {
         let kept = bodies["kept"].as_array().map_or(0, Vec::len);
         let rejected = bodies["rejected"].as_array().map_or(0, Vec::len);
-        println!(
+        crate::say!(
             "Validation rules from the LLM: {kept} kept, {rejected} rejected (the template's validation stays for those){}",
             bodies["note"]
                 .as_str()
                 .map_or(String::new(), |n| format!("; {n}"))
         );
         for r in bodies["rejected"].as_array().into_iter().flatten() {
-            println!(
+            crate::say!(
                 "  rejected {}: {}",
                 r["target"].as_str().unwrap_or(""),
                 crate::log::clip(r["reason"].as_str().unwrap_or(""), 200)
             );
         }
     }
-    println!(
+    crate::say!(
         "Project: {} (nexus-project.json records plan, phases and findings)",
         project.root().display()
     );

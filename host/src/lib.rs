@@ -9,6 +9,19 @@
 //! - Each capability (`bus`, `llm`, `workspace`, `memory`, `metrics`, `log`)
 //!   is one module: its grant in the policy, its host impl, its backend.
 
+/// Prints one line of the command line's output. When standard output is
+/// closed (`nexus messages p | head`), the process ends quietly instead of
+/// panicking with "Broken pipe": what the reader wanted, it has.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        if writeln!(::std::io::stdout().lock(), $($arg)*).is_err() {
+            ::std::process::exit(0);
+        }
+    }};
+}
+
 pub mod bench;
 pub mod bindings;
 pub mod builtin;

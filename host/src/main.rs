@@ -243,7 +243,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }),
         Command::Agents(AgentsCommand::List) => {
             for (name, bytes) in nexus::builtin::ROSTER {
-                println!("{name:<14} {:>8} bytes", bytes.len());
+                nexus::say!("{name:<14} {:>8} bytes", bytes.len());
             }
             Ok(())
         }
@@ -360,7 +360,7 @@ async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
         code: f.exit_code() as u8,
         message: f.to_string(),
     })?;
-    println!(
+    nexus::say!(
         "resumed `{id}`: {} messages delivered again, {} handled, {} failed",
         report.redelivered,
         report.handled,
@@ -384,7 +384,7 @@ async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Fa
     let journal = journal_of(&rt)?;
     let pruned = journal.prune(rt.bus_config().retention).await?;
     if pruned > 0 && !json {
-        println!("(pruned {pruned} messages older than the retention)");
+        nexus::say!("(pruned {pruned} messages older than the retention)");
     }
     for e in journal.history(id, limit).await? {
         let m = &e.message;
@@ -394,7 +394,7 @@ async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Fa
             nexus::journal::State::Dead(_) => "dead",
         };
         if json {
-            println!(
+            nexus::say!(
                 "{}",
                 serde_json::json!({
                     "id": m.id, "from": m.sender, "to": m.recipient, "kind": m.kind, "state": state,
@@ -403,7 +403,7 @@ async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Fa
             );
         } else {
             let clip = |s: &str, n| nexus::log::clip(s, n);
-            println!(
+            nexus::say!(
                 "{} {:<8} {:>12} -> {:<12} {:<20} attempt {} {}",
                 &m.id[..m.id.len().min(12)],
                 state,
@@ -425,7 +425,7 @@ async fn models(g: &Global) -> Result<(), Failure> {
     let rt = runtime(g)?;
     let llm = &rt.services().llm;
     let Some(backend) = &llm.config().backend else {
-        println!(
+        nexus::say!(
             "no LLM backend is configured (NEXUS_LLM_BACKEND=none); agents use built-in planning and templates"
         );
         return Ok(());
@@ -435,33 +435,33 @@ async fn models(g: &Global) -> Result<(), Failure> {
     let took = started.elapsed().as_millis();
     let available = match listed {
         Ok(models) => {
-            println!(
+            nexus::say!(
                 "{}: ok, {} models ({took} ms)",
                 llm.backend_name(),
                 models.len()
             );
             for m in &models {
-                println!("  {m}");
+                nexus::say!("  {m}");
             }
             models
         }
         Err(e) => {
-            println!(
+            nexus::say!(
                 "no LLM backend answers: {} ({e}); agents will use built-in planning and templates",
                 llm.backend_name()
             );
             Vec::new()
         }
     };
-    println!("roles ({}):", backend.kind.name());
+    nexus::say!("roles ({}):", backend.kind.name());
     let mut roles: Vec<&String> = llm.config().models.keys().collect();
     roles.sort();
     for role in roles {
         let chain = llm.config().chain(role);
         match llm.resolve(role, &available) {
-            Some(m) if Some(&m) == chain.first() => println!("  {role:<13} -> {m}"),
-            Some(m) => println!("  {role:<13} -> {m} (fallback; {} is missing)", chain[0]),
-            None => println!("  {role:<13} -> none of {chain:?} is available"),
+            Some(m) if Some(&m) == chain.first() => nexus::say!("  {role:<13} -> {m}"),
+            Some(m) => nexus::say!("  {role:<13} -> {m} (fallback; {} is missing)", chain[0]),
+            None => nexus::say!("  {role:<13} -> none of {chain:?} is available"),
         }
     }
     Ok(())
@@ -560,13 +560,13 @@ async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
     }
     match project.run(&id, &kind, &payload).await {
         Ok(outcome) => {
-            println!("ok: {}", outcome.summary);
+            nexus::say!("ok: {}", outcome.summary);
             let pretty = serde_json::from_str::<serde_json::Value>(&outcome.payload)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or(outcome.payload);
-            println!("{pretty}");
+            nexus::say!("{pretty}");
             for a in &outcome.artifacts {
-                println!("wrote {}", nexus::log::clip(a, 1024));
+                nexus::say!("wrote {}", nexus::log::clip(a, 1024));
             }
             Ok(())
         }
@@ -582,11 +582,11 @@ async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
     let bytes = Runtime::read_component(agent).map_err(load_error)?;
     let i = rt.inspect(&bytes).await.map_err(load_error)?;
     let clip = |s: &str| nexus::log::clip(s, 256);
-    println!("id:           {}", clip(&i.info.id));
-    println!("name:         {}", clip(&i.info.name));
-    println!("version:      {}", clip(&i.info.version));
-    println!("description:  {}", clip(&i.info.description));
-    println!(
+    nexus::say!("id:           {}", clip(&i.info.id));
+    nexus::say!("name:         {}", clip(&i.info.name));
+    nexus::say!("version:      {}", clip(&i.info.version));
+    nexus::say!("description:  {}", clip(&i.info.description));
+    nexus::say!(
         "handles:      {}",
         i.info
             .handles
@@ -595,7 +595,7 @@ async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    nexus::say!(
         "capabilities: {}",
         i.info
             .capabilities
@@ -604,11 +604,11 @@ async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("size:         {} bytes", i.size);
-    println!("sha256:       {}", i.sha256);
-    println!("imports:");
+    nexus::say!("size:         {} bytes", i.size);
+    nexus::say!("sha256:       {}", i.sha256);
+    nexus::say!("imports:");
     for imp in &i.imports {
-        println!("  {imp}");
+        nexus::say!("  {imp}");
     }
     Ok(())
 }
@@ -617,10 +617,10 @@ fn policy_check(files: &[PathBuf]) -> Result<(), Failure> {
     let mut bad = 0;
     for f in files {
         match Policy::load(f) {
-            Ok(p) => println!("ok    {}: {}", f.display(), p.summary()),
+            Ok(p) => nexus::say!("ok    {}: {}", f.display(), p.summary()),
             Err(e) => {
                 bad += 1;
-                println!("error {e}");
+                nexus::say!("error {e}");
             }
         }
     }
