@@ -1,6 +1,7 @@
 //! `nexus generate`: the built-in agents turn a one-line request into a
 //! project, with progress per agent and a summary at the end.
 
+use crate::failure::Failure;
 use crate::journal::State;
 use crate::policy::Policy;
 use crate::project::Project;
@@ -24,37 +25,23 @@ pub const AGENTS: &[&str] = &[
     "devops",
 ];
 
-/// A failure with the exit code it maps to.
-pub struct Failed {
-    pub code: u8,
-    pub message: String,
-}
-
-fn failed(code: u8, message: impl Into<String>) -> Failed {
-    Failed {
-        code,
-        message: message.into(),
-    }
-}
-
-fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Failed> {
+fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Failure> {
     match dir {
-        Some(d) => {
-            Policy::load(&d.join(format!("{agent}.toml"))).map_err(|e| failed(2, e.to_string()))
-        }
+        Some(d) => Policy::load(&d.join(format!("{agent}.toml")))
+            .map_err(|e| Failure::new(2, e.to_string())),
         None => {
             let text = crate::builtin::POLICIES
                 .iter()
                 .find(|(n, _)| *n == agent)
                 .map(|(_, t)| *t)
                 .ok_or_else(|| {
-                    failed(
+                    Failure::new(
                         2,
                         format!("no shipped policy for `{agent}`; pass --policies DIR"),
                     )
                 })?;
             Policy::parse(Path::new(&format!("policies/{agent}.toml")), text)
-                .map_err(|e| failed(2, e.to_string()))
+                .map_err(|e| Failure::new(2, e.to_string()))
         }
     }
 }
@@ -163,9 +150,9 @@ pub async fn generate(
     name: Option<String>,
     out: Option<PathBuf>,
     policies: Option<PathBuf>,
-) -> Result<(), Failed> {
+) -> Result<(), Failure> {
     if description.trim().is_empty() {
-        return Err(failed(
+        return Err(Failure::new(
             2,
             "the description is empty; say what to build, such as \"a todo app\"",
         ));
@@ -192,24 +179,15 @@ pub async fn generate(
     }
 
     let project = Project::open(rt.clone(), &name, "local", &out).map_err(|e| {
-        failed(
+        Failure::new(
             2,
             format!("cannot use {} for the project: {e}", out.display()),
         )
     })?;
     for agent in AGENTS {
-        let bytes = Runtime::read_component(agent).map_err(|e| failed(2, e.to_string()))?;
+        let bytes = Runtime::read_component(agent).map_err(Failure::load)?;
         let policy = policy_for(agent, policies.as_deref())?;
-        let loaded = rt.load_agent(&bytes, policy).await.map_err(|e| {
-            failed(
-                if matches!(e, crate::runtime::LoadError::HashMismatch { .. }) {
-                    3
-                } else {
-                    2
-                },
-                e.to_string(),
-            )
-        })?;
+        let loaded = rt.load_agent(&bytes, policy).await.map_err(Failure::load)?;
         project.add_agent(loaded);
     }
     crate::say!("Generating `{name}` into {}", out.display());
@@ -227,7 +205,7 @@ pub async fn generate(
     let _ = stop_tx.send(true);
     let _ = watcher.await;
 
-    let outcome = result.map_err(|f| failed(f.exit_code() as u8, f.to_string()))?;
+    let outcome = result.map_err(|f| Failure::task(&f))?;
     let record: Value = serde_json::from_str(&outcome.payload).unwrap_or_default();
     let (files, lines) = count(project.root());
     let usage = llm.usage(&name).unwrap_or_default();
@@ -308,6 +286,9 @@ pub async fn generate(
     if record["passed"].as_bool() == Some(true) {
         Ok(())
     } else {
-        Err(failed(1, format!("generation failed: {}", outcome.summary)))
+        Err(Failure::new(
+            1,
+            format!("generation failed: {}", outcome.summary),
+        ))
     }
 }

@@ -29,6 +29,7 @@ pub mod bus;
 mod cache;
 pub mod config;
 pub mod db;
+pub mod failure;
 pub mod generate;
 pub mod journal;
 pub mod llm;

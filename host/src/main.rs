@@ -3,9 +3,10 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use nexus::config::{HostConfig, ProcessEnv};
+use nexus::failure::Failure;
 use nexus::policy::Policy;
 use nexus::project::Project;
-use nexus::runtime::{LoadError, Runtime, RuntimeOptions};
+use nexus::runtime::{Runtime, RuntimeOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -171,21 +172,6 @@ enum PolicyCommand {
     },
 }
 
-/// A failure with the exit code it maps to.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure {
-            code: 2,
-            message: e.to_string(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match cli.global.verbose {
@@ -223,24 +209,22 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run(&cli.global, args).await,
-        Command::Generate(args) => nexus::generate::generate(
-            runtime_with(&cli.global, |c| {
-                // Generation steps wait on models that can take minutes.
-                c.bus.message_timeout = c
-                    .bus
-                    .message_timeout
-                    .max(std::time::Duration::from_secs(3600));
-            })?,
-            args.description,
-            args.name,
-            args.out,
-            args.policies,
-        )
-        .await
-        .map_err(|f| Failure {
-            code: f.code,
-            message: f.message,
-        }),
+        Command::Generate(args) => {
+            nexus::generate::generate(
+                runtime_with(&cli.global, |c| {
+                    // Generation steps wait on models that can take minutes.
+                    c.bus.message_timeout = c
+                        .bus
+                        .message_timeout
+                        .max(std::time::Duration::from_secs(3600));
+                })?,
+                args.description,
+                args.name,
+                args.out,
+                args.policies,
+            )
+            .await
+        }
         Command::Agents(AgentsCommand::List) => {
             for (name, bytes) in nexus::builtin::ROSTER {
                 nexus::say!("{name:<14} {:>8} bytes", bytes.len());
@@ -356,10 +340,7 @@ async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
         })?;
     let setup: ProjectSetup = serde_json::from_str(&stored)?;
     let (project, _) = open_project(&rt, id, &setup).await?;
-    let report = project.resume().await.map_err(|f| Failure {
-        code: f.exit_code() as u8,
-        message: f.to_string(),
-    })?;
+    let report = project.resume().await.map_err(|f| Failure::task(&f))?;
     nexus::say!(
         "resumed `{id}`: {} messages delivered again, {} handled, {} failed",
         report.redelivered,
@@ -467,17 +448,6 @@ async fn models(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
-fn load_error(e: LoadError) -> Failure {
-    Failure {
-        code: if matches!(e, LoadError::HashMismatch { .. }) {
-            3
-        } else {
-            2
-        },
-        message: e.to_string(),
-    }
-}
-
 fn read_task(arg: &str) -> Result<(String, String), Failure> {
     let text = match arg.strip_prefix('@') {
         Some(file) => std::fs::read_to_string(file)
@@ -512,8 +482,8 @@ async fn load(
     policy: &Path,
 ) -> Result<std::sync::Arc<nexus::runtime::Agent>, Failure> {
     let policy = Policy::load(policy)?;
-    let bytes = Runtime::read_component(agent).map_err(load_error)?;
-    rt.load_agent(&bytes, policy).await.map_err(load_error)
+    let bytes = Runtime::read_component(agent).map_err(Failure::load)?;
+    rt.load_agent(&bytes, policy).await.map_err(Failure::load)
 }
 
 async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
@@ -570,17 +540,14 @@ async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Err(f) => Err(Failure {
-            code: f.exit_code() as u8,
-            message: f.to_string(),
-        }),
+        Err(f) => Err(Failure::task(&f)),
     }
 }
 
 async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
     let rt = runtime(g)?;
-    let bytes = Runtime::read_component(agent).map_err(load_error)?;
-    let i = rt.inspect(&bytes).await.map_err(load_error)?;
+    let bytes = Runtime::read_component(agent).map_err(Failure::load)?;
+    let i = rt.inspect(&bytes).await.map_err(Failure::load)?;
     let clip = |s: &str| nexus::log::clip(s, 256);
     nexus::say!("id:           {}", clip(&i.info.id));
     nexus::say!("name:         {}", clip(&i.info.name));
