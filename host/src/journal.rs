@@ -99,7 +99,10 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 impl Journal {
     /// Opens the journal in the database at `path` (`None`: in memory).
-    pub fn open(path: Option<&Path>) -> Result<Journal, JournalError> {
+    /// Opens (creating) the journal. With `retention`, handled and dead
+    /// messages older than it are deleted first, so a host that is only
+    /// ever started for runs still keeps its journal bounded.
+    pub fn open(path: Option<&Path>, retention: Option<Duration>) -> Result<Journal, JournalError> {
         let conn = match path {
             Some(p) => Connection::open(p)?,
             None => Connection::open_in_memory()?,
@@ -108,6 +111,12 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "full")?;
         conn.execute_batch(SCHEMA)?;
+        if let Some(age) = retention {
+            let pruned = prune(&conn, now() - age.as_secs() as i64)?;
+            if pruned > 0 {
+                tracing::info!(pruned, "pruned handled messages older than the retention");
+            }
+        }
         let (tx, rx) = mpsc::channel::<Op>();
         std::thread::Builder::new()
             .name("nexus-journal".into())
@@ -252,6 +261,16 @@ fn fail(batch: Vec<Op>, e: &rusqlite::Error) {
     }
 }
 
+/// Deletes handled and dead messages last touched before `before`.
+fn prune(c: &Connection, before: i64) -> rusqlite::Result<usize> {
+    let n = c.execute(
+        "DELETE FROM messages WHERE state IN ('done', 'dead') AND updated < ?1",
+        params![before],
+    )?;
+    c.execute("DELETE FROM dead_letters WHERE at < ?1", params![before])?;
+    Ok(n)
+}
+
 fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: r.get(0)?,
@@ -369,17 +388,7 @@ fn apply(c: &Connection, op: Op) -> Ack {
             })();
             ack(r, result)
         }
-        Op::Prune(before, r) => {
-            let result = (|| {
-                let n = c.execute(
-                    "DELETE FROM messages WHERE state IN ('done', 'dead') AND updated < ?1",
-                    params![before],
-                )?;
-                c.execute("DELETE FROM dead_letters WHERE at < ?1", params![before])?;
-                Ok(n)
-            })();
-            ack(r, result)
-        }
+        Op::Prune(before, r) => ack(r, prune(c, before)),
         Op::DeadLetters(project, r) => {
             let result = (|| {
                 let mut stmt = c.prepare_cached(
@@ -409,5 +418,56 @@ fn apply(c: &Connection, op: Op) -> Ack {
             })();
             ack(r, result)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str) -> Message {
+        Message {
+            id: id.into(),
+            project: "p".into(),
+            sender: "user".into(),
+            recipient: "worker".into(),
+            kind: "work".into(),
+            payload: "{}".into(),
+            depth: 0,
+            attempt: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_prunes_handled_messages_older_than_the_retention() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = dir.path().join("nexus.db");
+        {
+            let j = Journal::open(Some(&db), None).unwrap();
+            for id in ["old-done", "new-done", "old-pending"] {
+                j.insert(&message(id)).await.unwrap();
+            }
+            j.done("old-done", "{}").await.unwrap();
+            j.done("new-done", "{}").await.unwrap();
+        }
+        let c = Connection::open(&db).unwrap();
+        c.busy_timeout(Duration::from_secs(10)).unwrap();
+        c.execute(
+            "UPDATE messages SET updated = updated - 172800 WHERE id LIKE 'old-%'",
+            [],
+        )
+        .unwrap();
+        drop(c);
+
+        let j = Journal::open(Some(&db), Some(Duration::from_secs(86_400))).unwrap();
+        let left: Vec<String> = j
+            .history("p", 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message.id)
+            .collect();
+        // Undone work is never pruned, however old.
+        assert_eq!(left, ["new-done", "old-pending"]);
     }
 }

@@ -119,6 +119,7 @@ impl Runtime {
         } else {
             Some(Arc::new(crate::journal::Journal::open(
                 options.database.as_deref(),
+                Some(options.bus.retention),
             )?))
         };
         let ticking = Arc::new(Mutex::new(Vec::<Engine>::new()));
