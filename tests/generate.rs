@@ -440,6 +440,11 @@ async fn planted_vulnerabilities_fail_the_security_scan() {
     let clean = check(&project_dir, "security", "security-scan", json!({})).await;
     assert_eq!(clean["passed"], true, "{clean}");
     assert_eq!(clean["findings"], json!([]), "{clean}");
+    // Both containers run as an unprivileged user.
+    assert!(
+        !clean["warnings"].to_string().contains("container-root"),
+        "{clean}"
+    );
     append(
         &project_dir.join("backend/crud.py"),
         "\n\ndef find_by_title(db, title):\n    return db.execute(text(f\"SELECT * FROM posts WHERE title = '{title}'\")).all()\n",
