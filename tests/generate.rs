@@ -358,6 +358,16 @@ async fn backend_cannot_write_frontend_files_and_frontend_cannot_write_backend_f
 /// Runs one built-in gate agent under its shipped policy on a generated
 /// project; returns its answer.
 async fn check(project_dir: &Path, agent: &str, kind: &str, payload: Value) -> Value {
+    try_check(project_dir, agent, kind, payload).await.unwrap()
+}
+
+/// [`check`], returning how the task failed instead of panicking.
+async fn try_check(
+    project_dir: &Path,
+    agent: &str,
+    kind: &str,
+    payload: Value,
+) -> Result<Value, nexus::task::TaskFailure> {
     let rt = nexus::runtime::Runtime::new(nexus::runtime::RuntimeOptions {
         cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
         ..Default::default()
@@ -373,11 +383,8 @@ async fn check(project_dir: &Path, agent: &str, kind: &str, payload: Value) -> V
         .unwrap();
     let project = nexus::project::Project::open(rt, "gate", "t1", project_dir).unwrap();
     project.add_agent(loaded);
-    let out = project
-        .run(agent, kind, &payload.to_string())
-        .await
-        .unwrap();
-    serde_json::from_str(&out.payload).unwrap()
+    let out = project.run(agent, kind, &payload.to_string()).await?;
+    Ok(serde_json::from_str(&out.payload).unwrap())
 }
 
 /// Generates `description` into a temporary directory; returns it with
@@ -581,4 +588,38 @@ async fn a_frontend_backend_mismatch_fails_the_integration_gate() {
         findings.contains("Post.headline: the backend expects it, the frontend never sends it"),
         "{findings}"
     );
+}
+
+/// Bodies built to exhaust a parser or a recursive walk (deep nesting, long
+/// operator chains) get a verdict from the QA agent, not a crash.
+#[tokio::test(flavor = "multi_thread")]
+async fn pathological_bodies_get_a_verdict_from_qa() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let deep = |open: &str, close: &str, n: usize| {
+        format!(
+            "def check_x(cls, v):\n    t = {}v{}\n    return v\n",
+            open.repeat(n),
+            close.repeat(n)
+        )
+    };
+    let bodies = [
+        deep("(", ")", 1960),
+        deep("[", "]", 1960),
+        deep("-", "", 3950),
+        deep("not ", "", 980),
+        format!(
+            "def check_x(cls, v):\n    t = v{}\n    return v\n",
+            " + v".repeat(950)
+        ),
+        "def check_x(cls, v):\n    return v\n".repeat(200),
+    ];
+    let payload = json!({
+        "language": "python",
+        "bodies": bodies.iter().enumerate().map(|(i, b)| json!({"id": i.to_string(), "source": b})).collect::<Vec<_>>(),
+    });
+    let v = check(dir.path(), "qa", "check-bodies", payload).await;
+    let verdicts = v.as_array().unwrap();
+    assert_eq!(verdicts.len(), bodies.len(), "{v}");
+    // Far too long to be a validator.
+    assert_eq!(verdicts[5]["accepted"], false, "{v}");
 }
