@@ -259,7 +259,10 @@ pub async fn generate(
         .map(|g| g["warnings"].as_array().map_or(0, Vec::len))
         .sum();
     if warnings > 0 {
-        crate::say!("{warnings} warnings from the gates (see reports/ and nexus-project.json)");
+        crate::say!(
+            "{warnings} warning{} from the gates (see reports/ and nexus-project.json)",
+            if warnings == 1 { "" } else { "s" }
+        );
     }
     let bodies = &record["llm_bodies"];
     if bodies["source"] == "llm" {
