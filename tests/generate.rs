@@ -421,6 +421,17 @@ async fn a_syntax_error_fails_the_qa_review_with_its_file_and_line() {
         "\nexport const = ;\n",
     );
     std::fs::remove_file(project_dir.join("backend/tests/test_todos.py")).unwrap();
+    let deep = format!("x = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    std::fs::write(project_dir.join("backend/deep.py"), &deep).unwrap();
+    std::fs::write(
+        project_dir.join("frontend/src/deep.ts"),
+        format!(
+            "export const x = {}1{};\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        ),
+    )
+    .unwrap();
     let v = check(&project_dir, "qa", "review", payload).await;
     assert_eq!(v["passed"], false, "{v}");
     let findings = v["findings"].to_string();
@@ -435,6 +446,22 @@ async fn a_syntax_error_fails_the_qa_review_with_its_file_and_line() {
     assert!(
         findings.contains("Todo: no backend tests (backend/tests/test_todos.py has none)"),
         "{findings}"
+    );
+    // Nesting meant to exhaust the parser's stack is a finding, not a crash.
+    assert!(
+        findings.contains("backend/deep.py: line 1:205: brackets nest more than 200 levels deep"),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("frontend/src/deep.ts: line 1:218: brackets nest more than 200"),
+        "{findings}"
+    );
+    let scan = check(&project_dir, "security", "security-scan", json!({})).await;
+    assert!(
+        scan["warnings"]
+            .to_string()
+            .contains("backend/deep.py:1: does not parse, so it was not scanned"),
+        "{scan}"
     );
 }
 
@@ -591,7 +618,8 @@ async fn a_frontend_backend_mismatch_fails_the_integration_gate() {
 }
 
 /// Bodies built to exhaust a parser or a recursive walk (deep nesting, long
-/// operator chains) get a verdict from the QA agent, not a crash.
+/// operator chains) get a verdict from the QA agent, not a crash: they are
+/// refused before parsing.
 #[tokio::test(flavor = "multi_thread")]
 async fn pathological_bodies_get_a_verdict_from_qa() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -620,6 +648,13 @@ async fn pathological_bodies_get_a_verdict_from_qa() {
     let v = check(dir.path(), "qa", "check-bodies", payload).await;
     let verdicts = v.as_array().unwrap();
     assert_eq!(verdicts.len(), bodies.len(), "{v}");
+    for verdict in &verdicts[..5] {
+        assert_eq!(verdict["accepted"], false, "{verdict}");
+        assert!(
+            verdict["reason"].as_str().unwrap().contains("not parsed"),
+            "{verdict}"
+        );
+    }
     // Far too long to be a validator.
     assert_eq!(verdicts[5]["accepted"], false, "{v}");
 }

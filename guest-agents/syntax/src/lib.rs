@@ -37,8 +37,85 @@ pub fn line_of(source: &str, range: TextRange) -> usize {
     position(source, usize::from(range.start())).0
 }
 
+/// Deepest bracket nesting a file may have before it is refused unparsed.
+pub const MAX_NESTING: usize = 200;
+/// Most operators in one Python logical line (each can add a level to the
+/// syntax tree: `a + b + c ...`, `- - - a`, `a.b.c ...`).
+pub const MAX_OPERATORS: usize = 400;
+
+/// Parsers and tree walks recurse once per level of nesting, and a sandboxed
+/// agent has a small stack. Source that nests deeper than any real program
+/// is refused with an error, before it can exhaust the stack.
+fn python_depth(source: &str) -> Result<(), SyntaxError> {
+    use rustpython_parser::Tok;
+    let (mut depth, mut operators) = (0usize, 0usize);
+    let too_deep = |offset: usize, what: String| {
+        let (line, column) = position(source, offset);
+        Err(SyntaxError {
+            line,
+            column,
+            message: what,
+        })
+    };
+    for token in rustpython_parser::lexer::lex(source, rustpython_parser::Mode::Module) {
+        // Lexical errors are the parser's to report.
+        let Ok((tok, range)) = token else { break };
+        match tok {
+            Tok::Lpar | Tok::Lsqb | Tok::Lbrace => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return too_deep(
+                        usize::from(range.start()),
+                        format!("brackets nest more than {MAX_NESTING} levels deep; not parsed"),
+                    );
+                }
+            }
+            Tok::Rpar | Tok::Rsqb | Tok::Rbrace => depth = depth.saturating_sub(1),
+            Tok::Newline => operators = 0,
+            Tok::Plus
+            | Tok::Minus
+            | Tok::Star
+            | Tok::Slash
+            | Tok::DoubleSlash
+            | Tok::Percent
+            | Tok::DoubleStar
+            | Tok::Vbar
+            | Tok::Amper
+            | Tok::CircumFlex
+            | Tok::Tilde
+            | Tok::LeftShift
+            | Tok::RightShift
+            | Tok::Less
+            | Tok::Greater
+            | Tok::EqEqual
+            | Tok::NotEqual
+            | Tok::LessEqual
+            | Tok::GreaterEqual
+            | Tok::Dot
+            | Tok::Not
+            | Tok::And
+            | Tok::Or
+            | Tok::If
+            | Tok::Else
+            | Tok::Lambda
+            | Tok::At => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return too_deep(
+                        usize::from(range.start()),
+                        format!("more than {MAX_OPERATORS} operators in one statement; not parsed"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses a Python module.
 pub fn parse_python(source: &str, path: &str) -> Result<py::Suite, SyntaxError> {
+    python_depth(source)?;
     match rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) {
         Ok(py::Mod::Module(m)) => Ok(m.body),
         Ok(_) => Err(SyntaxError {
@@ -57,9 +134,62 @@ pub fn parse_python(source: &str, path: &str) -> Result<py::Suite, SyntaxError> 
     }
 }
 
+/// Deepest bracket nesting in TypeScript, skipping strings, template text
+/// and comments (an estimate: a `/` starting a regular expression is read
+/// as division, which can only count brackets inside it too).
+fn typescript_depth(source: &str) -> Result<(), SyntaxError> {
+    let bytes = source.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            q @ (b'"' | b'\'' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    let (line, column) = position(source, i);
+                    return Err(SyntaxError {
+                        line,
+                        column,
+                        message: format!(
+                            "brackets nest more than {MAX_NESTING} levels deep; not parsed"
+                        ),
+                    });
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 /// Syntax errors in TypeScript, TSX, JavaScript or JSX; the dialect follows
 /// the file name's extension. Empty when the source parses.
 pub fn check_typescript(source: &str, path: &str) -> Vec<SyntaxError> {
+    if let Err(e) = typescript_depth(source) {
+        return vec![e];
+    }
     let source_type = oxc_span::SourceType::from_path(path).unwrap_or_else(|_| {
         if path.ends_with(".tsx") {
             oxc_span::SourceType::tsx()
@@ -284,6 +414,38 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].line, 2);
         assert!(check_typescript("export const A = () => <div>{1}</div>;\n", "a.tsx").is_empty());
+    }
+
+    #[test]
+    fn nesting_deeper_than_any_program_is_refused_unparsed() {
+        let lists = format!("x = 1\nt = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        let err = parse_python(&lists, "a.py").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 5 + MAX_NESTING), "{err}");
+        let chain = format!("t = v{}\n", " + v".repeat(5000));
+        assert!(
+            parse_python(&chain, "a.py")
+                .unwrap_err()
+                .message
+                .contains("operators")
+        );
+        let unary = format!("t = {}v\n", "-".repeat(5000));
+        assert!(parse_python(&unary, "a.py").is_err());
+        // Brackets inside strings and comments do not count.
+        let quoted = format!("t = \"{}\"  # {}\n", "[".repeat(5000), "(".repeat(5000));
+        assert!(parse_python(&quoted, "a.py").is_ok());
+        let ts = format!(
+            "// {}\nconst s = '{}';\nconst a = {}1{};\n",
+            "(".repeat(500),
+            "[".repeat(500),
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let errs = check_typescript(&ts, "a.ts");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 3);
+        // Real code is far from the limits.
+        let program = "def f(a):\n    return [(a + 1) * 2 for _ in range(3)] if a and not a.b.c else {'k': (1, 2)}\n";
+        assert!(parse_python(program, "a.py").is_ok());
     }
 
     #[test]
