@@ -432,8 +432,23 @@ async fn a_syntax_error_fails_the_qa_review_with_its_file_and_line() {
         ),
     )
     .unwrap();
+    // The deepest source the parser guard lets through: 99 nested blocks
+    // around 200 nested brackets around 399 operators.
+    let mut limits = String::from("def f(v):\n");
+    for level in 1..99 {
+        limits.push_str(&format!("{}if v:\n", "    ".repeat(level)));
+    }
+    limits.push_str(&format!(
+        "{}t = {}v{}{}\n    return v\n",
+        "    ".repeat(99),
+        "[".repeat(200),
+        " + v".repeat(399),
+        "]".repeat(200)
+    ));
+    std::fs::write(project_dir.join("backend/limits.py"), &limits).unwrap();
     let v = check(&project_dir, "qa", "review", payload).await;
     assert_eq!(v["passed"], false, "{v}");
+    assert!(!v["findings"].to_string().contains("limits.py"), "{v}");
     let findings = v["findings"].to_string();
     assert!(
         findings.contains(&format!("backend/main.py: line {}:", lines + 2)),

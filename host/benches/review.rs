@@ -9,23 +9,12 @@
 use nexus::policy::Policy;
 use nexus::project::Project;
 use nexus::runtime::{Runtime, RuntimeOptions};
+use nexus_syntax::Language;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 40;
-/// Directories the review leaves out (as `workspace::NOT_SOURCE`).
-const NOT_SOURCE: &[&str] = &[
-    "node_modules",
-    "dist",
-    "build",
-    ".venv",
-    "venv",
-    "__pycache__",
-    ".pytest_cache",
-    ".git",
-];
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -43,18 +32,17 @@ fn native_review(dir: &Path, counts: &mut (usize, usize, usize, usize)) {
         let path = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         if path.is_dir() {
-            if !NOT_SOURCE.contains(&name.as_str()) {
+            if !nexus_syntax::NOT_SOURCE.contains(&name.as_str()) {
                 native_review(&path, counts);
             }
             continue;
         }
-        let ext = name.rsplit_once('.').map_or("", |(_, x)| x);
-        if !matches!(ext, "py" | "ts" | "tsx" | "js" | "jsx" | "mjs") {
+        let Some(language) = Language::of(&name) else {
             continue;
-        }
+        };
         let source = std::fs::read_to_string(&path).unwrap();
         counts.2 += source.len();
-        if ext == "py" {
+        if language == Language::Python {
             let suite = nexus_syntax::parse_python(&source, &name).unwrap();
             counts.3 += nexus_syntax::python_complexity(&source, &suite).len();
             counts.0 += 1;

@@ -171,19 +171,6 @@ pub mod workspace {
         write(path, text.as_bytes())
     }
 
-    /// Directories of installed dependencies, caches and build output:
-    /// what a review of a project's own files leaves out.
-    pub const NOT_SOURCE: &[&str] = &[
-        "node_modules",
-        "dist",
-        "build",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".pytest_cache",
-        ".git",
-    ];
-
     /// The files under `dir`, walking one directory at a time and never
     /// entering a directory whose name is in `skip` (installed dependencies,
     /// build output), so a large `node_modules` costs nothing.

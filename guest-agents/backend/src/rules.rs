@@ -5,7 +5,7 @@
 //! is reported with its reason, and the template's validation stays.
 
 use nexus_sdk::{Error, bus, llm, log};
-use nexus_spec::{Entity, Field, Spec};
+use nexus_spec::{Body, BodyCheck, Entity, Field, Spec, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -24,6 +24,13 @@ pub struct Rule {
     pub source: String,
     pub valid: Value,
     pub invalid: Value,
+}
+
+impl Rule {
+    /// `Entity.field`, as reports name it.
+    pub fn id(&self) -> String {
+        format!("{}.{}", self.entity, self.field)
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -144,35 +151,33 @@ pub fn propose(spec: &Spec) -> Proposals {
     if candidates.is_empty() {
         return out;
     }
-    let request = json!({
-        "language": "python",
-        "bodies": candidates.iter().map(|r| json!({"id": format!("{}.{}", r.entity, r.field), "source": r.source})).collect::<Vec<_>>(),
-    });
-    #[derive(Deserialize)]
-    struct Verdict {
-        id: String,
-        accepted: bool,
-        #[serde(default)]
-        reason: Option<String>,
-    }
+    let request = BodyCheck {
+        language: "python".into(),
+        bodies: candidates
+            .iter()
+            .map(|r| Body {
+                id: r.id(),
+                source: r.source.clone(),
+            })
+            .collect(),
+    };
     let verdicts: Vec<Verdict> =
         match bus::request_json("qa", "check-bodies", &request, Duration::from_secs(120)) {
             Ok(v) => v,
             Err(e) => {
-                log::warn(&format!(
-                    "the QA agent could not check the model's rules: {e:?}"
-                ));
+                let why = format!("the QA agent could not check it ({e:?}); see `nexus messages`");
+                log::warn(&why);
                 for r in candidates {
                     out.rejected.push(Rejected {
-                        target: format!("{}.{}", r.entity, r.field),
-                        reason: "the QA agent could not check it".into(),
+                        target: r.id(),
+                        reason: why.clone(),
                     });
                 }
                 return out;
             }
         };
     for rule in candidates {
-        let id = format!("{}.{}", rule.entity, rule.field);
+        let id = rule.id();
         match verdicts.iter().find(|v| v.id == id) {
             Some(v) if v.accepted => {
                 out.kept.push(id);

@@ -203,9 +203,17 @@ fn run_gate(
     };
     for (agent, out) in plan.agents.iter().zip(&outputs) {
         if out.is_null() {
+            // The task failed (its reason is a finding already) or
+            // answered something that is not JSON.
+            passed = false;
             continue;
         }
-        passed &= out["passed"].as_bool() == Some(true);
+        let Some(verdict) = out["passed"].as_bool() else {
+            passed = false;
+            findings.push(format!("{agent}: answered without a verdict (`passed`)"));
+            continue;
+        };
+        passed &= verdict;
         findings.extend(
             strings(&out["findings"])
                 .into_iter()

@@ -6,9 +6,9 @@
 //! nested definitions and raising anything but `ValueError` are refused.
 
 use nexus_sdk::TaskError;
+use nexus_spec::{BodyCheck, Verdict};
 use nexus_syntax::py::Ranged as _;
 use nexus_syntax::{line_of, parse_python, py};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// Most bodies checked in one task, and the largest body.
@@ -43,27 +43,7 @@ const ALLOWED: &[&str] = &[
     "re",
 ];
 
-#[derive(Deserialize)]
-pub struct Request {
-    pub language: String,
-    pub bodies: Vec<Body>,
-}
-
-#[derive(Deserialize)]
-pub struct Body {
-    pub id: String,
-    pub source: String,
-}
-
-#[derive(Serialize)]
-pub struct Verdict {
-    pub id: String,
-    pub accepted: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-pub fn check(req: &Request) -> Result<Vec<Verdict>, TaskError> {
+pub fn check(req: &BodyCheck) -> Result<Vec<Verdict>, TaskError> {
     if req.language != "python" {
         return Err(TaskError::Rejected(format!(
             "bodies in `{}` are not checked; only `python` is",

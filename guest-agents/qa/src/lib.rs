@@ -9,7 +9,10 @@ mod bodies;
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
 use nexus_spec::Spec;
-use nexus_syntax::{check_typescript, parse_python, py, python_complexity};
+use nexus_syntax::{
+    Language, MAX_FILE, NOT_SOURCE, check_typescript, is_test_path, parse_python, py,
+    python_complexity,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -18,8 +21,6 @@ struct Qa;
 
 /// Functions above this cyclomatic complexity are reported.
 const COMPLEXITY_THRESHOLD: u32 = 10;
-/// Files larger than this are not parsed.
-const MAX_FILE: u64 = 1 << 20;
 /// Syntax errors reported per file.
 const ERRORS_PER_FILE: usize = 5;
 
@@ -107,7 +108,7 @@ impl Review {
             }
         }
         let file = path.rsplit('/').next().unwrap_or(path);
-        if path.contains("/tests/") && file.starts_with("test_") {
+        if is_test_path(path) && file.starts_with("test_") {
             self.backend_tests
                 .insert(path.to_string(), python_tests(&suite));
         }
@@ -122,7 +123,7 @@ impl Review {
             return;
         }
         self.typescript_files += 1;
-        if path.contains("/__tests__/") || path.contains(".test.") || path.contains(".spec.") {
+        if is_test_path(path) {
             self.frontend_tests += typescript_tests(source);
         }
     }
@@ -168,7 +169,7 @@ impl Review {
 fn review(spec: &Spec) -> Result<Value, TaskError> {
     let mut r = Review::default();
     for dir in ["backend", "frontend"] {
-        let entries = match workspace::walk(dir, workspace::NOT_SOURCE) {
+        let entries = match workspace::walk(dir, NOT_SOURCE) {
             Ok(e) => e,
             Err(nexus_sdk::Error::NotFound(_)) => {
                 r.findings.push(format!("{dir}/ is missing"));
@@ -178,10 +179,9 @@ fn review(spec: &Spec) -> Result<Value, TaskError> {
         };
         for entry in entries {
             let path = entry.path.as_str();
-            let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
-            if !matches!(ext, "py" | "ts" | "tsx" | "js" | "jsx" | "mjs") {
+            let Some(language) = Language::of(path) else {
                 continue;
-            }
+            };
             if entry.size > MAX_FILE {
                 r.warnings
                     .push(format!("{path}: {} bytes, too large to review", entry.size));
@@ -194,10 +194,9 @@ fn review(spec: &Spec) -> Result<Value, TaskError> {
                     continue;
                 }
             };
-            if ext == "py" {
-                r.python(path, &source);
-            } else {
-                r.typescript(path, &source);
+            match language {
+                Language::Python => r.python(path, &source),
+                Language::TypeScript => r.typescript(path, &source),
             }
         }
     }
@@ -238,7 +237,7 @@ impl Agent for Qa {
                 Ok(Outcome::json(&result, &summary)?.with_artifacts(["reports/qa.json"]))
             }
             "check-bodies" => {
-                let req: bodies::Request = task.input()?;
+                let req: nexus_spec::BodyCheck = task.input()?;
                 let verdicts = bodies::check(&req)?;
                 let accepted = verdicts.iter().filter(|v| v.accepted).count();
                 Outcome::json(

@@ -10,13 +10,11 @@
 mod python;
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
+use nexus_syntax::{Language, MAX_FILE, NOT_SOURCE, is_test_path};
 use serde::Serialize;
 use serde_json::json;
 
 struct Security;
-
-/// Files larger than this are not scanned.
-const MAX_FILE: u64 = 1 << 20;
 
 #[derive(Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 #[serde(rename_all = "lowercase")]
@@ -77,8 +75,26 @@ impl Report<'_> {
     }
 }
 
-fn is_test_path(path: &str) -> bool {
-    path.contains("/tests/") || path.contains("/__tests__/") || path.contains(".test.")
+/// What a file is scanned as.
+enum Kind {
+    Code(Language),
+    Requirements,
+    Dockerfile,
+    Compose,
+}
+
+impl Kind {
+    fn of(path: &str) -> Option<Kind> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        match name {
+            "requirements.txt" => Some(Kind::Requirements),
+            "Dockerfile" => Some(Kind::Dockerfile),
+            "docker-compose.yml" | "docker-compose.yaml" | "compose.yml" | "compose.yaml" => {
+                Some(Kind::Compose)
+            }
+            _ => Language::of(path).map(Kind::Code),
+        }
+    }
 }
 
 /// TypeScript and JavaScript: constructs that put untrusted text into code
@@ -179,15 +195,8 @@ fn scan_dockerfile(source: &str, r: &mut Report) {
         .any(|l| l.trim_start().to_ascii_uppercase().starts_with("USER "));
     if !has_user {
         let image = source.lines().nth(last_stage).unwrap_or("").trim();
-        let sev = if image.contains("nginx") {
-            // The official nginx image drops to the `nginx` user for its
-            // workers; only the master process keeps root.
-            Severity::Low
-        } else {
-            Severity::Medium
-        };
         r.add(
-            sev,
+            Severity::Medium,
             last_stage + 1,
             "container-root",
             format!("the final stage (`{image}`) sets no USER, so it runs as root"),
@@ -231,7 +240,7 @@ fn scan_config(source: &str, r: &mut Report) {
 fn scan() -> Result<(Vec<Finding>, usize), TaskError> {
     let mut found = Vec::new();
     let mut files = 0;
-    for entry in workspace::walk("", workspace::NOT_SOURCE)? {
+    for entry in workspace::walk("", NOT_SOURCE)? {
         let path = entry.path.as_str();
         let name = path.rsplit('/').next().unwrap_or(path);
         if name == ".env" || name.starts_with(".env.") && name != ".env.example" {
@@ -244,33 +253,43 @@ fn scan() -> Result<(Vec<Finding>, usize), TaskError> {
             });
             continue;
         }
-        let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
-        let kind = match (name, ext) {
-            (_, "py") => "python",
-            (_, "ts" | "tsx" | "js" | "jsx" | "mjs") => "typescript",
-            ("requirements.txt", _) => "requirements",
-            ("Dockerfile", _) => "dockerfile",
-            ("docker-compose.yml" | "docker-compose.yaml" | "compose.yml" | "compose.yaml", _) => {
-                "config"
-            }
-            _ => continue,
-        };
-        if entry.size > MAX_FILE {
+        let Some(kind) = Kind::of(path) else {
             continue;
-        }
-        let source = workspace::read_text(path)?;
-        files += 1;
+        };
         let mut r = Report {
             path,
             found: &mut found,
         };
+        if entry.size > MAX_FILE {
+            r.add(
+                Severity::Medium,
+                0,
+                "unscanned",
+                format!("{} bytes, too large to scan (limit {MAX_FILE})", entry.size),
+            );
+            continue;
+        }
+        let source = match workspace::read_text(path) {
+            Ok(s) => s,
+            Err(e) => {
+                r.add(
+                    Severity::Medium,
+                    0,
+                    "unread",
+                    format!("cannot be read, so it was not scanned ({e})"),
+                );
+                continue;
+            }
+        };
+        files += 1;
+        let test = is_test_path(path);
         match kind {
-            "python" => python::scan(&source, is_test_path(path), &mut r),
-            "typescript" if !is_test_path(path) => scan_typescript(&source, &mut r),
-            "requirements" => scan_requirements(&source, &mut r),
-            "dockerfile" => scan_dockerfile(&source, &mut r),
-            "config" => scan_config(&source, &mut r),
-            _ => {}
+            Kind::Code(Language::Python) => python::scan(&source, test, &mut r),
+            Kind::Code(Language::TypeScript) if !test => scan_typescript(&source, &mut r),
+            Kind::Code(Language::TypeScript) => {}
+            Kind::Requirements => scan_requirements(&source, &mut r),
+            Kind::Dockerfile => scan_dockerfile(&source, &mut r),
+            Kind::Compose => scan_config(&source, &mut r),
         }
     }
     found.sort_by(|a, b| {

@@ -58,6 +58,30 @@ pub struct Relation {
     pub required: bool,
 }
 
+/// A `check-bodies` request to the QA agent: code an LLM wrote, to be
+/// accepted or refused before anything keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BodyCheck {
+    pub language: String,
+    pub bodies: Vec<Body>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Body {
+    /// What the body is for (`Book.isbn`); the verdict carries it back.
+    pub id: String,
+    pub source: String,
+}
+
+/// The QA agent's answer for one body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    pub id: String,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// JSON schema the model's answer must match.
 pub fn schema() -> Value {
     json!({

@@ -6,6 +6,51 @@ pub use rustpython_ast as py;
 use rustpython_ast::text_size::TextRange;
 use std::fmt;
 
+/// Directories of installed dependencies, caches and build output: what a
+/// review of a project's own source leaves out.
+pub const NOT_SOURCE: &[&str] = &[
+    "node_modules",
+    "dist",
+    "build",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".git",
+];
+
+/// Largest file a review parses or scans; larger ones are reported unread.
+pub const MAX_FILE: u64 = 1 << 20;
+
+/// The languages this crate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Python,
+    /// TypeScript, TSX, JavaScript or JSX.
+    TypeScript,
+}
+
+impl Language {
+    /// The language of a file, from its extension.
+    pub fn of(path: &str) -> Option<Language> {
+        match path.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("py") => Some(Language::Python),
+            Some("ts" | "tsx" | "js" | "jsx" | "mjs") => Some(Language::TypeScript),
+            _ => None,
+        }
+    }
+}
+
+/// A file of a test suite: under `tests/` or `__tests__/`, or named
+/// `*.test.*` / `*.spec.*`.
+pub fn is_test_path(path: &str) -> bool {
+    path.contains("/tests/")
+        || path.starts_with("tests/")
+        || path.contains("/__tests__/")
+        || path.contains(".test.")
+        || path.contains(".spec.")
+}
+
 /// A syntax error at a 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -39,6 +84,8 @@ pub fn line_of(source: &str, range: TextRange) -> usize {
 
 /// Deepest bracket nesting a file may have before it is refused unparsed.
 pub const MAX_NESTING: usize = 200;
+/// Deepest block nesting (CPython's own limit is 100).
+pub const MAX_INDENT: usize = 100;
 /// Most operators in one Python logical line (each can add a level to the
 /// syntax tree: `a + b + c ...`, `- - - a`, `a.b.c ...`).
 pub const MAX_OPERATORS: usize = 400;
@@ -46,9 +93,12 @@ pub const MAX_OPERATORS: usize = 400;
 /// Parsers and tree walks recurse once per level of nesting, and a sandboxed
 /// agent has a small stack. Source that nests deeper than any real program
 /// is refused with an error, before it can exhaust the stack.
-fn python_depth(source: &str) -> Result<(), SyntaxError> {
+fn python_depth(
+    source: &str,
+    tokens: &[rustpython_parser::lexer::LexResult],
+) -> Result<(), SyntaxError> {
     use rustpython_parser::Tok;
-    let (mut depth, mut operators) = (0usize, 0usize);
+    let (mut depth, mut operators, mut indent) = (0usize, 0usize, 0usize);
     let too_deep = |offset: usize, what: String| {
         let (line, column) = position(source, offset);
         Err(SyntaxError {
@@ -57,7 +107,7 @@ fn python_depth(source: &str) -> Result<(), SyntaxError> {
             message: what,
         })
     };
-    for token in rustpython_parser::lexer::lex(source, rustpython_parser::Mode::Module) {
+    for token in tokens {
         // Lexical errors are the parser's to report.
         let Ok((tok, range)) = token else { break };
         match tok {
@@ -71,6 +121,16 @@ fn python_depth(source: &str) -> Result<(), SyntaxError> {
                 }
             }
             Tok::Rpar | Tok::Rsqb | Tok::Rbrace => depth = depth.saturating_sub(1),
+            Tok::Indent => {
+                indent += 1;
+                if indent > MAX_INDENT {
+                    return too_deep(
+                        usize::from(range.start()),
+                        format!("blocks nest more than {MAX_INDENT} levels deep; not parsed"),
+                    );
+                }
+            }
+            Tok::Dedent => indent = indent.saturating_sub(1),
             Tok::Newline => operators = 0,
             Tok::Plus
             | Tok::Minus
@@ -115,8 +175,20 @@ fn python_depth(source: &str) -> Result<(), SyntaxError> {
 
 /// Parses a Python module.
 pub fn parse_python(source: &str, path: &str) -> Result<py::Suite, SyntaxError> {
-    python_depth(source)?;
-    match rustpython_parser::parse(source, rustpython_parser::Mode::Module, path) {
+    // Lexed once: the depth check reads the tokens, the parser takes them.
+    let mode = rustpython_parser::Mode::Module;
+    let mut tokens = Vec::new();
+    for token in rustpython_parser::lexer::lex(source, mode) {
+        // After an error the lexer keeps yielding errors; the first is the
+        // one the parser reports.
+        let error = token.is_err();
+        tokens.push(token);
+        if error {
+            break;
+        }
+    }
+    python_depth(source, &tokens)?;
+    match rustpython_parser::parse_tokens(tokens, mode, path) {
         Ok(py::Mod::Module(m)) => Ok(m.body),
         Ok(_) => Err(SyntaxError {
             line: 1,
@@ -403,9 +475,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn languages_and_test_files_are_told_by_path() {
+        assert_eq!(Language::of("backend/main.py"), Some(Language::Python));
+        assert_eq!(
+            Language::of("frontend/src/App.tsx"),
+            Some(Language::TypeScript)
+        );
+        assert_eq!(Language::of("backend/requirements.txt"), None);
+        assert!(is_test_path("backend/tests/test_todos.py"));
+        assert!(is_test_path("frontend/src/__tests__/api.test.ts"));
+        assert!(!is_test_path("frontend/src/api.ts"));
+    }
+
+    #[test]
     fn python_error_names_its_line() {
         let err = parse_python("x = 1\ndef f(:\n    pass\n", "a.py").unwrap_err();
         assert_eq!(err.line, 2, "{err}");
+        // A lexical error ends the token stream (the lexer would repeat it).
+        let err = parse_python("x = 1\ny = 'open\n", "a.py").unwrap_err();
+        assert!(err.message.contains("string literal"), "{err}");
     }
 
     #[test]
@@ -443,6 +531,16 @@ mod tests {
         let errs = check_typescript(&ts, "a.ts");
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].line, 3);
+        let blocks: String = (0..150)
+            .map(|i| format!("{}if v:\n", "    ".repeat(i)))
+            .chain(std::iter::once(format!("{}pass\n", "    ".repeat(150))))
+            .collect();
+        assert!(
+            parse_python(&blocks, "a.py")
+                .unwrap_err()
+                .message
+                .contains("blocks nest")
+        );
         // Real code is far from the limits.
         let program = "def f(a):\n    return [(a + 1) * 2 for _ in range(3)] if a and not a.b.c else {'k': (1, 2)}\n";
         assert!(parse_python(program, "a.py").is_ok());
