@@ -116,6 +116,25 @@ async fn fan_out_requests_are_journaled_with_the_sender_the_host_stamped() {
     }
 }
 
+/// A recipient whose policy lets it run longer than the bus's
+/// `message_timeout` is waited for up to its own `wall_time`.
+#[tokio::test]
+async fn a_request_waits_for_a_recipient_allowed_to_run_longer_than_the_bus_timeout() {
+    let bus = BusConfig {
+        message_timeout: Duration::from_millis(100),
+        ..quick()
+    };
+    let s = setup(bus, WORKER).await;
+    let v = run(
+        &s,
+        "relay",
+        "ask",
+        json!({"to": "worker", "kind": "slow", "payload": {"ms": 600}, "timeout_ms": 20000}),
+    )
+    .await;
+    assert!(v.get("error").is_none(), "{v}");
+}
+
 #[tokio::test]
 async fn request_times_out_and_the_message_is_still_handled() {
     let s = setup(quick(), WORKER).await;
@@ -398,4 +417,56 @@ async fn a_sender_over_its_rate_gets_busy() {
         "a burst of 3 (and what refills meanwhile): {v}"
     );
     assert!(v["busy"].as_u64().unwrap() >= 6, "{v}");
+}
+
+/// A message whose every delivery ended with the host stopping is not run
+/// again once it has used its attempts: `resume` moves it to the dead
+/// letters, saying why.
+#[tokio::test]
+async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume() {
+    // A project of its own: `resume` takes every undone message of it.
+    let dir = tempfile::TempDir::new().unwrap();
+    let rt = support::runtime();
+    let project = Project::open(rt.clone(), "stuck", "t1", &dir.path().join("project")).unwrap();
+    let hello = rt
+        .load_agent(
+            &support::component("hello"),
+            support::policy(support::HELLO),
+        )
+        .await
+        .unwrap();
+    project.add_agent(hello);
+    let journal = rt.journal().unwrap();
+    let attempts = BusConfig::default().retry_attempts;
+    let mut stuck = nexus::journal::Message {
+        id: "stuck-1".into(),
+        project: project.id.clone(),
+        sender: "user".into(),
+        recipient: "hello".into(),
+        kind: "greet".into(),
+        payload: "\"Ada\"".into(),
+        depth: 0,
+        attempt: 0,
+    };
+    journal.insert(&stuck).await.unwrap();
+    // Each earlier resume recorded its interrupted delivery.
+    stuck.attempt = attempts - 1;
+    journal
+        .retry(
+            &stuck.id,
+            stuck.attempt,
+            "interrupted: the host stopped while it ran",
+        )
+        .await
+        .unwrap();
+    let report = project.resume().await.unwrap();
+    assert_eq!(report.failed, [stuck.id.clone()]);
+    assert_eq!(report.handled, 0);
+    let dead = journal.dead_letters(&project.id).await.unwrap();
+    let (_, _, _, error) = dead.iter().find(|d| d.0 == stuck.id).unwrap();
+    assert!(
+        error.contains(&format!("the host stopped while it ran, {attempts} times")),
+        "{error}"
+    );
+    assert!(!dir.path().join("project/greetings").exists());
 }

@@ -177,10 +177,10 @@ impl TaskState {
         }
     }
 
-    fn timeout(&self, timeout_ms: u32) -> Duration {
+    fn timeout(&self, timeout_ms: u32, to: &str) -> Duration {
         let asked = Duration::from_millis(u64::from(timeout_ms));
         let project = self.project.as_ref();
-        project.map_or(asked, |p| asked.min(p.message_timeout()))
+        project.map_or(asked, |p| asked.min(p.message_timeout(to)))
     }
 }
 
@@ -196,7 +196,7 @@ impl Host for TaskState {
             .check_request(&to, &kind, &payload, &self.policy.bus.request, "request")
             .map_err(RequestError::Host)?;
         let message = self.message(&to, &kind, payload);
-        let timeout = self.timeout(timeout_ms);
+        let timeout = self.timeout(timeout_ms, &to);
         match project.request(message, timeout).await {
             Ok(outcome) => Ok(reply(to, outcome)),
             Err(f) => Err(to_request_error(f)),
@@ -216,7 +216,12 @@ impl Host for TaskState {
                 .map(|_| Err(RequestError::Host(e.clone())))
                 .collect();
         }
-        let timeout = self.timeout(timeout_ms);
+        // The fan-out waits as long as its slowest recipient may take.
+        let timeout = requests
+            .iter()
+            .map(|r| self.timeout(timeout_ms, &r.to))
+            .max()
+            .unwrap_or_default();
         let total = requests.len();
         let need = if need == 0 {
             total
@@ -237,6 +242,7 @@ impl Host for TaskState {
                 Err(e) => results[i] = Some(Err(RequestError::Host(e))),
                 Ok(project) => {
                     let message = self.message(&r.to, &r.kind, r.payload);
+                    let timeout = self.timeout(timeout_ms, &r.to);
                     running.spawn(async move {
                         let result = match project.request(message, timeout).await {
                             Ok(outcome) => Ok(reply(r.to, outcome)),

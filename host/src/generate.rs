@@ -215,16 +215,18 @@ pub async fn generate(
         .map(|u| u.prompt_tokens + u.completion_tokens)
         .sum();
     crate::say!();
+    // The record is the orchestrator's (a guest's) words: clipped and
+    // escaped before they reach the terminal.
+    let text = |v: &Value, max: usize| crate::log::clip(v.as_str().unwrap_or(""), max);
     for phase in record["phases"].as_array().into_iter().flatten() {
         crate::say!(
             "  {:<12} {:<7} {:>7.1}s  {}",
-            phase["name"].as_str().unwrap_or(""),
-            phase["status"].as_str().unwrap_or(""),
+            text(&phase["name"], 12),
+            text(&phase["status"], 7),
             phase["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
             phase["findings"].as_array().map_or(String::new(), |f| f
                 .iter()
-                .filter_map(Value::as_str)
-                .map(|s| crate::log::clip(s, 200))
+                .map(|s| text(s, 200))
                 .collect::<Vec<_>>()
                 .join("; "))
         );
@@ -233,19 +235,13 @@ pub async fn generate(
         .as_array()
         .into_iter()
         .flatten()
-        .map(|g| {
-            format!(
-                "{} {}",
-                g["phase"].as_str().unwrap_or(""),
-                g["status"].as_str().unwrap_or("")
-            )
-        })
+        .map(|g| format!("{} {}", text(&g["phase"], 40), text(&g["status"], 20)))
         .collect();
     crate::say!(
         "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {calls} calls, {tokens} tokens · gates: {}",
         started.elapsed().as_secs_f64(),
-        record["spec_source"].as_str().unwrap_or("?"),
-        record["plan"]["source"].as_str().unwrap_or("?"),
+        text(&record["spec_source"], 40),
+        text(&record["plan"]["source"], 200),
         if gates.is_empty() {
             "none".into()
         } else {
@@ -272,13 +268,13 @@ pub async fn generate(
             "Validation rules from the LLM: {kept} kept, {rejected} rejected (the template's validation stays for those){}",
             bodies["note"]
                 .as_str()
-                .map_or(String::new(), |n| format!("; {n}"))
+                .map_or(String::new(), |n| format!("; {}", crate::log::clip(n, 300)))
         );
         for r in bodies["rejected"].as_array().into_iter().flatten() {
             crate::say!(
                 "  rejected {}: {}",
-                r["target"].as_str().unwrap_or(""),
-                crate::log::clip(r["reason"].as_str().unwrap_or(""), 200)
+                text(&r["target"], 80),
+                text(&r["reason"], 200)
             );
         }
     }
@@ -291,7 +287,10 @@ pub async fn generate(
     } else {
         Err(Failure::new(
             1,
-            format!("generation failed: {}", outcome.summary),
+            format!(
+                "generation failed: {}",
+                crate::log::clip(&outcome.summary, 300)
+            ),
         ))
     }
 }

@@ -61,7 +61,6 @@ enum Op {
     Forget(String, Reply<()>),
     Pending(String, Reply<Vec<Message>>),
     History(String, u32, Reply<Vec<Entry>>),
-    Prune(i64, Reply<usize>),
     DeadLetters(String, Reply<Vec<(String, String, u32, String)>>),
     Setting(String, Option<String>, Reply<Option<String>>),
 }
@@ -177,12 +176,6 @@ impl Journal {
         self.call(|r| Op::DeadLetters(project.into(), r)).await
     }
 
-    /// Deletes handled and dead messages older than `age`.
-    pub async fn prune(&self, age: Duration) -> Result<usize, JournalError> {
-        self.call(|r| Op::Prune(now() - age.as_secs() as i64, r))
-            .await
-    }
-
     /// Reads (`value: None`) or writes a setting; returns the stored value.
     pub async fn setting(
         &self,
@@ -254,7 +247,6 @@ fn fail(batch: Vec<Op>, e: &rusqlite::Error) {
             }
             Op::Pending(_, r) => drop(r.send(Err(err()))),
             Op::History(_, _, r) => drop(r.send(Err(err()))),
-            Op::Prune(_, r) => drop(r.send(Err(err()))),
             Op::DeadLetters(_, r) => drop(r.send(Err(err()))),
             Op::Setting(_, _, r) => drop(r.send(Err(err()))),
         }
@@ -388,7 +380,6 @@ fn apply(c: &Connection, op: Op) -> Ack {
             })();
             ack(r, result)
         }
-        Op::Prune(before, r) => ack(r, prune(c, before)),
         Op::DeadLetters(project, r) => {
             let result = (|| {
                 let mut stmt = c.prepare_cached(

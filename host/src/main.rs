@@ -211,13 +211,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run(&cli.global, args).await,
         Command::Generate(args) => {
             nexus::generate::generate(
-                runtime_with(&cli.global, |c| {
-                    // Generation steps wait on models that can take minutes.
-                    c.bus.message_timeout = c
-                        .bus
-                        .message_timeout
-                        .max(std::time::Duration::from_secs(3600));
-                })?,
+                runtime(&cli.global)?,
                 args.description,
                 args.name,
                 args.out,
@@ -248,15 +242,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
-    runtime_with(g, |_| {})
-}
-
-fn runtime_with(
-    g: &Global,
-    adjust: impl FnOnce(&mut HostConfig),
-) -> Result<std::sync::Arc<Runtime>, Failure> {
-    let mut config = host_config(g)?;
-    adjust(&mut config);
+    let config = host_config(g)?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let xdg = |var: &str, fallback: &str| {
         std::env::var_os(var)
@@ -363,10 +349,6 @@ async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
 async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Failure> {
     let rt = runtime(g)?;
     let journal = journal_of(&rt)?;
-    let pruned = journal.prune(rt.bus_config().retention).await?;
-    if pruned > 0 && !json {
-        nexus::say!("(pruned {pruned} messages older than the retention)");
-    }
     for e in journal.history(id, limit).await? {
         let m = &e.message;
         let state = match &e.state {

@@ -125,9 +125,14 @@ impl Project {
         &self.runtime.bus
     }
 
-    /// Longest a request may wait for its reply.
-    pub(crate) fn message_timeout(&self) -> Duration {
-        self.bus_config().message_timeout
+    /// Longest a request to `to` may wait for its reply: the bus's
+    /// `message_timeout`, or the recipient's own `wall_time` when its policy
+    /// lets it run longer (a generator waiting on a model).
+    pub(crate) fn message_timeout(&self, to: &str) -> Duration {
+        let wall = self
+            .agent(to)
+            .map_or(Duration::ZERO, |a| a.policy.limits.wall_time);
+        self.bus_config().message_timeout.max(wall)
     }
 
     fn journal(&self) -> Option<&Journal> {
@@ -343,8 +348,16 @@ impl Project {
                 .or_default()
                 .push(tx);
             // The interrupted delivery counts as an attempt, so a message
-            // that kills the host each time still ends in the dead letters.
+            // that kills the host each time still ends in the dead letters:
+            // recorded now, before it can kill the host again.
             m.attempt += 1;
+            let _ = journal
+                .retry(
+                    &m.id,
+                    m.attempt,
+                    "interrupted: the host stopped while it ran",
+                )
+                .await;
             let mailbox = self
                 .mailboxes
                 .read()
@@ -352,15 +365,18 @@ impl Project {
                 .get(&m.recipient)
                 .map(|mb| mb.tx.clone());
             let id = m.id.clone();
+            let attempts = m.attempt;
+            let killed_too_often = attempts >= self.bus_config().retry_attempts;
             match mailbox {
-                Some(tx) if tx.send(m).await.is_ok() => waiting.push((id, rx)),
+                Some(tx) if !killed_too_often && tx.send(m).await.is_ok() => waiting.push((id, rx)),
                 _ => {
+                    let why = if killed_too_often {
+                        format!("the host stopped while it ran, {attempts} times")
+                    } else {
+                        "its agent is no longer part of the project".to_string()
+                    };
                     let _ = journal
-                        .dead(
-                            &id,
-                            "its agent is no longer part of the project",
-                            self.bus_config().dead_letter_queue,
-                        )
+                        .dead(&id, &why, self.bus_config().dead_letter_queue)
                         .await;
                     self.waiters.lock().unwrap().remove(&id);
                     report.failed.push(id);
