@@ -318,6 +318,35 @@ async fn json_that_never_matches_the_schema_is_a_typed_error() {
     }
 }
 
+/// Tokens the model used count against the task's budget even when the
+/// call fails afterwards: replies that never match the schema cannot be
+/// asked for again and again for free.
+#[tokio::test]
+async fn tokens_spent_on_a_failed_call_are_charged_to_the_task() {
+    let server = LlmServer::start().await;
+    // Each reply is long: the server counts one completion token a chunk.
+    let never_valid = format!(
+        r#"{{"name": "Ada", "age": -1, "pad": "{}"}}"#,
+        "x ".repeat(400)
+    );
+    server.script("good", Behavior::Reply(vec![never_valid]));
+    let s = setup(
+        config(BackendKind::Ollama, server.ollama_url()),
+        &POLICY.replace("20000", "2000"),
+    )
+    .await;
+    let v = ask(
+        &s,
+        json!({"role": "backend", "schema": person_schema(), "max_tokens": 200, "times": 5}),
+    )
+    .await;
+    assert_eq!(v["error"]["kind"], "quota-exceeded", "{v}");
+    // Each failed call cost two model replies; the budget ran out before
+    // the fifth call could be sent.
+    let sent = server.chat_requests("good").len();
+    assert!(sent < 10, "{sent} requests reached the model");
+}
+
 #[tokio::test]
 async fn call_over_the_token_budget_is_refused_before_it_is_sent() {
     let server = LlmServer::start().await;

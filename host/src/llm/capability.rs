@@ -101,10 +101,13 @@ impl Host for TaskState {
             role: &model_role,
         };
         let llm = &self.runtime.services.llm;
-        let result = llm.chat(&ctx, messages, call, left).await;
-        self.tokens_used -= reserve;
+        // Settle the reservation with what the model really used, also
+        // when the call failed after it answered (a reply that never
+        // matched the schema still cost its tokens).
+        let mut spent = 0;
+        let result = llm.chat(&ctx, messages, call, left, &mut spent).await;
+        self.tokens_used = self.tokens_used - reserve + spent;
         let answer = result?;
-        self.tokens_used += answer.tokens;
         let r = answer.reply;
         Ok(Completion {
             content: r.content,

@@ -62,8 +62,6 @@ pub struct CallOptions {
 pub struct Answer {
     pub reply: ChatReply,
     pub cached: bool,
-    /// Tokens spent over every attempt (0 for a cache hit).
-    pub tokens: u64,
 }
 
 /// The LLM backend shared by every task.
@@ -315,13 +313,16 @@ impl Llm {
     }
 
     /// Chats with the model behind `ctx.role`. `budget_left` bounds a
-    /// structured-output retry.
+    /// structured-output retry. `spent` counts the tokens the model used
+    /// over every attempt (0 for a cache hit), also when the call fails
+    /// after the model answered, so the caller can charge them either way.
     pub async fn chat(
         &self,
         ctx: &CallContext<'_>,
         messages: Vec<ChatMessage>,
         opts: CallOptions,
         budget_left: u64,
+        spent: &mut u64,
     ) -> Result<Answer, Error> {
         if self.backend.is_none() {
             return Err(self.unavailable("no LLM backend is configured"));
@@ -348,7 +349,6 @@ impl Llm {
             return Ok(Answer {
                 reply,
                 cached: true,
-                tokens: 0,
             });
         }
         let started = Instant::now();
@@ -362,6 +362,7 @@ impl Llm {
         };
         let mut reply = self.call_chain(&chain, req.clone()).await?;
         let mut tokens = u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
+        *spent = tokens;
         let wants_json = opts.schema.is_some();
         if wants_json {
             let problem = check_json(validator.as_ref(), &reply.content);
@@ -385,6 +386,7 @@ impl Llm {
                 });
                 reply = self.call_chain(&chain, req).await?;
                 tokens += u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
+                *spent = tokens;
                 if let Some(problem) = check_json(validator.as_ref(), &reply.content) {
                     self.record_usage(ctx, &reply, false, started.elapsed())?;
                     return Err(Error::Invalid(format!(
@@ -411,7 +413,6 @@ impl Llm {
         Ok(Answer {
             reply,
             cached: false,
-            tokens,
         })
     }
 

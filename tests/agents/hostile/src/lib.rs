@@ -161,14 +161,22 @@ impl Agent for Hostile {
                 } else {
                     s("prompt")
                 };
-                match llm::chat(
-                    &s("role"),
-                    &[
-                        llm::Message::system("You are terse."),
-                        llm::Message::user(&prompt),
-                    ],
-                    &opts,
-                ) {
+                let messages = [
+                    llm::Message::system("You are terse."),
+                    llm::Message::user(&prompt),
+                ];
+                // `times`: calls made in this one task, failed or not; the
+                // last one is reported.
+                let times = arg
+                    .get("times")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(1)
+                    .max(1);
+                let mut result = llm::chat(&s("role"), &messages, &opts);
+                for _ in 1..times {
+                    result = llm::chat(&s("role"), &messages, &opts);
+                }
+                match result {
                     Ok(c) => Outcome::json(
                         &serde_json::json!({
                             "ok": true, "content": c.content, "model": c.model, "cached": c.cached,
