@@ -122,7 +122,7 @@ fn models(spec: &Spec) -> String {
 }
 
 fn schema_field(f: &Field, update: bool) -> String {
-    let ty = python_annotation(&f.kind);
+    let ty = python_annotation(f);
     let bounded = matches!(f.kind.as_str(), "string");
     if f.kind == "boolean" {
         return if update {

@@ -84,10 +84,16 @@ fn check(spec: &Spec) -> Result<Vec<String>, TaskError> {
                     "{}.{name}: the frontend sends it, the backend does not accept it",
                     e.name
                 )),
-                Some((_, ann)) if !ann.contains(python_annotation(kind)) => findings.push(format!(
-                    "{}.{name}: the frontend treats it as {kind}, the backend as `{ann}`",
-                    e.name
-                )),
+                Some((_, ann))
+                    if !ann.contains(
+                        python_annotation(&nexus_spec::Field::new(name, kind, false)).as_str(),
+                    ) =>
+                {
+                    findings.push(format!(
+                        "{}.{name}: the frontend treats it as {kind}, the backend as `{ann}`",
+                        e.name
+                    ))
+                }
                 Some(_) => {}
             }
         }

@@ -1,12 +1,25 @@
 //! The spec the analyst produces and every generator reads: entities with
-//! typed fields, many-to-one relations, auth and features.
+//! typed fields (ranges, choices, uniqueness), many-to-one relations and
+//! many-to-many relations through a join entity, auth and features.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// Field types: `decimal` is money (two decimal places), `enum` is one of
+/// the field's `choices`.
 pub const FIELD_TYPES: &[&str] = &[
-    "string", "text", "integer", "number", "boolean", "date", "datetime", "email",
+    "string", "text", "integer", "number", "decimal", "boolean", "date", "datetime", "email",
+    "url", "enum",
 ];
+
+/// Types that take a `min`/`max` range.
+pub const NUMERIC_TYPES: &[&str] = &["integer", "number", "decimal"];
+
+/// Types whose values may be required to be unique.
+pub const UNIQUE_TYPES: &[&str] = &["string", "integer", "email", "url", "date"];
+
+/// Most choices an `enum` field may have.
+pub const MAX_CHOICES: usize = 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Spec {
@@ -44,18 +57,101 @@ pub struct Field {
     pub kind: String,
     #[serde(default)]
     pub required: bool,
+    /// Smallest value allowed (numeric types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest value allowed (numeric types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The values an `enum` field takes (snake_case words).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    /// No two rows share a value.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unique: bool,
 }
 
-/// `from` holds a foreign key to `to` (many `from` per `to`).
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Field {
+    /// A field with no constraints.
+    pub fn new(name: &str, kind: &str, required: bool) -> Field {
+        Field {
+            name: name.into(),
+            kind: kind.into(),
+            required,
+            min: None,
+            max: None,
+            choices: Vec::new(),
+            unique: false,
+        }
+    }
+
+    pub fn range(mut self, min: Option<f64>, max: Option<f64>) -> Field {
+        self.min = min;
+        self.max = max;
+        self
+    }
+
+    pub fn choices(mut self, choices: &[&str]) -> Field {
+        self.kind = "enum".into();
+        self.choices = choices.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    pub fn unique(mut self) -> Field {
+        self.unique = true;
+        self
+    }
+
+    pub fn is_numeric(&self) -> bool {
+        NUMERIC_TYPES.contains(&self.kind.as_str())
+    }
+}
+
+/// Many-to-one: `from` holds a foreign key to `to` (many `from` per `to`).
+/// Many-to-many (`through` is set): rows of `from` and `to` are linked by
+/// rows of the join entity `through`, which holds a foreign key to each and
+/// links a pair at most once.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Relation {
     pub from: String,
     pub to: String,
     /// The foreign-key field on `from` (`supplier_id`); derived when missing.
+    /// Empty for many-to-many.
     #[serde(default)]
     pub field: String,
     #[serde(default)]
     pub required: bool,
+    /// The join entity of a many-to-many relation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through: Option<String>,
+}
+
+impl Relation {
+    /// A many-to-one relation with the default foreign-key name.
+    pub fn many_to_one(from: &str, to: &str, required: bool) -> Relation {
+        Relation {
+            from: from.into(),
+            to: to.into(),
+            field: String::new(),
+            required,
+            through: None,
+        }
+    }
+
+    /// A many-to-many relation through `through`.
+    pub fn many_to_many(from: &str, to: &str, through: &str) -> Relation {
+        Relation {
+            from: from.into(),
+            to: to.into(),
+            field: String::new(),
+            required: false,
+            through: Some(through.into()),
+        }
+    }
 }
 
 /// A `check-bodies` request to the QA agent: code an LLM wrote, to be
@@ -107,7 +203,11 @@ pub fn schema() -> Value {
                                 "properties": {
                                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                                     "type": {"enum": FIELD_TYPES},
-                                    "required": {"type": "boolean"}
+                                    "required": {"type": "boolean"},
+                                    "min": {"type": "number"},
+                                    "max": {"type": "number"},
+                                    "choices": {"type": "array", "maxItems": MAX_CHOICES, "items": {"type": "string"}},
+                                    "unique": {"type": "boolean"}
                                 }
                             }
                         }
@@ -120,7 +220,8 @@ pub fn schema() -> Value {
                     "type": "object", "required": ["from", "to"],
                     "properties": {
                         "from": {"type": "string"}, "to": {"type": "string"},
-                        "field": {"type": "string"}, "required": {"type": "boolean"}
+                        "field": {"type": "string"}, "required": {"type": "boolean"},
+                        "through": {"type": "string"}
                     }
                 }
             }
@@ -191,9 +292,92 @@ fn valid_ident(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// `in progress` or `In-Progress` → `in_progress`; None when nothing usable
+/// is left.
+pub fn choice_value(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if (c == ' ' || c == '-' || c == '_') && !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        } else if !(c == ' ' || c == '-' || c == '_') {
+            return None;
+        }
+    }
+    let out = out.trim_end_matches('_').to_string();
+    (!out.is_empty() && out.len() <= 40).then_some(out)
+}
+
+/// A number written as code: `10`, `0.5` (never `1e300`-style surprises:
+/// values are checked to be finite and below 1e12 first).
+pub fn number_literal(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn check_field(entity: &str, f: &mut Field) -> Result<(), String> {
+    let at = format!("{entity}.{}", f.name);
+    if !valid_ident(&f.name) || RESERVED.contains(&f.name.as_str()) {
+        return Err(format!("field `{at}` is not a usable name"));
+    }
+    if f.kind == "string" && !f.choices.is_empty() {
+        f.kind = "enum".into();
+    }
+    if !FIELD_TYPES.contains(&f.kind.as_str()) {
+        return Err(format!("field `{at}` has unknown type `{}`", f.kind));
+    }
+    if f.kind == "enum" {
+        let mut choices: Vec<String> = Vec::new();
+        for c in &f.choices {
+            let v = choice_value(c)
+                .ok_or_else(|| format!("field `{at}` has an unusable choice `{c}`"))?;
+            if !choices.contains(&v) {
+                choices.push(v);
+            }
+        }
+        if choices.len() < 2 || choices.len() > MAX_CHOICES {
+            return Err(format!(
+                "field `{at}` is an enum with {} choices; give 2 to {MAX_CHOICES}",
+                choices.len()
+            ));
+        }
+        f.choices = choices;
+    } else if !f.choices.is_empty() {
+        return Err(format!("field `{at}` has choices but is a {}", f.kind));
+    }
+    if f.min.is_some() || f.max.is_some() {
+        if !f.is_numeric() {
+            return Err(format!("field `{at}` has a range but is a {}", f.kind));
+        }
+        for v in [f.min, f.max].into_iter().flatten() {
+            if !v.is_finite() || v.abs() >= 1e12 {
+                return Err(format!("field `{at}` has a range bound out of reach ({v})"));
+            }
+            if f.kind == "integer" && v.fract() != 0.0 {
+                return Err(format!("field `{at}` is an integer with a bound of {v}"));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (f.min, f.max)
+            && lo > hi
+        {
+            return Err(format!("field `{at}` has min {lo} above max {hi}"));
+        }
+    }
+    if f.unique && !UNIQUE_TYPES.contains(&f.kind.as_str()) {
+        f.unique = false;
+    }
+    Ok(())
+}
+
 impl Spec {
     /// Checks the spec holds together and fills what can be derived
-    /// (plurals, foreign-key names).
+    /// (plurals, foreign-key names, the join entities and foreign keys of
+    /// many-to-many relations).
     pub fn normalised(mut self) -> Result<Spec, String> {
         self.name = slug(if self.name.is_empty() {
             &self.title
@@ -205,6 +389,22 @@ impl Spec {
         }
         if self.entities.is_empty() {
             return Err("there are no entities".into());
+        }
+        if self.entities.len() > 24 {
+            return Err(format!("{} entities; at most 24", self.entities.len()));
+        }
+        // Join entities a many-to-many relation names but nobody listed.
+        for r in &self.relations {
+            if let Some(t) = &r.through
+                && !self.entities.iter().any(|e| &e.name == t)
+            {
+                self.entities.push(Entity {
+                    name: t.clone(),
+                    plural: String::new(),
+                    fields: Vec::new(),
+                    owned: false,
+                });
+            }
         }
         let names: Vec<String> = self.entities.iter().map(|e| e.name.clone()).collect();
         for e in &mut self.entities {
@@ -229,26 +429,12 @@ impl Spec {
                 e.owned = false;
             }
             let mut seen = Vec::new();
-            for f in &e.fields {
-                if !valid_ident(&f.name) || RESERVED.contains(&f.name.as_str()) {
-                    return Err(format!(
-                        "field `{}.{}` is not a usable name",
-                        e.name, f.name
-                    ));
-                }
-                if !FIELD_TYPES.contains(&f.kind.as_str()) {
-                    return Err(format!(
-                        "field `{}.{}` has unknown type `{}`",
-                        e.name, f.name, f.kind
-                    ));
-                }
+            for f in &mut e.fields {
+                check_field(&e.name, f)?;
                 if seen.contains(&f.name) {
                     return Err(format!("field `{}.{}` appears twice", e.name, f.name));
                 }
                 seen.push(f.name.clone());
-            }
-            if e.fields.is_empty() {
-                return Err(format!("entity `{}` has no fields", e.name));
             }
         }
         if names
@@ -258,8 +444,49 @@ impl Spec {
         {
             return Err("two entities share a name".into());
         }
+        let plurals: Vec<&str> = self.entities.iter().map(|e| e.plural.as_str()).collect();
+        if plurals
+            .iter()
+            .enumerate()
+            .any(|(i, n)| plurals[..i].contains(n))
+        {
+            return Err("two entities share a plural".into());
+        }
+        // Many-to-many relations bring the join entity's two foreign keys.
         let mut relations = Vec::new();
-        for mut r in std::mem::take(&mut self.relations) {
+        let mut links = Vec::new();
+        for r in std::mem::take(&mut self.relations) {
+            match r.through.clone() {
+                Some(through) => {
+                    if !names.contains(&r.from) || !names.contains(&r.to) || r.from == r.to {
+                        return Err(format!(
+                            "relation {} <-> {} names an unknown entity",
+                            r.from, r.to
+                        ));
+                    }
+                    if through == r.from || through == r.to {
+                        return Err(format!(
+                            "relation {} <-> {} goes through one of its ends",
+                            r.from, r.to
+                        ));
+                    }
+                    for end in [&r.from, &r.to] {
+                        relations.push(Relation::many_to_one(&through, end, true));
+                    }
+                    let link = Relation {
+                        field: String::new(),
+                        required: false,
+                        ..r
+                    };
+                    if !links.contains(&link) {
+                        links.push(link);
+                    }
+                }
+                None => relations.push(r),
+            }
+        }
+        let mut many_to_one: Vec<Relation> = Vec::new();
+        for mut r in relations {
             if r.to == "User" {
                 // Ownership is expressed as `owned`.
                 if let Some(e) = self.entities.iter_mut().find(|e| e.name == r.from) {
@@ -277,26 +504,42 @@ impl Spec {
                 r.field = format!("{}_id", snake(&r.to));
             }
             let from = self.entities.iter().find(|e| e.name == r.from).unwrap();
-            if !valid_ident(&r.field) || from.fields.iter().any(|f| f.name == r.field) {
+            if !valid_ident(&r.field)
+                || RESERVED.contains(&r.field.as_str())
+                || !r.field.ends_with("_id")
+                || from.fields.iter().any(|f| f.name == r.field)
+            {
                 return Err(format!(
-                    "relation field `{}.{}` clashes with a field",
+                    "relation field `{}.{}` is unusable or clashes with a field",
                     r.from, r.field
                 ));
             }
-            if !relations
-                .iter()
-                .any(|x: &Relation| x.from == r.from && x.field == r.field)
+            match many_to_one
+                .iter_mut()
+                .find(|x| x.from == r.from && x.field == r.field)
             {
-                relations.push(r);
+                Some(x) if x.to != r.to => {
+                    return Err(format!(
+                        "`{}.{}` points at both {} and {}",
+                        r.from, r.field, x.to, r.to
+                    ));
+                }
+                Some(x) => x.required |= r.required,
+                None => many_to_one.push(r),
             }
         }
-        self.relations = relations;
+        for e in &self.entities {
+            let refs = many_to_one.iter().filter(|r| r.from == e.name).count();
+            if e.fields.is_empty() && refs == 0 {
+                return Err(format!("entity `{}` has no fields", e.name));
+            }
+        }
         // Rows are created parents first, so references may not go round.
         for start in &self.entities {
             let mut at = vec![start.name.clone()];
             let mut seen = Vec::new();
             while let Some(name) = at.pop() {
-                for r in self.relations.iter().filter(|r| r.from == name) {
+                for r in many_to_one.iter().filter(|r| r.from == name) {
                     if r.to == start.name {
                         return Err(format!("relations go round through `{}`", start.name));
                     }
@@ -307,6 +550,8 @@ impl Spec {
                 }
             }
         }
+        many_to_one.extend(links);
+        self.relations = many_to_one;
         if self.auth && !self.features.iter().any(|f| f == "auth") {
             self.features.push("auth".into());
         }
@@ -319,12 +564,42 @@ impl Spec {
         self.entities.iter().find(|e| e.name == name)
     }
 
-    /// Relations whose foreign key sits on `entity`.
+    /// Many-to-one relations whose foreign key sits on `entity`.
     pub fn relations_from<'a>(
         &'a self,
         entity: &'a str,
     ) -> impl Iterator<Item = &'a Relation> + 'a {
-        self.relations.iter().filter(move |r| r.from == entity)
+        self.relations
+            .iter()
+            .filter(move |r| r.from == entity && r.through.is_none())
+    }
+
+    /// Many-to-many relations whose join entity is `entity`.
+    pub fn links_through<'a>(&'a self, entity: &'a str) -> impl Iterator<Item = &'a Relation> + 'a {
+        self.relations
+            .iter()
+            .filter(move |r| r.through.as_deref() == Some(entity))
+    }
+
+    /// The field that names a row of `entity` in lists and selects (its
+    /// `name`, `title` or first short text field), if it has one.
+    pub fn display_field(&self, entity: &str) -> Option<&Field> {
+        let e = self.entity(entity)?;
+        const NAMES: &[&str] = &["name", "title", "label", "full_name", "username", "code"];
+        NAMES
+            .iter()
+            .find_map(|n| e.fields.iter().find(|f| f.name == *n))
+            .or_else(|| {
+                e.fields.iter().find(|f| {
+                    f.kind == "string" && (f.name.ends_with("name") || f.name.ends_with("title"))
+                })
+            })
+            .or_else(|| e.fields.iter().find(|f| f.kind == "string" && f.required))
+            .or_else(|| {
+                e.fields
+                    .iter()
+                    .find(|f| matches!(f.kind.as_str(), "string" | "email"))
+            })
     }
 }
 
@@ -337,16 +612,26 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// The Pydantic annotation the generated backend uses for a field type
-/// (shared by the backend generator and the integration check).
-pub fn python_annotation(kind: &str) -> &'static str {
-    match kind {
-        "integer" => "int",
-        "number" => "float",
-        "boolean" => "bool",
-        "date" => "dt.date",
-        "datetime" => "dt.datetime",
-        "email" => "EmailStr",
-        _ => "str",
+/// The Pydantic annotation the generated backend uses for a field (shared
+/// by the backend generator and the integration check).
+pub fn python_annotation(f: &Field) -> String {
+    match f.kind.as_str() {
+        "integer" => "int".into(),
+        "number" => "float".into(),
+        "decimal" => "Money".into(),
+        "boolean" => "bool".into(),
+        "date" => "dt.date".into(),
+        "datetime" => "dt.datetime".into(),
+        "email" => "EmailStr".into(),
+        "url" => "Url".into(),
+        "enum" => format!(
+            "Literal[{}]",
+            f.choices
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "str".into(),
     }
 }

@@ -1,0 +1,1163 @@
+//! A shallow grammar of requests: words get parts of speech from the
+//! lexicon and their neighbours, then group into noun phrases (with what
+//! follows them: `with ...`, prepositions, relative clauses, choices,
+//! ranges) and clauses (subject, verbs, objects).
+
+use crate::lexicon::{Form, Verb, VerbClass, lexicon};
+use crate::words::{Token, is_adjective, is_plural, singular, tokenize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Det,
+    Num,
+    Prep,
+    Of,
+    With,
+    To,
+    Conj,
+    /// that, which, who
+    Rel,
+    /// where, when: a clause follows
+    Where,
+    Modal,
+    Aux,
+    Neg,
+    Adv,
+    Pron,
+    Verb,
+    Noun,
+    Adj,
+    Mark(char),
+}
+
+#[derive(Debug, Clone)]
+pub struct Tok {
+    pub text: String,
+    pub num: Option<f64>,
+    pub tag: Tag,
+    pub verb: Option<(Verb, Form)>,
+}
+
+const DETS: &[&str] = &[
+    "a", "an", "the", "each", "every", "any", "some", "all", "their", "its", "his", "her", "my",
+    "our", "your", "this", "these", "those", "no", "both", "another", "many", "multiple",
+    "several", "one's", "whose",
+];
+const PREPS: &[&str] = &[
+    "in",
+    "on",
+    "at",
+    "for",
+    "from",
+    "by",
+    "between",
+    "against",
+    "per",
+    "into",
+    "under",
+    "within",
+    "inside",
+    "about",
+    "across",
+    "through",
+    "over",
+    "among",
+    "during",
+    "after",
+    "before",
+    "without",
+    "via",
+    "onto",
+    "toward",
+    "towards",
+    "around",
+    "near",
+    "along",
+    "beside",
+    "behind",
+    "under",
+    "above",
+    "below",
+    "like_prep",
+];
+const CONJS: &[&str] = &["and", "or", "nor", "plus", "but", "either", "then"];
+const MODALS: &[&str] = &[
+    "can", "could", "may", "might", "should", "must", "will", "would", "shall", "cannot",
+];
+const AUX: &[&str] = &[
+    "is", "are", "was", "were", "be", "been", "being", "am", "become", "becomes",
+];
+const ADVS: &[&str] = &[
+    "also",
+    "only",
+    "too",
+    "directly",
+    "easily",
+    "later",
+    "together",
+    "optionally",
+    "usually",
+    "often",
+    "always",
+    "just",
+    "even",
+    "already",
+    "still",
+    "then",
+    "each_adv",
+    "quickly",
+    "online",
+    "publicly",
+    "privately",
+    "separately",
+    "first",
+    "up",
+    "down",
+    "back",
+    "out_adv",
+    "daily_adv",
+];
+const PRONOUNS: &[&str] = &[
+    "they",
+    "them",
+    "it",
+    "he",
+    "she",
+    "we",
+    "i",
+    "you",
+    "someone",
+    "anyone",
+    "everyone",
+    "somebody",
+    "everybody",
+    "anybody",
+    "people_pron",
+];
+
+/// A verb's form from its spelling when the lexicon lists only the base.
+fn verb_of(word: &str) -> Option<(Verb, Form)> {
+    let lx = lexicon();
+    if let Some(v) = lx.verb(word) {
+        return Some(v.clone());
+    }
+    let derived = verb_by_ending(word);
+    if derived.is_some() {
+        return derived;
+    }
+    // A participle the lexicon does not know ("calories burned").
+    if word.len() > 4
+        && word.ends_with("ed")
+        && !word.ends_with("eed")
+        && !nouny(word)
+        && !crate::words::is_adjective(word)
+    {
+        let lemma = word.trim_end_matches("ed").to_string();
+        return Some((
+            Verb {
+                lemma,
+                class: VerbClass::Light,
+                noun: None,
+            },
+            Form::Past,
+        ));
+    }
+    None
+}
+
+fn verb_by_ending(word: &str) -> Option<(Verb, Form)> {
+    let lx = lexicon();
+    let tries: Vec<(String, Form)> = [
+        word.strip_suffix("ing")
+            .map(|s| vec![(s.to_string(), Form::Ing), (format!("{s}e"), Form::Ing)]),
+        word.strip_suffix("ed")
+            .map(|s| vec![(s.to_string(), Form::Past), (format!("{s}e"), Form::Past)]),
+        word.strip_suffix("es")
+            .map(|s| vec![(s.to_string(), Form::Third)]),
+        word.strip_suffix('s')
+            .map(|s| vec![(s.to_string(), Form::Third)]),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect();
+    for (base, form) in tries {
+        if let Some((v, Form::Base)) = lx.verb(&base) {
+            return Some((v.clone(), form));
+        }
+    }
+    None
+}
+
+/// A word that can be a noun: the lexicon knows it as one, or knows no
+/// verb of that spelling.
+fn nouny(word: &str) -> bool {
+    let lx = lexicon();
+    let s = singular(word);
+    lx.nouns.contains_key(&s)
+        || lx.attrs.contains_key(word)
+        || lx.attrs.contains_key(&s)
+        || lx.app.contains(&s)
+}
+
+fn closed_tag(w: &str) -> Option<Tag> {
+    Some(if DETS.contains(&w) {
+        Tag::Det
+    } else if w == "of" {
+        Tag::Of
+    } else if w == "with" {
+        Tag::With
+    } else if w == "to" {
+        Tag::To
+    } else if PREPS.contains(&w) {
+        Tag::Prep
+    } else if CONJS.contains(&w) {
+        Tag::Conj
+    } else if matches!(w, "that" | "which" | "who" | "whom") {
+        Tag::Rel
+    } else if matches!(w, "where" | "when" | "whereas" | "while" | "so") {
+        Tag::Where
+    } else if MODALS.contains(&w) {
+        Tag::Modal
+    } else if AUX.contains(&w) {
+        Tag::Aux
+    } else if matches!(w, "not" | "never" | "don't" | "doesn't" | "can't") {
+        Tag::Neg
+    } else if ADVS.contains(&w) {
+        Tag::Adv
+    } else if PRONOUNS.contains(&w) {
+        Tag::Pron
+    } else {
+        return None;
+    })
+}
+
+/// Parts of speech, left to right, each word judged by the tags before it
+/// and the words after it.
+pub fn tag(tokens: &[Token]) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        let (text, num, tag, verb) = match t {
+            Token::Number(v) => (format!("{v}"), Some(*v), Tag::Num, None),
+            Token::Mark(c) => (c.to_string(), None, Tag::Mark(*c), None),
+            Token::Word(w) => {
+                let (tag, verb) = word_tag(w, &out, tokens.get(i + 1), tokens.get(i + 2));
+                (w.clone(), None, tag, verb)
+            }
+        };
+        out.push(Tok {
+            text,
+            num,
+            tag,
+            verb,
+        });
+    }
+    // "get" / "gets" before a participle is a passive auxiliary.
+    for i in 0..out.len().saturating_sub(1) {
+        if matches!(out[i].text.as_str(), "get" | "gets" | "got")
+            && out[i + 1].verb.as_ref().is_some_and(|v| v.1 == Form::Past)
+        {
+            out[i].tag = Tag::Aux;
+            out[i].verb = None;
+            out[i + 1].tag = Tag::Verb;
+        }
+    }
+    out
+}
+
+fn next_starts_object(next: Option<&Token>) -> bool {
+    match next {
+        None => false,
+        Some(Token::Number(_)) => true,
+        Some(Token::Mark(_)) => false,
+        Some(Token::Word(w)) => match closed_tag(w) {
+            Some(Tag::Det | Tag::Pron | Tag::Num) => true,
+            Some(_) => false,
+            // A participle does not start an object ("reports made of").
+            None => {
+                !verb_of(w).is_some_and(|(_, f)| matches!(f, Form::Past | Form::Ing)) || nouny(w)
+            }
+        },
+    }
+}
+
+fn word_tag(
+    w: &str,
+    before: &[Tok],
+    next: Option<&Token>,
+    after: Option<&Token>,
+) -> (Tag, Option<(Verb, Form)>) {
+    if let Some(t) = closed_tag(w) {
+        return (t, None);
+    }
+    let Some((verb, form)) = verb_of(w) else {
+        return (if is_adjective(w) { Tag::Adj } else { Tag::Noun }, None);
+    };
+    let noun = || (if is_adjective(w) { Tag::Adj } else { Tag::Noun }, None);
+    let as_verb = (Tag::Verb, Some((verb.clone(), form)));
+    // The nearest tag that says something (adverbs and negation do not).
+    let prev = before
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.tag, Tag::Adv | Tag::Neg));
+    let clause_has_verb = || {
+        before
+            .iter()
+            .rev()
+            .take_while(|t| !matches!(t.tag, Tag::Mark(';' | ':' | '.') | Tag::Where))
+            .any(|t| t.tag == Tag::Verb)
+    };
+    let next_word = next.and_then(Token::word);
+    let next_is_plural_noun = next_word.is_some_and(|n| closed_tag(n).is_none() && is_plural(n));
+    let next_is_singular_noun =
+        next_word.is_some_and(|n| closed_tag(n).is_none() && !is_plural(n) && !is_adjective(n));
+    let Some(prev) = prev else {
+        // The first word: an imperative only before an object.
+        return if form == Form::Base && next_starts_object(next) && !nouny(w) {
+            as_verb
+        } else {
+            noun()
+        };
+    };
+    match prev.tag {
+        Tag::Modal | Tag::Rel | Tag::Pron => as_verb,
+        Tag::Aux => {
+            if matches!(form, Form::Past | Form::Ing) {
+                as_verb
+            } else {
+                noun()
+            }
+        }
+        Tag::To => {
+            if form == Form::Base && (next_starts_object(next) || next.is_none()) {
+                as_verb
+            } else {
+                noun()
+            }
+        }
+        Tag::Prep | Tag::Of | Tag::With => {
+            // "for tracking expenses": a gerund with its object.
+            if form == Form::Ing && (next_is_plural_noun || next_starts_object(next)) && !nouny(w) {
+                as_verb
+            } else {
+                noun()
+            }
+        }
+        Tag::Det | Tag::Adj | Tag::Num | Tag::Verb => noun(),
+        Tag::Noun => {
+            let subject_plural = is_plural(&prev.text) || prev.text == "people";
+            match form {
+                Form::Base if subject_plural && next.is_some() => {
+                    if next_starts_object(next)
+                        || matches!(
+                            next_word.and_then(closed_tag),
+                            Some(Tag::Prep | Tag::To | Tag::With | Tag::Of | Tag::Adv | Tag::Conj)
+                        )
+                    {
+                        as_verb
+                    } else {
+                        noun()
+                    }
+                }
+                Form::Third if !subject_plural => {
+                    if next_starts_object(next)
+                        && !next_word.is_some_and(|n| closed_tag(n) == Some(Tag::Prep))
+                    {
+                        as_verb
+                    } else {
+                        noun()
+                    }
+                }
+                Form::Past => {
+                    // A participle after its noun ("hours worked", "courses
+                    // made of lessons") or a past-tense verb.
+                    if before.len() >= 2
+                        && matches!(before[before.len() - 2].tag, Tag::Det)
+                        && next_is_singular_noun
+                    {
+                        noun()
+                    } else {
+                        as_verb
+                    }
+                }
+                Form::Ing => {
+                    if (next_is_plural_noun
+                        || matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Num)))
+                        && !next_is_singular_noun
+                    {
+                        as_verb
+                    } else {
+                        noun()
+                    }
+                }
+                _ => noun(),
+            }
+        }
+        Tag::Conj | Tag::Mark(',') => {
+            // "... and write reviews", "approve or reject reports".
+            let just_after_verb = before.len() >= 2
+                && before[before.len() - 2].tag == Tag::Verb
+                && prev.tag == Tag::Conj;
+            let object_follows = matches!(
+                next_word.and_then(closed_tag),
+                Some(Tag::Det | Tag::Pron | Tag::To | Tag::Prep | Tag::With)
+            ) || matches!(next, Some(Token::Number(_)));
+            if form != Form::Ing
+                && clause_has_verb()
+                && (just_after_verb || object_follows || (!nouny(w) && next.is_some()))
+            {
+                as_verb
+            } else {
+                noun()
+            }
+        }
+        Tag::Where | Tag::Mark(_) => {
+            if form == Form::Base && matches!(next_word.and_then(closed_tag), Some(Tag::Det)) {
+                as_verb
+            } else {
+                let _ = after;
+                noun()
+            }
+        }
+        Tag::Neg | Tag::Adv => noun(),
+    }
+}
+
+/// A noun phrase and what follows it.
+#[derive(Debug, Clone, Default)]
+pub struct Np {
+    /// The last determiner (`a`, `each`, `their`).
+    pub det: Option<String>,
+    /// A number before it (`two teams`).
+    pub count: Option<f64>,
+    /// Modifiers and the head, as written.
+    pub words: Vec<String>,
+    /// Adjectives before it (`nightly`, `total`).
+    pub adjectives: Vec<String>,
+    /// A possessor (`user's playlists`).
+    pub possessor: Option<String>,
+    pub posts: Vec<Post>,
+}
+
+impl Np {
+    pub fn head(&self) -> &str {
+        self.words.last().map_or("", String::as_str)
+    }
+
+    pub fn is_plural(&self) -> bool {
+        is_plural(self.head()) || self.count.is_some_and(|c| c > 1.0)
+    }
+
+    /// `a nightly rate` / `check-in dates` as written.
+    pub fn text(&self) -> String {
+        let mut w: Vec<&str> = self.adjectives.iter().map(String::as_str).collect();
+        w.extend(self.words.iter().map(String::as_str));
+        w.join(" ")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Post {
+    /// `in rooms`, `between two teams`.
+    Prep(String, Vec<Np>),
+    /// `with a type, a duration and calories burned`.
+    With(Vec<Np>),
+    /// `that work at companies`, `made of lessons`, `logged against deals`.
+    Clause(Vp),
+    /// `of low, medium or high`, `(in or out)`.
+    Choices(Vec<String>),
+    /// `from 1 to 10`.
+    Range(Option<f64>, Option<f64>),
+    /// `in minutes`.
+    Unit(String),
+}
+
+/// Verbs with their objects.
+#[derive(Debug, Clone, Default)]
+pub struct Vp {
+    pub verbs: Vec<Verb>,
+    pub passive: bool,
+    /// `made of`, `consist of`: the object is part of the subject.
+    pub part_of: bool,
+    pub objects: Vec<Np>,
+    /// Prepositions right after the verb (`subscribe to lists`).
+    pub preps: Vec<(String, Vec<Np>)>,
+    pub range: Option<(Option<f64>, Option<f64>)>,
+}
+
+impl Vp {
+    pub fn class(&self) -> VerbClass {
+        self.verbs.first().map_or(VerbClass::Light, |v| v.class)
+    }
+}
+
+/// A subject and what it does.
+#[derive(Debug, Clone, Default)]
+pub struct Clause {
+    pub subject: Vec<Np>,
+    pub vps: Vec<Vp>,
+}
+
+/// The whole request: what the app is, then what it keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Parse {
+    /// The noun phrase naming the app (`a hotel booking system`), with
+    /// what follows it (`with cars, branches and rentals`).
+    pub head: Option<Np>,
+    pub clauses: Vec<Clause>,
+    /// Noun phrases standing on their own (`: posts, comments and tags`).
+    pub lists: Vec<Vec<Np>>,
+}
+
+struct P<'a> {
+    t: &'a [Tok],
+}
+
+impl P<'_> {
+    fn tag(&self, i: usize) -> Option<Tag> {
+        self.t.get(i).map(|t| t.tag)
+    }
+
+    fn text(&self, i: usize) -> &str {
+        self.t.get(i).map_or("", |t| t.text.as_str())
+    }
+
+    fn is_boundary(&self, i: usize) -> bool {
+        matches!(
+            self.tag(i),
+            None | Some(Tag::Mark(';' | ':' | '.')) | Some(Tag::Where)
+        )
+    }
+
+    /// After adverbs, modals, auxiliaries and negation: a verb?
+    fn verb_at(&self, mut i: usize) -> Option<usize> {
+        while matches!(
+            self.tag(i),
+            Some(Tag::Adv | Tag::Modal | Tag::Aux | Tag::Neg)
+        ) {
+            i += 1;
+        }
+        (self.tag(i) == Some(Tag::Verb)).then_some(i)
+    }
+
+    /// Separators of a list: `,` `and` `, and` `or`. Returns where the next
+    /// item starts and whether a comma came before a conjunction.
+    fn separator(&self, i: usize) -> Option<(usize, bool, bool)> {
+        let mut j = i;
+        let mut comma = false;
+        let mut conj = false;
+        if self.tag(j) == Some(Tag::Mark(',')) || self.tag(j) == Some(Tag::Mark('/')) {
+            comma = true;
+            j += 1;
+        }
+        if self.tag(j) == Some(Tag::Conj) && self.text(j) != "then" {
+            conj = true;
+            j += 1;
+            // "and also", "and then"
+            while self.tag(j) == Some(Tag::Adv) {
+                j += 1;
+            }
+        }
+        (j > i).then_some((j, comma, conj))
+    }
+
+    /// One noun phrase at `i`, with what follows it.
+    fn np(&self, i: usize, nested: bool) -> Option<(Np, usize)> {
+        self.np_with(i, nested, true)
+    }
+
+    /// `with_list`: whether a `with` list after it is its own (not after
+    /// the object of a preposition: "matches between two teams with a
+    /// score" — the score is the match's).
+    fn np_with(&self, i: usize, nested: bool, with_list: bool) -> Option<(Np, usize)> {
+        let mut np = Np::default();
+        let mut j = i;
+        loop {
+            match self.tag(j) {
+                Some(Tag::Det) => np.det = Some(self.text(j).to_string()),
+                Some(Tag::Num) => np.count = self.t[j].num,
+                Some(Tag::Adj) if np.words.is_empty() => {
+                    np.adjectives.push(self.text(j).to_string())
+                }
+                _ => break,
+            }
+            j += 1;
+        }
+        while matches!(self.tag(j), Some(Tag::Noun | Tag::Adj)) {
+            let w = self.text(j).to_string();
+            // `user's playlists`
+            if self.tag(j + 1) == Some(Tag::Mark('\'')) {
+                np.possessor = Some(w);
+                j += 2;
+                continue;
+            }
+            if self.tag(j) == Some(Tag::Adj) && np.words.is_empty() {
+                np.adjectives.push(w);
+            } else {
+                np.words.push(w);
+            }
+            j += 1;
+        }
+        if np.words.is_empty() {
+            // An adjective standing alone is a noun here (`in or out`).
+            if let Some(a) = np.adjectives.pop() {
+                np.words.push(a);
+            } else {
+                return None;
+            }
+        }
+        let j = self.posts(&mut np, j, nested, with_list);
+        Some((np, j))
+    }
+
+    fn number(&self, i: usize) -> Option<f64> {
+        match self.tag(i) {
+            Some(Tag::Num) => self.t[i].num,
+            _ => None,
+        }
+    }
+
+    /// `from 1 to 10`, `between 1 and 5`, `1 to 5`, `up to 10`, `at least 18`.
+    fn range(&self, i: usize) -> Option<((Option<f64>, Option<f64>), usize)> {
+        let w = self.text(i);
+        if (w == "from" || w == "between")
+            && let Some(lo) = self.number(i + 1)
+        {
+            let sep = self.text(i + 2);
+            if (sep == "to" || sep == "and")
+                && let Some(hi) = self.number(i + 3)
+            {
+                return Some(((Some(lo), Some(hi)), self.skip_unit(i + 4)));
+            }
+        }
+        if let Some(lo) = self.number(i)
+            && self.text(i + 1) == "to"
+            && let Some(hi) = self.number(i + 2)
+        {
+            return Some(((Some(lo), Some(hi)), self.skip_unit(i + 3)));
+        }
+        if (w == "up" && self.text(i + 1) == "to") || (w == "at" && self.text(i + 1) == "most") {
+            if let Some(hi) = self.number(i + 2) {
+                return Some(((None, Some(hi)), self.skip_unit(i + 3)));
+            }
+        }
+        if w == "at"
+            && self.text(i + 1) == "least"
+            && let Some(lo) = self.number(i + 2)
+        {
+            return Some(((Some(lo), None), self.skip_unit(i + 3)));
+        }
+        if w == "out"
+            && self.text(i + 1) == "of"
+            && let Some(hi) = self.number(i + 2)
+        {
+            return Some(((Some(1.0_f64.min(hi)), Some(hi)), self.skip_unit(i + 3)));
+        }
+        None
+    }
+
+    fn skip_unit(&self, i: usize) -> usize {
+        if lexicon().units.contains(self.text(i)) || matches!(self.text(i), "stars" | "points") {
+            i + 1
+        } else {
+            i
+        }
+    }
+
+    /// Words of a choice list (`low, medium or high`) from `i`, if that is
+    /// what follows.
+    fn choices(&self, i: usize, close: Option<char>) -> Option<(Vec<String>, usize)> {
+        let lx = lexicon();
+        let mut items: Vec<String> = Vec::new();
+        let mut j = i;
+        let mut saw_or = false;
+        loop {
+            let mut words = Vec::new();
+            while let Some(t) = self.t.get(j) {
+                if matches!(t.tag, Tag::Mark(_) | Tag::Conj) || t.tag == Tag::Det {
+                    break;
+                }
+                if t.tag == Tag::Num {
+                    words.push(t.text.clone());
+                } else {
+                    words.push(t.text.clone());
+                }
+                j += 1;
+                if words.len() > 3 {
+                    return None;
+                }
+            }
+            if words.is_empty() {
+                return None;
+            }
+            items.push(words.join(" "));
+            match self.tag(j) {
+                Some(Tag::Mark(',' | '/')) => {
+                    j += 1;
+                    if self.tag(j) == Some(Tag::Conj) {
+                        saw_or |= self.text(j) == "or";
+                        j += 1;
+                    }
+                }
+                Some(Tag::Conj) => {
+                    saw_or |= self.text(j) == "or";
+                    j += 1;
+                }
+                Some(Tag::Mark(c)) if Some(c) == close => {
+                    j += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        // A list of things the app keeps is not a list of choices.
+        let entity_like = items.iter().any(|it| {
+            let s = singular(it.rsplit(' ').next().unwrap_or(it));
+            lx.nouns.get(&s).is_some_and(|n| {
+                !lx.attrs.contains_key(&s) && n.kind != crate::lexicon::Kind::Group
+            }) && is_plural(it.rsplit(' ').next().unwrap_or(it))
+        });
+        let slashed = (i..j).any(|k| self.tag(k) == Some(Tag::Mark('/')));
+        (items.len() >= 2 && (saw_or || close.is_some() || slashed) && !entity_like)
+            .then_some((items, j))
+    }
+
+    fn posts(&self, np: &mut Np, mut j: usize, nested: bool, with_list: bool) -> usize {
+        loop {
+            let before = j;
+            if let Some((r, k)) = self.range(j) {
+                np.posts.push(Post::Range(r.0, r.1));
+                j = k;
+            }
+            match self.tag(j) {
+                Some(Tag::With) if with_list => {
+                    let (items, k) = self.list(j + 1, true, nested);
+                    if !items.is_empty() {
+                        np.posts.push(Post::With(items));
+                        j = k;
+                    }
+                }
+                Some(Tag::Of) => {
+                    if let Some((items, k)) = self.choices(j + 1, None) {
+                        np.posts.push(Post::Choices(items));
+                        j = k;
+                    } else if let Some((objs, k)) = self.pp_objects(j + 1) {
+                        np.posts.push(Post::Prep("of".into(), objs));
+                        j = k;
+                    }
+                }
+                Some(Tag::Prep | Tag::To) => {
+                    let prep = self.text(j).to_string();
+                    if prep == "in"
+                        && (lexicon().units.contains(self.text(j + 1))
+                            || self.text(j + 1) == "stars")
+                    {
+                        np.posts.push(Post::Unit(self.text(j + 1).to_string()));
+                        j += 2;
+                    } else if self.tag(j) == Some(Tag::To) && self.tag(j + 1) == Some(Tag::Verb) {
+                        return j;
+                    } else if let Some((objs, k)) = self.pp_objects(j + 1) {
+                        np.posts.push(Post::Prep(prep, objs));
+                        j = k;
+                    }
+                }
+                Some(Tag::Mark('(')) => {
+                    if let Some((r, k)) = self.range(j + 1) {
+                        np.posts.push(Post::Range(r.0, r.1));
+                        j = k;
+                        if self.tag(j) == Some(Tag::Mark(')')) {
+                            j += 1;
+                        }
+                    } else if let Some((items, k)) = self.choices(j + 1, Some(')')) {
+                        np.posts.push(Post::Choices(items));
+                        j = k;
+                    } else {
+                        // Skip an aside we cannot read.
+                        let mut k = j + 1;
+                        while k < self.t.len() && self.tag(k) != Some(Tag::Mark(')')) {
+                            k += 1;
+                        }
+                        j = k + 1;
+                    }
+                }
+                Some(Tag::Rel) => {
+                    let mut k = j + 1;
+                    let passive = self.skip_aux(&mut k);
+                    if self.tag(k) == Some(Tag::Verb) {
+                        let (mut vp, k2) = self.vp(k);
+                        vp.passive |= passive;
+                        np.posts.push(Post::Clause(vp));
+                        j = k2;
+                    }
+                }
+                Some(Tag::Verb)
+                    if self.t[j]
+                        .verb
+                        .as_ref()
+                        .is_some_and(|(_, f)| matches!(f, Form::Past | Form::Ing)) =>
+                {
+                    let past = self.t[j]
+                        .verb
+                        .as_ref()
+                        .is_some_and(|(_, f)| *f == Form::Past);
+                    let (mut vp, k) = self.vp(j);
+                    vp.passive = past;
+                    np.posts.push(Post::Clause(vp));
+                    j = k;
+                }
+                Some(Tag::Adv) if self.text(j) == "such" && self.text(j + 1) == "as" => {}
+                Some(Tag::Noun) if self.text(j) == "such" && self.text(j + 1) == "as" => {
+                    if let Some((items, k)) = self.choices(j + 2, None) {
+                        np.posts.push(Post::Choices(items));
+                        j = k;
+                    }
+                }
+                _ => {}
+            }
+            if j == before {
+                return j;
+            }
+        }
+    }
+
+    fn skip_aux(&self, k: &mut usize) -> bool {
+        let mut passive = false;
+        while matches!(
+            self.tag(*k),
+            Some(Tag::Adv | Tag::Modal | Tag::Aux | Tag::Neg)
+        ) {
+            passive |= self.tag(*k) == Some(Tag::Aux);
+            *k += 1;
+        }
+        passive
+    }
+
+    /// The objects of a preposition: `rooms`, `two teams`, `rooms and
+    /// halls` (a comma ends them).
+    fn pp_objects(&self, i: usize) -> Option<(Vec<Np>, usize)> {
+        let (first, mut j) = self.np_with(i, true, false)?;
+        let mut items = vec![first];
+        while let Some((k, comma, conj)) = self.separator(j) {
+            if comma || !conj {
+                break;
+            }
+            if self.verb_at(k).is_some() {
+                break;
+            }
+            let Some((np, k2)) = self.np_with(k, true, false) else {
+                break;
+            };
+            if self.verb_at(k2).is_some() {
+                break;
+            }
+            items.push(np);
+            j = k2;
+        }
+        Some((items, j))
+    }
+
+    /// A list of noun phrases. Stops where a new clause starts (a noun
+    /// phrase followed by a verb) or a verb follows the separator.
+    /// `attrs`: a `with` list, which a `, and` ends when a bare plural
+    /// follows and the list is itself nested in another.
+    fn list(&self, i: usize, attrs: bool, nested: bool) -> (Vec<Np>, usize) {
+        let Some((first, mut j)) = self.np(i, nested || attrs) else {
+            return (Vec::new(), i);
+        };
+        if self.verb_at(j).is_some() && !attrs && self.verb_at(j) != Some(j) {
+            // handled by the caller
+        }
+        let mut items = vec![first];
+        while let Some((k, comma, conj)) = self.separator(j) {
+            if self.verb_at(k).is_some() {
+                break;
+            }
+            let Some((np, k2)) = self.np(k, nested || attrs) else {
+                break;
+            };
+            if self.verb_at(k2).is_some() {
+                break;
+            }
+            if attrs && nested && comma && conj && np.det.is_none() && np.is_plural() {
+                let lx = lexicon();
+                let s = singular(np.head());
+                if !lx.attrs.contains_key(&s) && !lx.attrs.contains_key(np.head()) {
+                    break;
+                }
+            }
+            items.push(np);
+            j = k2;
+        }
+        (items, j)
+    }
+
+    /// Verbs (`approve or reject`) with their objects or prepositions.
+    fn vp(&self, i: usize) -> (Vp, usize) {
+        let mut vp = Vp::default();
+        let mut j = i;
+        if let Some((v, _)) = &self.t[j].verb {
+            vp.verbs.push(v.clone());
+        }
+        j += 1;
+        // "approve or reject reports"
+        while self.tag(j) == Some(Tag::Conj) && self.tag(j + 1) == Some(Tag::Verb) {
+            if self.next_object_after(j + 2) {
+                if let Some((v, _)) = &self.t[j + 1].verb {
+                    vp.verbs.push(v.clone());
+                }
+                j += 2;
+            } else {
+                break;
+            }
+        }
+        // "made (up) of", "consist of"
+        if self.text(j) == "up" {
+            j += 1;
+        }
+        if self.tag(j) == Some(Tag::Of) {
+            vp.part_of = true;
+            j += 1;
+        }
+        // "log in", "sign up": no object.
+        loop {
+            if let Some((r, k)) = self.range(j) {
+                vp.range = Some(r);
+                j = k;
+                continue;
+            }
+            match self.tag(j) {
+                Some(Tag::Prep | Tag::To | Tag::With | Tag::Of)
+                    if !(self.tag(j) == Some(Tag::To) && self.tag(j + 1) == Some(Tag::Verb)) =>
+                {
+                    let prep = self.text(j).to_string();
+                    match self.pp_objects(j + 1) {
+                        Some((objs, k)) => {
+                            vp.preps.push((prep, objs));
+                            j = k;
+                        }
+                        None => break,
+                    }
+                }
+                Some(Tag::Adv) => j += 1,
+                Some(Tag::Det | Tag::Num | Tag::Noun | Tag::Adj) if vp.objects.is_empty() => {
+                    let (objs, k) = self.list(j, false, true);
+                    if objs.is_empty() {
+                        break;
+                    }
+                    vp.objects = objs;
+                    j = k;
+                }
+                Some(Tag::Pron) if vp.objects.is_empty() => j += 1,
+                _ => break,
+            }
+        }
+        (vp, j)
+    }
+
+    fn next_object_after(&self, j: usize) -> bool {
+        matches!(
+            self.tag(j),
+            Some(
+                Tag::Det
+                    | Tag::Num
+                    | Tag::Noun
+                    | Tag::Adj
+                    | Tag::Prep
+                    | Tag::To
+                    | Tag::Of
+                    | Tag::Pron
+            )
+        ) || self.is_boundary(j)
+    }
+
+    /// A clause at `i`: subject (maybe none), then verb phrases joined by
+    /// `and` / `,`.
+    fn clause(&self, i: usize) -> (Clause, usize) {
+        let mut c = Clause::default();
+        let mut j = i;
+        if self.verb_at(j).is_none() {
+            let (subject, k) = self.list(j, false, false);
+            c.subject = subject;
+            j = k;
+        }
+        loop {
+            let mut k = j;
+            let passive = self.skip_aux(&mut k);
+            if self.tag(k) != Some(Tag::Verb) {
+                break;
+            }
+            let (mut vp, k2) = self.vp(k);
+            vp.passive |= passive
+                && self.t[k]
+                    .verb
+                    .as_ref()
+                    .is_some_and(|(_, f)| *f == Form::Past);
+            c.vps.push(vp);
+            j = k2;
+            // "... and pay a fee"
+            match self.separator(j) {
+                Some((k3, _, _)) if self.verb_at(k3).is_some() => j = k3,
+                _ => break,
+            }
+        }
+        (c, j)
+    }
+}
+
+/// Leading words that ask for the app rather than describe it.
+const PREAMBLE: &[&str] = &[
+    "build",
+    "create",
+    "make",
+    "generate",
+    "develop",
+    "design",
+    "write",
+    "code",
+    "implement",
+    "i",
+    "we",
+    "want",
+    "need",
+    "would",
+    "like",
+    "please",
+    "me",
+    "us",
+    "let's",
+    "lets",
+    "give",
+    "could",
+    "can",
+    "you",
+    "an_app",
+];
+
+pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
+    let tokens = tokenize(request);
+    let mut start = 0;
+    while let Some(Token::Word(w)) = tokens.get(start) {
+        if PREAMBLE.contains(&w.as_str()) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    let toks = tag(&tokens[start..]);
+    let p = P { t: &toks };
+    let mut out = Parse::default();
+    let mut j = 0;
+    // The app: "a hotel booking system", "an app for ...".
+    if let Some((np, k)) = p.np(j, false) {
+        out.head = Some(np);
+        j = k;
+    }
+    while j < toks.len() {
+        let before = j;
+        match p.tag(j) {
+            Some(Tag::Mark(_) | Tag::Where | Tag::Conj | Tag::Rel | Tag::Adv) => {
+                j += 1;
+                continue;
+            }
+            Some(Tag::Prep | Tag::To | Tag::With | Tag::Of) => {
+                // "an app for managing ...", "an app to track ...", "for
+                // hotels".
+                if p.tag(j + 1) == Some(Tag::Verb) {
+                    let (c, k) = p.clause(j + 1);
+                    out.clauses.push(c);
+                    j = k;
+                } else {
+                    let (items, k) = p.list(j + 1, false, false);
+                    if !items.is_empty() {
+                        out.lists.push(items);
+                    }
+                    j = k.max(j + 1);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let (c, k) = p.clause(j);
+        if c.vps.is_empty() {
+            if !c.subject.is_empty() {
+                out.lists.push(c.subject);
+            }
+        } else {
+            out.clauses.push(c);
+        }
+        j = if k > before { k } else { before + 1 };
+    }
+    (out, toks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(s: &str) -> Vec<(String, Tag)> {
+        tag(&tokenize(s))
+            .into_iter()
+            .map(|t| (t.text, t.tag))
+            .collect()
+    }
+
+    fn tag_of(s: &str, word: &str) -> Tag {
+        tags(s)
+            .into_iter()
+            .find(|(w, _)| w == word)
+            .unwrap_or_else(|| panic!("{word} in {s}"))
+            .1
+    }
+
+    #[test]
+    fn verbs_and_nouns_by_context() {
+        assert_eq!(tag_of("shelters list pets", "list"), Tag::Verb);
+        assert_eq!(tag_of("subscribers subscribe to lists", "lists"), Tag::Noun);
+        assert_eq!(tag_of("a movie review site", "review"), Tag::Noun);
+        assert_eq!(tag_of("a hotel booking system", "booking"), Tag::Noun);
+        assert_eq!(tag_of("a system tracking products", "tracking"), Tag::Verb);
+        assert_eq!(
+            tag_of("with books and customer orders", "orders"),
+            Tag::Noun
+        );
+        assert_eq!(tag_of("hours worked per project", "worked"), Tag::Verb);
+        assert_eq!(
+            tag_of("users rate movies and write reviews", "write"),
+            Tag::Verb
+        );
+        assert_eq!(tag_of("locations and stock movements", "stock"), Tag::Noun);
+        assert_eq!(tag_of("a nightly rate", "nightly"), Tag::Adj);
+        assert_eq!(tag_of("parking lots have spaces", "parking"), Tag::Noun);
+        assert_eq!(tag_of("users can like photos", "like"), Tag::Verb);
+    }
+
+    #[test]
+    fn a_clause_with_objects_and_their_attributes() {
+        let (p, _) = parse("a hotel booking system: hotels have rooms with a nightly rate");
+        assert_eq!(p.head.unwrap().words, ["hotel", "booking", "system"]);
+        let c = &p.clauses[0];
+        assert_eq!(c.subject[0].head(), "hotels");
+        assert_eq!(c.vps[0].verbs[0].lemma, "have");
+        let rooms = &c.vps[0].objects[0];
+        assert_eq!(rooms.head(), "rooms");
+        assert!(matches!(&rooms.posts[0], Post::With(a) if a[0].text() == "nightly rate"));
+    }
+
+    #[test]
+    fn choices_and_ranges() {
+        let (p, _) = parse("plants with a light requirement of low, medium or high");
+        let head = p.head.unwrap();
+        let Post::With(attrs) = &head.posts[0] else {
+            panic!()
+        };
+        assert!(matches!(&attrs[0].posts[0], Post::Choices(c) if c == &["low", "medium", "high"]));
+        let (p, _) = parse("a site where users rate movies from 1 to 10");
+        assert_eq!(p.clauses[0].vps[0].objects[0].head(), "movies");
+        let found = p.clauses[0].vps[0].range.is_some()
+            || p.clauses[0].vps[0].objects[0]
+                .posts
+                .iter()
+                .any(|x| matches!(x, Post::Range(Some(1.0), Some(10.0))));
+        assert!(found, "{p:?}");
+    }
+}

@@ -1,0 +1,2081 @@
+//! From the grammar's phrases to a spec: which nouns are things the app
+//! keeps, which are their fields, and how they relate — with the reason for
+//! each decision.
+
+use crate::grammar::{Clause, Np, Parse, Post, Vp};
+use crate::lexicon::{Kind, VerbClass, lexicon};
+use crate::words::{ident, is_adjective, is_plural, pascal, singular};
+use nexus_spec::{Entity, Field, Relation, Spec, slug};
+
+/// Words that mean the people who log in.
+const USER_WORDS: &[&str] = &["user", "account", "login", "visitor_account"];
+/// Words in a request that say people log in.
+const AUTH_WORDS: &[&str] = &[
+    "user",
+    "users",
+    "login",
+    "logins",
+    "account",
+    "accounts",
+    "signup",
+    "sign-up",
+    "authentication",
+    "auth",
+    "password",
+    "passwords",
+];
+/// Time words that make a date, not an entity ("per day").
+const TIME_WORDS: &[&str] = &[
+    "day", "date", "week", "month", "year", "hour", "minute", "time", "night", "weekday",
+];
+/// Nouns a request names that group others and are linked many-to-many.
+const TAG_WORDS: &[&str] = &["tag", "label"];
+/// People who make things; a thing hangs off its maker.
+const MAKERS: &[&str] = &[
+    "author",
+    "artist",
+    "writer",
+    "creator",
+    "designer",
+    "photographer",
+    "musician",
+    "band",
+    "instructor",
+    "teacher",
+    "speaker",
+    "chef",
+    "developer",
+    "publisher",
+    "editor",
+    "organizer",
+    "organiser",
+    "host",
+    "seller",
+    "vendor",
+    "supplier",
+    "manufacturer",
+    "brand",
+    "landlord",
+    "owner",
+    "studio",
+    "label",
+    "tutor",
+    "trainer",
+    "coach",
+    "agent",
+];
+
+/// People who belong to an organisation (an employee to a company, a
+/// player to a team).
+const AFFILIATED: &[&str] = &[
+    "employee",
+    "staff",
+    "player",
+    "athlete",
+    "contact",
+    "member",
+    "student",
+    "pupil",
+    "teacher",
+    "doctor",
+    "nurse",
+    "agent",
+    "volunteer",
+    "worker",
+    "coach",
+    "manager",
+    "technician",
+    "mechanic",
+    "waiter",
+    "chef",
+    "librarian",
+    "instructor",
+    "trainer",
+    "lead",
+    "recruiter",
+    "developer",
+    "designer",
+    "engineer",
+    "tutor",
+];
+
+#[derive(Debug, Clone)]
+struct Ent {
+    key: String,
+    kind: Kind,
+    fields: Vec<Field>,
+    owned: bool,
+    /// Where it came from (for the summary).
+    why: String,
+}
+
+#[derive(Debug, Clone)]
+struct Rel {
+    child: String,
+    parent: String,
+    field: Option<String>,
+    required: bool,
+    why: String,
+    /// Said in so many words (not inferred from names or lists).
+    stated: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Link {
+    a: String,
+    b: String,
+    through: String,
+    why: String,
+}
+
+/// What a noun phrase stands for.
+#[derive(Debug, Clone, PartialEq)]
+enum Role {
+    User,
+    App,
+    Entity(String),
+    Attr,
+    Skip(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ctx {
+    /// A list of what the app keeps, a subject, a verb's object, a
+    /// preposition's object.
+    Thing,
+    /// After `with` or `has`: attributes unless a bare plural.
+    Attr,
+}
+
+/// The result: the spec and the reasons behind it.
+pub struct Understanding {
+    pub spec: Spec,
+    pub notes: Vec<String>,
+}
+
+#[derive(Default)]
+struct Model {
+    ents: Vec<Ent>,
+    rels: Vec<Rel>,
+    /// Relations implied by how things are named or listed; added after
+    /// the stated ones, where they fit.
+    implied: Vec<Rel>,
+    links: Vec<Link>,
+    auth: bool,
+    notes: Vec<String>,
+    /// Nouns that name the app.
+    app: Vec<String>,
+    /// Attributes that came with no owner (`planting dates` in a list).
+    loose: Vec<(Np, Vec<String>)>,
+    /// Keys of nouns seen in places only a thing can be (for compounds).
+    mentioned: Vec<String>,
+    /// Whether relations added now are stated by the request.
+    stating: bool,
+    /// Who made what: (row, its makers, made by users, the row is an
+    /// action's noun like a rating from "rate").
+    made: Vec<(String, Vec<String>, bool, bool)>,
+    /// (verb, object) pairs stated ("submit" an expense report).
+    acts: Vec<(String, String)>,
+}
+
+fn quote(np: &Np) -> String {
+    format!("“{}”", np.text())
+}
+
+impl Model {
+    fn find(&self, key: &str) -> Option<usize> {
+        self.ents.iter().position(|e| e.key == key)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.find(key).is_some()
+    }
+
+    fn kind_of(&self, key: &str) -> Kind {
+        self.find(key).map_or(Kind::Thing, |i| self.ents[i].kind)
+    }
+
+    /// The key an already known entity goes by: `reports` after `expense
+    /// reports` is the same entity.
+    fn resolve(&self, key: &str) -> String {
+        if self.has(key) {
+            return key.to_string();
+        }
+        let tail = format!("_{key}");
+        let ends: Vec<&Ent> = self
+            .ents
+            .iter()
+            .filter(|e| e.key.ends_with(&tail))
+            .collect();
+        if ends.len() == 1 {
+            return ends[0].key.clone();
+        }
+        key.to_string()
+    }
+
+    fn add(&mut self, key: &str, why: String) -> String {
+        let key = self.resolve(key);
+        if !self.has(&key) {
+            let lx = lexicon();
+            let head = key.rsplit('_').next().unwrap_or(&key);
+            let kind = lx
+                .noun(&key)
+                .or_else(|| lx.noun(head))
+                .map_or(Kind::Thing, |n| n.kind);
+            self.notes.push(format!("{}: {why}", pascal(&key)));
+            self.ents.push(Ent {
+                key: key.clone(),
+                kind,
+                fields: Vec::new(),
+                owned: false,
+                why,
+            });
+        }
+        key
+    }
+
+    fn relate(&mut self, child: &str, parent: &str, required: bool, why: String) {
+        self.relate_as(child, parent, None, required, why);
+    }
+
+    fn relate_as(
+        &mut self,
+        child: &str,
+        parent: &str,
+        field: Option<String>,
+        required: bool,
+        why: String,
+    ) {
+        if child == parent {
+            return;
+        }
+        if self
+            .rels
+            .iter()
+            .any(|r| r.child == child && r.parent == parent && r.field == field)
+        {
+            return;
+        }
+        // The first statement wins: a later one the other way round would
+        // make the references go round.
+        if self.reaches(parent, child) {
+            return;
+        }
+        self.rels.push(Rel {
+            child: child.into(),
+            parent: parent.into(),
+            field,
+            required,
+            why,
+            stated: self.stating,
+        });
+    }
+
+    fn imply(&mut self, child: &str, parent: &str, why: String) {
+        if child != parent {
+            self.implied.push(Rel {
+                child: child.into(),
+                parent: parent.into(),
+                field: None,
+                required: false,
+                why,
+                stated: false,
+            });
+        }
+    }
+
+    fn related(&self, a: &str, b: &str) -> bool {
+        self.rels
+            .iter()
+            .any(|r| (r.child == a && r.parent == b) || (r.child == b && r.parent == a))
+            || self.links.iter().any(|l| {
+                (l.a == a && l.b == b) || (l.a == b && l.b == a) || l.through == a || l.through == b
+            })
+    }
+
+    /// Whether `to` can be reached from `from` following references.
+    fn reaches(&self, from: &str, to: &str) -> bool {
+        let mut at = vec![from.to_string()];
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(x) = at.pop() {
+            if x == to {
+                return true;
+            }
+            for r in self.rels.iter().filter(|r| r.child == x) {
+                if !seen.contains(&r.parent) {
+                    seen.push(r.parent.clone());
+                    at.push(r.parent.clone());
+                }
+            }
+        }
+        false
+    }
+
+    fn field(&mut self, owner: &str, f: Field, why: String) {
+        let Some(i) = self.find(owner) else { return };
+        let e = &mut self.ents[i];
+        if let Some(old) = e.fields.iter_mut().find(|x| x.name == f.name) {
+            // A later mention may add what an earlier one left open.
+            if old.choices.is_empty() && !f.choices.is_empty() {
+                old.kind = f.kind.clone();
+                old.choices = f.choices.clone();
+            }
+            if old.min.is_none() && f.min.is_some() {
+                old.min = f.min;
+            }
+            if old.max.is_none() && f.max.is_some() {
+                old.max = f.max;
+            }
+            return;
+        }
+        self.notes.push(format!(
+            "{}.{} ({}{}): {why}",
+            pascal(owner),
+            f.name,
+            f.kind,
+            constraint_text(&f)
+        ));
+        e.fields.push(f);
+    }
+
+    fn link(&mut self, a: &str, b: &str, through: &str, why: String) {
+        if a == b
+            || self
+                .links
+                .iter()
+                .any(|l| (l.a == a && l.b == b) || (l.a == b && l.b == a))
+        {
+            return;
+        }
+        self.notes.push(format!(
+            "{} ↔ {} through {}: {why}",
+            pascal(a),
+            pascal(b),
+            pascal(through)
+        ));
+        self.links.push(Link {
+            a: a.into(),
+            b: b.into(),
+            through: through.into(),
+            why,
+        });
+    }
+}
+
+fn constraint_text(f: &Field) -> String {
+    let mut parts = Vec::new();
+    if !f.choices.is_empty() {
+        parts.push(f.choices.join("/"));
+    }
+    match (f.min, f.max) {
+        (Some(a), Some(b)) => parts.push(format!(
+            "{}–{}",
+            nexus_spec::number_literal(a),
+            nexus_spec::number_literal(b)
+        )),
+        (Some(a), None) => parts.push(format!("≥ {}", nexus_spec::number_literal(a))),
+        (None, Some(b)) => parts.push(format!("≤ {}", nexus_spec::number_literal(b))),
+        _ => {}
+    }
+    if f.unique {
+        parts.push("unique".into());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", parts.join(", "))
+    }
+}
+
+/// The attribute entry for a field name: the whole name, its last word,
+/// its last word's singular.
+fn attr_entry(name: &str) -> Option<&'static crate::lexicon::Attr> {
+    let lx = lexicon();
+    let last = name.rsplit('_').next().unwrap_or(name);
+    lx.attrs
+        .get(name)
+        .or_else(|| lx.attrs.get(last))
+        .or_else(|| lx.attrs.get(&singular(last)))
+}
+
+fn is_attr_word(word: &str) -> bool {
+    let lx = lexicon();
+    lx.attrs.contains_key(word) || lx.attrs.contains_key(&singular(word))
+}
+
+fn is_time_word(word: &str) -> bool {
+    let s = singular(word);
+    TIME_WORDS.contains(&s.as_str()) || lexicon().units.contains(word)
+}
+
+/// A field for `name` typed from what the words say.
+fn typed_field(name: &str) -> Field {
+    let mut f = Field::new(name, "string", false);
+    if let Some(a) = attr_entry(name) {
+        f.kind = a.kind.clone();
+        f.min = a.min;
+        f.max = a.max;
+        f.unique = a.unique;
+        if !a.choices.is_empty() {
+            f.choices = a.choices.clone();
+        }
+    } else if name.ends_with("_at") {
+        f.kind = "datetime".into();
+    } else if name.ends_with("_on") || name.ends_with("_date") {
+        f.kind = "date".into();
+    } else if name.starts_with("is_") || name.starts_with("has_") {
+        f.kind = "boolean".into();
+    } else if name.ends_with("_count") || name.starts_with("number_of") {
+        f.kind = "integer".into();
+        f.min = Some(0.0);
+    }
+    // "nightly rate", "hourly wage": money.
+    if name.starts_with("nightly_")
+        || name.starts_with("hourly_")
+        || name.starts_with("daily_")
+        || name.starts_with("monthly_")
+        || name.starts_with("weekly_")
+    {
+        if name.ends_with("rate") || name.ends_with("price") || name.ends_with("fee") {
+            f.kind = "decimal".into();
+            f.min = Some(0.0);
+        }
+    }
+    f
+}
+
+/// Field names the generated code cannot take as they are.
+fn usable_name(owner: &str, name: &str) -> String {
+    const TAKEN: &[&str] = &[
+        "id", "type", "from", "class", "def", "import", "return", "in", "is", "not", "and", "or",
+        "with", "global", "lambda", "pass", "raise", "try", "while", "yield", "none", "true",
+        "false", "self", "metadata", "default", "delete", "new", "function", "var", "let", "const",
+        "async", "await", "user", "users", "owner_id",
+    ];
+    let mut n = ident(name);
+    if n.is_empty() {
+        n = "value".into();
+    }
+    if n.starts_with(|c: char| c.is_ascii_digit()) {
+        n = format!("n_{n}");
+    }
+    if TAKEN.contains(&n.as_str()) {
+        n = format!("{owner}_{n}");
+    }
+    n.chars().take(40).collect()
+}
+
+struct Reader<'a> {
+    m: Model,
+    parse: &'a Parse,
+}
+
+impl Reader<'_> {
+    /// Singular words of a phrase with the adjectives that are not part of
+    /// a name left out: (modifiers, head).
+    fn words(np: &Np) -> (Vec<String>, String) {
+        let mut words: Vec<String> = np
+            .words
+            .iter()
+            .filter(|w| !is_adjective(w))
+            .cloned()
+            .collect();
+        if words.is_empty() {
+            words = np.words.clone();
+        }
+        let head = singular(words.last().map_or("", String::as_str));
+        let mods = words[..words.len() - 1].iter().map(|w| ident(w)).collect();
+        (mods, ident(&head))
+    }
+
+    /// What a phrase stands for here.
+    fn role(&self, np: &Np, ctx: Ctx) -> Role {
+        let lx = lexicon();
+        let (mods, head) = Self::words(np);
+        if head.is_empty() {
+            return Role::Skip("no noun".into());
+        }
+        if USER_WORDS.contains(&head.as_str()) {
+            return Role::User;
+        }
+        if self.m.app.contains(&head) && !np.is_plural() {
+            return Role::App;
+        }
+        if is_time_word(np.head()) || lx.units.contains(np.head()) {
+            return Role::Attr;
+        }
+        // "a time window", "a date range", "a time slot".
+        if matches!(
+            head.as_str(),
+            "window" | "slot" | "period" | "range" | "frame" | "timeframe"
+        ) && (mods.iter().any(|m| is_time_word(m)) || head == "timeframe" || head == "period")
+        {
+            return Role::Attr;
+        }
+        let compound = if mods.is_empty() {
+            head.clone()
+        } else {
+            format!("{}_{head}", mods.join("_"))
+        };
+        if lx.nouns.contains_key(&compound) && mods.len() == 1 && !lx.attrs.contains_key(&compound)
+        {
+            return Role::Entity(compound);
+        }
+        let entity_word = lx.nouns.contains_key(&head);
+        let attr_word = is_attr_word(&head) || lx.attrs.contains_key(&compound);
+        let known = self.m.has(&head) || self.m.mentioned.contains(&head);
+        let bare_plural = np.is_plural() && np.det.is_none() && np.count.is_none();
+        let article = matches!(
+            np.det.as_deref(),
+            Some("a" | "an" | "its" | "their" | "the" | "one" | "his" | "her")
+        );
+        if lx.mass.contains(&head) && !entity_word && !np.is_plural() {
+            return Role::Skip(format!(
+                "“{}” names the domain, not a thing kept",
+                np.head()
+            ));
+        }
+        match ctx {
+            Ctx::Attr => {
+                if attr_word && !entity_word {
+                    Role::Attr
+                } else if (known || entity_word)
+                    && !attr_word
+                    && !(article && !known && !np.is_plural())
+                {
+                    Role::Entity(head)
+                } else if bare_plural && !attr_word {
+                    Role::Entity(head)
+                } else if (known || entity_word) && bare_plural {
+                    Role::Entity(head)
+                } else if known && !article {
+                    Role::Entity(head)
+                } else {
+                    Role::Attr
+                }
+            }
+            Ctx::Thing => {
+                if attr_word
+                    && !entity_word
+                    && !known
+                    && !(bare_plural
+                        && !lx.attrs.contains_key(np.head())
+                        && mods.is_empty()
+                        && !is_attr_word(np.head()))
+                {
+                    Role::Attr
+                } else if attr_word && entity_word && !known && article && !np.is_plural() {
+                    Role::Attr
+                } else {
+                    Role::Entity(head)
+                }
+            }
+        }
+    }
+
+    /// The entity a phrase names, added if new; the key it goes by.
+    fn entity(&mut self, np: &Np, why: &str) -> Option<String> {
+        let lx = lexicon();
+        let (mut mods, head) = Self::words(np);
+        let mut owned = false;
+        if let Some(p) = &np.possessor {
+            if USER_WORDS.contains(&singular(p).as_str()) {
+                owned = true;
+            }
+        }
+        if mods
+            .first()
+            .is_some_and(|m| USER_WORDS.contains(&singular(m).as_str()))
+        {
+            mods.remove(0);
+            owned = true;
+            self.m.auth = true;
+        }
+        // Modifiers that name the app are not part of the name.
+        mods.retain(|m| !self.m.app.contains(m) || m == &head);
+        let head_kind = lx.noun(&head).map(|n| n.kind);
+        let compound = if mods.is_empty() {
+            head.clone()
+        } else {
+            format!("{}_{head}", mods.join("_"))
+        };
+        let key = if mods.is_empty() || lx.nouns.contains_key(&compound) {
+            compound.clone()
+        } else {
+            let m = singular(mods.last().unwrap());
+            let m_is_entity = lx.nouns.contains_key(&m) && !lx.attrs.contains_key(&m)
+                || self.m.has(&m)
+                || self.m.mentioned.contains(&m);
+            if m_is_entity && head_kind.is_some_and(Kind::is_occurrence) {
+                // "customer orders", "lesson completion": the order of a
+                // customer, the completion of a lesson.
+                let parent = self.m.add(&m, format!("named in {}", quote(np)));
+                let child = self.m.add(&head, format!("{why} {}", quote(np)));
+                self.m.imply(&child, &parent, format!("{}", quote(np)));
+                if owned {
+                    self.own(&child);
+                }
+                return Some(child);
+            }
+            if self.m.has(&head) && !self.m.has(&compound) {
+                head.clone()
+            } else {
+                if m_is_entity {
+                    let parent = self.m.resolve(&m);
+                    if self.m.has(&parent) {
+                        self.m.imply(&compound, &parent, quote(np));
+                    }
+                }
+                compound
+            }
+        };
+        if key.is_empty() || key.len() > 40 {
+            return None;
+        }
+        let key = self.m.add(&key, format!("{why} {}", quote(np)));
+        if owned {
+            self.own(&key);
+        }
+        Some(key)
+    }
+
+    fn own(&mut self, key: &str) {
+        self.m.auth = true;
+        if let Some(i) = self.m.find(key)
+            && !self.m.ents[i].owned
+        {
+            self.m.ents[i].owned = true;
+            self.m.notes.push(format!(
+                "{}: each row belongs to the user who made it",
+                pascal(key)
+            ));
+        }
+    }
+
+    /// First pass: nouns that stand where only things can.
+    fn mention(&mut self) {
+        let mut seen = Vec::new();
+        let mut visit = |np: &Np| {
+            let (_, head) = Self::words(np);
+            if np.is_plural() && !is_attr_word(&head) {
+                seen.push(head);
+            }
+        };
+        fn walk(np: &Np, f: &mut dyn FnMut(&Np)) {
+            f(np);
+            for p in &np.posts {
+                match p {
+                    Post::Prep(_, nps) | Post::With(nps) => nps.iter().for_each(|n| walk(n, f)),
+                    Post::Clause(vp) => {
+                        vp.objects.iter().for_each(|n| walk(n, f));
+                        vp.preps
+                            .iter()
+                            .flat_map(|(_, n)| n)
+                            .for_each(|n| walk(n, f));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(h) = &self.parse.head {
+            for p in &h.posts {
+                if let Post::With(nps) | Post::Prep(_, nps) = p {
+                    nps.iter().for_each(|n| walk(n, &mut visit));
+                }
+            }
+        }
+        for l in &self.parse.lists {
+            l.iter().for_each(|n| walk(n, &mut visit));
+        }
+        for c in &self.parse.clauses {
+            c.subject.iter().for_each(|n| walk(n, &mut visit));
+            for vp in &c.vps {
+                vp.objects.iter().for_each(|n| walk(n, &mut visit));
+                vp.preps
+                    .iter()
+                    .flat_map(|(_, n)| n)
+                    .for_each(|n| walk(n, &mut visit));
+            }
+        }
+        self.m.mentioned = seen;
+    }
+
+    /// Fields from an attribute phrase, for `owner`.
+    fn attribute(&mut self, owner: &str, np: &Np, shared_head: Option<&Np>) {
+        // "an answer to each question": a row of its own, about the question.
+        let names_entity = np.posts.iter().any(|p| match p {
+            Post::Prep(prep, objs) => {
+                prep != "in"
+                    && objs
+                        .iter()
+                        .any(|o| matches!(self.role(o, Ctx::Thing), Role::Entity(_)))
+            }
+            _ => false,
+        });
+        if names_entity && !is_time_word(np.head()) {
+            let mut bare = np.clone();
+            bare.det = None;
+            if let Some(key) = self.entity(&bare, "about another row:") {
+                self.m.relate(
+                    &key,
+                    owner,
+                    true,
+                    format!("{} with {}", pascal(owner), quote(np)),
+                );
+                self.posts(&key, np);
+            }
+            return;
+        }
+        let (mods, head) = Self::words(np);
+        let mut words: Vec<String> = np
+            .adjectives
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a.as_str(),
+                    "a" | "an"
+                        | "the"
+                        | "each"
+                        | "every"
+                        | "their"
+                        | "its"
+                        | "own"
+                        | "new"
+                        | "multiple"
+                        | "several"
+                        | "various"
+                        | "different"
+                        | "optional"
+                        | "required"
+                        | "main"
+                        | "current"
+                        | "actual"
+                )
+            })
+            .map(|a| ident(a))
+            .collect();
+        words.extend(mods.iter().cloned());
+        // "hours", "minutes", "calories": counted in the plural.
+        let raw_head = np.head().to_string();
+        let head_word =
+            if lexicon().attrs.contains_key(&raw_head) || lexicon().units.contains(&raw_head) {
+                ident(&raw_head)
+            } else {
+                head.clone()
+            };
+        // "check-in and check-out dates": the first takes the last's head.
+        if let Some(shared) = shared_head {
+            words.push(head_word.clone());
+            let shared_head = singular(shared.head());
+            words.push(ident(&shared_head));
+        } else {
+            words.push(head_word.clone());
+        }
+        let quoted = quote(np);
+        // "a time window", "a time slot", "a period": when it starts and ends.
+        if matches!(head.as_str(), "window" | "slot" | "period" | "timeframe")
+            || (head == "range" && words.iter().any(|w| w == "time" || w == "date"))
+        {
+            let date = words.iter().any(|w| w == "date");
+            let (a, b, k) = if date {
+                ("start_date", "end_date", "date")
+            } else {
+                ("starts_at", "ends_at", "datetime")
+            };
+            self.m.field(owner, Field::new(a, k, true), quoted.clone());
+            self.m.field(owner, Field::new(b, k, true), quoted);
+            return;
+        }
+        // "a salary range": its lowest and highest.
+        if head == "range" && words.len() >= 2 {
+            let base = words[..words.len() - 1].join("_");
+            let t = typed_field(&base);
+            for end in ["min", "max"] {
+                let mut f = t.clone();
+                f.name = usable_name(owner, &format!("{base}_{end}"));
+                self.m.field(owner, f, quoted.clone());
+            }
+            return;
+        }
+        // "per day": the date of the row.
+        if is_time_word(&raw_head)
+            && words.len() == 1
+            && (head == "day" || head == "date" || !lexicon().attrs.contains_key(&raw_head))
+        {
+            let f = match head.as_str() {
+                "hour" | "minute" | "time" => Field::new("time", "datetime", true),
+                _ => Field::new("date", "date", true),
+            };
+            self.m.field(owner, f, quoted);
+            return;
+        }
+        let mut name = words.join("_");
+        let mut f = typed_field(&name);
+        for p in &np.posts {
+            match p {
+                Post::Unit(u) => {
+                    let unit = unit_suffix(u);
+                    if !name.ends_with(unit) {
+                        name = format!("{name}_{unit}");
+                    }
+                    if f.kind == "string" {
+                        f.kind = "integer".into();
+                        f.min = Some(0.0);
+                    }
+                    if matches!(unit, "minutes" | "seconds" | "hours" | "days")
+                        && f.kind == "number"
+                        && unit != "hours"
+                    {
+                        f.kind = "integer".into();
+                    }
+                }
+                Post::Choices(c) => {
+                    let choices: Vec<String> = c
+                        .iter()
+                        .filter_map(|x| nexus_spec::choice_value(x))
+                        .collect();
+                    if choices.len() >= 2 {
+                        f.kind = "enum".into();
+                        f.choices = choices;
+                        f.min = None;
+                        f.max = None;
+                    }
+                }
+                Post::Range(lo, hi) => {
+                    if !f.is_numeric() {
+                        f.kind = "integer".into();
+                    }
+                    f.min = *lo;
+                    f.max = *hi;
+                    if f.kind == "integer"
+                        && (lo.is_some_and(|v| v.fract() != 0.0)
+                            || hi.is_some_and(|v| v.fract() != 0.0))
+                    {
+                        f.kind = "number".into();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if f.kind == "enum" && f.choices.is_empty() {
+            let states = lexicon().states(owner);
+            if states.len() >= 2 {
+                f.choices = states;
+            } else {
+                f.kind = "string".into();
+            }
+        }
+        f.name = usable_name(owner, &name);
+        // "a score" of a match between two teams: one for each side.
+        let sides: Vec<String> = self
+            .m
+            .rels
+            .iter()
+            .filter(|r| r.child == owner)
+            .filter_map(|r| r.field.as_ref())
+            .filter_map(|fname| fname.split_once('_').map(|(side, _)| side.to_string()))
+            .filter(|s| s == "home" || s == "away")
+            .collect();
+        if f.name == "score" && sides.len() == 2 {
+            for side in sides {
+                let mut g = f.clone();
+                g.name = format!("{side}_score");
+                g.min = Some(0.0);
+                g.kind = "integer".into();
+                self.m.field(owner, g, quoted.clone());
+            }
+        } else {
+            self.m.field(owner, f, quoted.clone());
+        }
+        // "hours per project", "hours worked per project": a reference.
+        for p in &np.posts {
+            match p {
+                Post::Prep(prep, objs) => {
+                    for o in objs {
+                        self.prep_object(owner, prep, o, objs.len());
+                    }
+                }
+                Post::Clause(vp) if vp.objects.is_empty() => {
+                    for (prep, objs) in &vp.preps {
+                        for o in objs {
+                            self.prep_object(owner, prep, o, objs.len());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `owner <prep> o`: a reference, or a field when `o` is an attribute.
+    fn prep_object(&mut self, owner: &str, prep: &str, o: &Np, count: usize) {
+        let role = self.role(o, Ctx::Thing);
+        match role {
+            Role::Entity(_) => {
+                let Some(parent) = self.entity(o, &format!("{prep}")) else {
+                    return;
+                };
+                let quoted = format!("“… {prep} {}”", o.text());
+                if prep == "between" && (o.count == Some(2.0) || count == 1 && o.is_plural()) {
+                    let (a, b) = sides(&parent);
+                    self.m.relate_as(
+                        owner,
+                        &parent,
+                        Some(format!("{a}_{parent}_id")),
+                        true,
+                        quoted.clone(),
+                    );
+                    self.m.relate_as(
+                        owner,
+                        &parent,
+                        Some(format!("{b}_{parent}_id")),
+                        true,
+                        quoted,
+                    );
+                } else if prep == "with" && !self.m.kind_of(owner).is_occurrence() {
+                    self.m.relate(&parent, owner, true, quoted);
+                } else {
+                    self.m.relate(
+                        owner,
+                        &parent,
+                        matches!(
+                            prep,
+                            "in" | "on"
+                                | "of"
+                                | "to"
+                                | "against"
+                                | "per"
+                                | "for"
+                                | "at"
+                                | "inside"
+                                | "within"
+                                | "under"
+                        ),
+                        quoted,
+                    );
+                }
+                // "per project per day": the day is the owner's, not the
+                // project's.
+                let mut own_posts = o.clone();
+                let mut outer = Vec::new();
+                own_posts.posts.retain(|p| match p {
+                    Post::Prep(_, objs) if objs.iter().all(|x| is_time_word(x.head())) => {
+                        outer.push(p.clone());
+                        false
+                    }
+                    _ => true,
+                });
+                self.posts(&parent, &own_posts);
+                for p in outer {
+                    if let Post::Prep(pp, objs) = p {
+                        for x in &objs {
+                            self.prep_object(owner, &pp, x, objs.len());
+                        }
+                    }
+                }
+            }
+            Role::Attr => self.attribute(owner, o, None),
+            Role::User => {
+                if matches!(prep, "by" | "for" | "of" | "from") {
+                    self.own(owner);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What follows a phrase naming `owner`.
+    fn posts(&mut self, owner: &str, np: &Np) {
+        for p in &np.posts {
+            match p {
+                Post::With(items) => self.with_list(owner, items),
+                Post::Prep(prep, objs) => {
+                    for o in objs {
+                        self.prep_object(owner, prep, o, objs.len());
+                    }
+                }
+                Post::Clause(vp) => {
+                    let subject = vec![(Role::Entity(owner.to_string()), np.clone())];
+                    self.vp(&subject, vp, &mut None);
+                }
+                Post::Choices(_) | Post::Range(..) | Post::Unit(_) => {}
+            }
+        }
+    }
+
+    /// `owner with a, b and c`.
+    fn with_list(&mut self, owner: &str, items: &[Np]) {
+        let last = items.last();
+        for (i, it) in items.iter().enumerate() {
+            match self.role(it, Ctx::Attr) {
+                Role::Attr => {
+                    // "check-in and check-out dates"
+                    let shared = last.filter(|l| {
+                        i + 1 < items.len()
+                            && it.words.len() == 1
+                            && it.det.is_none()
+                            && !is_attr_word(it.head())
+                            && l.words.len() >= 2
+                            && l.is_plural()
+                            && is_attr_word(l.head())
+                    });
+                    self.attribute(owner, it, shared);
+                }
+                Role::Entity(_) => {
+                    let Some(key) = self.entity(it, "with") else {
+                        continue;
+                    };
+                    let quoted = format!("“… with {}”", it.text());
+                    let owner_kind = self.m.kind_of(owner);
+                    let kind = self.m.kind_of(&key);
+                    if owner_kind.is_occurrence() && (kind.is_agent() || !kind.is_occurrence()) {
+                        self.m.relate(owner, &key, false, quoted);
+                    } else if TAG_WORDS.contains(&key.as_str()) {
+                        let through = format!("{owner}_{key}");
+                        self.m.link(owner, &key, &through, quoted);
+                    } else {
+                        self.m.relate(&key, owner, true, quoted);
+                    }
+                    self.posts(&key, it);
+                }
+                Role::User => {
+                    self.m.auth = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A list of what the app keeps.
+    fn list(&mut self, items: &[Np], why: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for it in items {
+            match self.role(it, Ctx::Thing) {
+                Role::Entity(_) => {
+                    if let Some(k) = self.entity(it, why) {
+                        self.posts(&k, it);
+                        keys.push(k);
+                    }
+                }
+                Role::User => {
+                    self.m.auth = true;
+                    self.m
+                        .notes
+                        .push("users: sign-up and login (auth), not an entity".into());
+                }
+                Role::Attr => self.m.loose.push((it.clone(), keys.clone())),
+                Role::Skip(why) => self.m.notes.push(format!("skipped {}: {why}", quote(it))),
+                Role::App => {}
+            }
+        }
+        keys
+    }
+
+    fn clause(&mut self, c: &Clause, last_subject: &mut Vec<(Role, Np)>) {
+        let mut subject: Vec<(Role, Np)> = Vec::new();
+        for np in &c.subject {
+            let role = self.role(np, Ctx::Thing);
+            let role = match role {
+                Role::Entity(_) => match self.entity(np, "does something:") {
+                    Some(k) => Role::Entity(k),
+                    None => continue,
+                },
+                Role::User => {
+                    self.m.auth = true;
+                    Role::User
+                }
+                r => r,
+            };
+            subject.push((role, np.clone()));
+        }
+        if subject.is_empty() && c.subject.is_empty() {
+            subject = last_subject.clone();
+        }
+        let mut event = None;
+        for vp in &c.vps {
+            self.vp(&subject, vp, &mut event);
+        }
+        *last_subject = subject;
+    }
+
+    /// The row an action makes: `reserve` → Reservation.
+    fn event_of(&mut self, verb: &crate::lexicon::Verb, why: String) -> String {
+        let noun = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
+        let key = self.m.resolve(&noun);
+        self.m.add(&key, why)
+    }
+
+    fn vp(&mut self, subject: &[(Role, Np)], vp: &Vp, event: &mut Option<String>) {
+        let Some(verb) = vp.verbs.first() else { return };
+        let subj_entities: Vec<String> = subject
+            .iter()
+            .filter_map(|(r, _)| match r {
+                Role::Entity(k) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        let by_user = subject.iter().any(|(r, _)| *r == Role::User);
+        let subj_text = subject
+            .iter()
+            .map(|(_, np)| np.text())
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let said = |obj: &str| format!("“{subj_text} {} {obj}”", verb.lemma);
+        // Objects, or the objects of the prepositions after the verb
+        // ("subscribe to lists", "work at companies").
+        let mut targets: Vec<(Option<String>, Np)> =
+            vp.objects.iter().map(|o| (None, o.clone())).collect();
+        if targets.is_empty() || matches!(vp.class(), VerbClass::Act | VerbClass::Link) {
+            for (p, objs) in &vp.preps {
+                if p == "by" && vp.passive {
+                    continue;
+                }
+                for o in objs {
+                    if targets.iter().all(|(_, t)| t.text() != o.text()) {
+                        targets.push((Some(p.clone()), o.clone()));
+                    }
+                }
+            }
+        }
+        let class = if vp.part_of {
+            VerbClass::Have
+        } else {
+            vp.class()
+        };
+        match class {
+            VerbClass::Have | VerbClass::Make | VerbClass::Light if !vp.passive || vp.part_of => {
+                let mut attrs = Vec::new();
+                for (prep, o) in &targets {
+                    if prep.is_some() && !vp.objects.is_empty() {
+                        continue;
+                    }
+                    let ctx = if class == VerbClass::Have && !vp.part_of && !is_plural(o.head()) {
+                        Ctx::Attr
+                    } else if class == VerbClass::Have {
+                        Ctx::Attr
+                    } else {
+                        Ctx::Thing
+                    };
+                    match self.role(o, ctx) {
+                        Role::Entity(_) => {
+                            let Some(key) = self.entity(o, "kept:") else {
+                                continue;
+                            };
+                            let kind = self.m.kind_of(&key);
+                            for s in &subj_entities {
+                                // A playlist holds songs that are also
+                                // elsewhere: many-to-many.
+                                if class == VerbClass::Have && self.m.kind_of(s) == Kind::Collection
+                                {
+                                    let through = format!("{s}_{key}");
+                                    self.m.link(s, &key, &through, said(&o.text()));
+                                    continue;
+                                }
+                                if class == VerbClass::Light && !kind.is_occurrence() && !vp.part_of
+                                {
+                                    self.m.relate(&key, s, false, said(&o.text()));
+                                } else {
+                                    self.m.relate(&key, s, true, said(&o.text()));
+                                }
+                            }
+                            if by_user && class != VerbClass::Have {
+                                self.own(&key);
+                            }
+                            self.m.acts.push((verb.lemma.clone(), key.clone()));
+                            self.m
+                                .made
+                                .push((key.clone(), subj_entities.clone(), by_user, false));
+                            self.posts(&key, o);
+                            *event = Some(key);
+                        }
+                        Role::Attr => attrs.push(o.clone()),
+                        Role::User => self.m.auth = true,
+                        _ => {}
+                    }
+                }
+                if !attrs.is_empty() {
+                    if class == VerbClass::Have {
+                        for s in &subj_entities {
+                            for a in &attrs {
+                                self.attribute(s, a, None);
+                            }
+                        }
+                    } else {
+                        // "employees record hours": each record is a row.
+                        let entry = self.entry_key(verb, &attrs);
+                        let key = self
+                            .m
+                            .add(&entry, format!("what {} {}", subj_text, verb.lemma));
+                        for s in &subj_entities {
+                            self.m.relate(&key, s, true, said(&attrs[0].text()));
+                        }
+                        if by_user {
+                            self.own(&key);
+                        }
+                        for a in &attrs {
+                            self.attribute(&key, a, None);
+                        }
+                        *event = Some(key);
+                    }
+                }
+                // "objects at a place": prepositions after the objects.
+                if !vp.objects.is_empty() {
+                    for (p, objs) in &vp.preps {
+                        if let Some(e) = event.clone() {
+                            for o in objs {
+                                self.prep_object(&e, p, o, objs.len());
+                            }
+                        }
+                    }
+                }
+            }
+            VerbClass::Have
+            | VerbClass::Make
+            | VerbClass::Light
+            | VerbClass::Send
+            | VerbClass::Locate => {
+                // Passive ("talks given by speakers", "campaigns are sent
+                // to lists", "activities logged against deals"), placing
+                // ("contacts work at companies") and sending.
+                let movers: Vec<String> =
+                    if vp.passive || class == VerbClass::Locate || vp.objects.is_empty() {
+                        subj_entities.clone()
+                    } else {
+                        let mut v = Vec::new();
+                        for o in &vp.objects {
+                            if let Role::Entity(_) = self.role(o, Ctx::Thing)
+                                && let Some(k) = self.entity(o, "sent:")
+                            {
+                                for s in &subj_entities {
+                                    self.m.relate(&k, s, false, said(&o.text()));
+                                }
+                                self.posts(&k, o);
+                                v.push(k);
+                            }
+                        }
+                        v
+                    };
+                for (p, objs) in &vp.preps {
+                    for o in objs {
+                        for m in &movers {
+                            if p == "by" {
+                                match self.role(o, Ctx::Thing) {
+                                    Role::Entity(_) => {
+                                        if let Some(k) = self.entity(o, "by") {
+                                            self.m.relate(
+                                                m,
+                                                &k,
+                                                true,
+                                                format!("“… {} by {}”", verb.lemma, o.text()),
+                                            );
+                                        }
+                                    }
+                                    Role::User => self.own(m),
+                                    _ => {}
+                                }
+                            } else {
+                                self.prep_object(m, p, o, objs.len());
+                            }
+                        }
+                    }
+                }
+                if class == VerbClass::Make && vp.passive {
+                    for m in &movers {
+                        *event = Some(m.clone());
+                    }
+                }
+            }
+            VerbClass::Act | VerbClass::Link => {
+                for (prep, o) in &targets {
+                    match self.role(o, Ctx::Thing) {
+                        Role::Entity(_) => {
+                            let Some(key) = self.entity(o, "acted on:") else {
+                                continue;
+                            };
+                            let kind = self.m.kind_of(&key);
+                            let quoted = said(&format!(
+                                "{}{}",
+                                prep.as_ref().map(|p| format!("{p} ")).unwrap_or_default(),
+                                o.text()
+                            ));
+                            if kind.is_occurrence() && verb.noun.as_deref() != Some(key.as_str()) {
+                                // "book appointments": the appointment is
+                                // the row.
+                                for s in &subj_entities {
+                                    self.m.relate(&key, s, true, quoted.clone());
+                                }
+                                if by_user {
+                                    self.own(&key);
+                                }
+                                self.posts(&key, o);
+                                *event = Some(key);
+                                continue;
+                            }
+                            let e = match event
+                                .clone()
+                                .filter(|e| verb.noun.as_deref() == Some(e.as_str()))
+                            {
+                                Some(e) => e,
+                                None => self.event_of(verb, format!("made when {}", quoted)),
+                            };
+                            if e == key {
+                                continue;
+                            }
+                            for s in &subj_entities {
+                                self.m.relate(&e, s, true, quoted.clone());
+                            }
+                            if by_user {
+                                self.own(&e);
+                            }
+                            self.m.acts.push((verb.lemma.clone(), key.clone()));
+                            self.m
+                                .made
+                                .push((e.clone(), subj_entities.clone(), by_user, true));
+                            self.m.relate(&e, &key, true, quoted.clone());
+                            if vp.class() == VerbClass::Link {
+                                for s in &subj_entities {
+                                    self.m.link(s, &key, &e, quoted.clone());
+                                }
+                            }
+                            // Prepositions on the object are about the
+                            // action ("reserve a space for a time window").
+                            for p in &o.posts {
+                                match p {
+                                    Post::Prep(pp, objs) => {
+                                        for x in objs {
+                                            self.prep_object(&e, pp, x, objs.len());
+                                        }
+                                    }
+                                    Post::With(items) => self.with_list(&key, items),
+                                    Post::Clause(v) => {
+                                        let s = vec![(Role::Entity(key.clone()), o.clone())];
+                                        self.vp(&s, v, &mut None);
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            let range = vp.range.or_else(|| {
+                                o.posts.iter().find_map(|p| match p {
+                                    Post::Range(a, b) => Some((*a, *b)),
+                                    _ => None,
+                                })
+                            });
+                            if verb.lemma == "rate" || range.is_some() {
+                                let (lo, hi) = range.unwrap_or((Some(1.0), Some(5.0)));
+                                let name = if verb.lemma == "rate" {
+                                    "rating".to_string()
+                                } else {
+                                    usable_name(&e, verb.noun.as_deref().unwrap_or("value"))
+                                };
+                                let mut f = Field::new(&name, "integer", true).range(lo, hi);
+                                if lo.is_some_and(|v| v.fract() != 0.0)
+                                    || hi.is_some_and(|v| v.fract() != 0.0)
+                                {
+                                    f.kind = "number".into();
+                                }
+                                self.m.field(&e, f, quoted.clone());
+                            }
+                            *event = Some(e);
+                        }
+                        Role::Attr => {
+                            // "... and pay a fee": a field of what they did.
+                            let e = match event.clone() {
+                                Some(e) => e,
+                                None => {
+                                    let e = self.event_of(
+                                        verb,
+                                        format!("made when “{subj_text} {} …”", verb.lemma),
+                                    );
+                                    for s in &subj_entities {
+                                        self.m.relate(&e, s, true, said(&o.text()));
+                                    }
+                                    if by_user {
+                                        self.own(&e);
+                                    }
+                                    e
+                                }
+                            };
+                            self.attribute(&e, o, None);
+                            *event = Some(e);
+                        }
+                        Role::User => self.m.auth = true,
+                        _ => {}
+                    }
+                }
+            }
+            VerbClass::Judge => {
+                let mut states: Vec<String> = Vec::new();
+                for v in &vp.verbs {
+                    if let Some(s) = &v.noun
+                        && v.class == VerbClass::Judge
+                        && !states.contains(s)
+                    {
+                        states.push(s.clone());
+                    }
+                }
+                let objects: Vec<String> = if vp.passive {
+                    subj_entities.clone()
+                } else {
+                    let mut v = Vec::new();
+                    for (_, o) in &targets {
+                        if let Role::Entity(_) = self.role(o, Ctx::Thing)
+                            && let Some(k) = self.entity(o, "decided on:")
+                        {
+                            v.push(k);
+                        }
+                    }
+                    v
+                };
+                for o in &objects {
+                    let known = lexicon().states(o);
+                    let choices = if states.iter().all(|s| known.contains(s)) {
+                        known
+                    } else {
+                        let submitted = self.m.acts.iter().any(|(v, k)| v == "submit" && k == o);
+                        let mut c =
+                            vec![if submitted { "submitted" } else { "pending" }.to_string()];
+                        c.extend(states.iter().cloned());
+                        c
+                    };
+                    let f = Field::new("status", "enum", true);
+                    let f = Field { choices, ..f };
+                    let verbs = vp
+                        .verbs
+                        .iter()
+                        .map(|v| v.lemma.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    self.m.field(o, f, format!("“{subj_text} {verbs} …”"));
+                    if !vp.passive {
+                        for s in &subj_entities {
+                            let field = format!("{s}_id");
+                            self.m.relate_as(
+                                o,
+                                s,
+                                Some(field),
+                                false,
+                                format!("“{subj_text} {verbs} …”"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The name of a row an action records when its object is only
+    /// attributes ("employees record hours" in a timesheet app).
+    fn entry_key(&self, verb: &crate::lexicon::Verb, attrs: &[Np]) -> String {
+        let lx = lexicon();
+        let head = self.parse.head.as_ref();
+        if let Some(h) = head {
+            for w in &h.words {
+                let w = singular(w);
+                if let Some(d) = lx.domains.get(&w)
+                    && d.ends_with("entry")
+                {
+                    return d.clone();
+                }
+            }
+            let mods: Vec<String> = h.words[..h.words.len().saturating_sub(1)]
+                .iter()
+                .map(|w| ident(&singular(w)))
+                .filter(|w| !self.m.has(w))
+                .collect();
+            if let Some(m) = mods.last() {
+                return format!("{m}_entry");
+            }
+        }
+        let first = Self::words(&attrs[0]).1;
+        match verb.noun.as_deref() {
+            Some(n) if n != "entry" => n.to_string(),
+            _ => format!("{first}_entry"),
+        }
+    }
+}
+
+fn unit_suffix(u: &str) -> &'static str {
+    match u {
+        "minute" | "minutes" | "min" | "mins" => "minutes",
+        "hour" | "hours" | "hr" | "hrs" => "hours",
+        "second" | "seconds" | "sec" | "secs" => "seconds",
+        "day" | "days" => "days",
+        "week" | "weeks" => "weeks",
+        "month" | "months" => "months",
+        "year" | "years" => "years",
+        "kg" | "kilogram" | "kilograms" => "kg",
+        "g" | "gram" | "grams" => "g",
+        "lb" | "lbs" | "pound" | "pounds" => "lb",
+        "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres" => "km",
+        "mile" | "miles" => "miles",
+        "m" | "meter" | "meters" | "metre" | "metres" => "m",
+        "cm" | "centimeter" | "centimeters" => "cm",
+        "mm" => "mm",
+        "ml" => "ml",
+        "liter" | "liters" | "litre" | "litres" => "liters",
+        "calorie" | "calories" | "kcal" => "kcal",
+        "stars" => "stars",
+        "percent" => "percent",
+        _ => "units",
+    }
+}
+
+/// The two sides of a row between two of the same: teams play home and
+/// away; anything else goes from one to the other.
+fn sides(parent: &str) -> (&'static str, &'static str) {
+    match parent {
+        "team" | "club" | "player" | "school" => ("home", "away"),
+        _ => ("from", "to"),
+    }
+}
+
+/// Where a kind sits when nothing says how two nouns relate: children
+/// point at parents of a lower rank.
+fn implied_parent(child: Kind, child_key: &str, parent: Kind, parent_key: &str) -> Option<u8> {
+    use Kind::*;
+    let maker = MAKERS.contains(&parent_key);
+    // Lower numbers are tried first.
+    Some(match (child, parent) {
+        (Event | Join, Thing | Content | Place) => 0,
+        (Response, Content | Thing) => 0,
+        (Event | Join | Response, Event) if child_key != parent_key => 3,
+        (Event | Join | Response, Person) => 1,
+        (Event | Join, Org | Group) => 2,
+        (Thing | Content, Group) => 0,
+        (Thing | Content | Place, Org) => 1,
+        (Thing | Content | Group, Person) if maker => 1,
+        (Place, Place)
+            if parent_key.ends_with("lot")
+                || parent_key == "building"
+                || parent_key == "warehouse" =>
+        {
+            1
+        }
+        (Person, Org) if AFFILIATED.contains(&child_key) => 1,
+        (Group, Org) => 1,
+        _ => return None,
+    })
+}
+
+pub fn understand(request: &str) -> Understanding {
+    let (parse, _) = crate::grammar::parse(request);
+    let lx = lexicon();
+    let mut r = Reader {
+        m: Model::default(),
+        parse: &parse,
+    };
+    let words: Vec<String> = request
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .map(str::to_string)
+        .collect();
+    if words.iter().any(|w| AUTH_WORDS.contains(&w.as_str()))
+        || request.to_lowercase().contains("log in")
+        || request.to_lowercase().contains("sign up")
+        || request.to_lowercase().contains("sign in")
+    {
+        r.m.auth = true;
+    }
+    // The app: its last noun names it, its other nouns its domain.
+    let mut head_words: Vec<String> = Vec::new();
+    let mut head_plural_list = None;
+    if let Some(h) = &parse.head {
+        if h.is_plural() && !h.words.iter().any(|w| lx.app.contains(&singular(w))) {
+            // "Posts, comments and tags": no app named.
+            head_plural_list = Some(h.clone());
+        } else {
+            head_words = h.words.iter().map(|w| ident(&singular(w))).collect();
+            if let Some(last) = head_words.last() {
+                r.m.app.push(last.clone());
+            }
+            for w in &head_words {
+                if lx.app.contains(w) {
+                    r.m.app.push(w.clone());
+                }
+            }
+        }
+    }
+    r.mention();
+    r.m.stating = true;
+    let mut listed: Vec<Vec<String>> = Vec::new();
+    if let Some(h) = head_plural_list {
+        let mut only = h.clone();
+        only.posts.clear();
+        let mut keys = r.list(std::slice::from_ref(&only), "listed:");
+        for p in &h.posts {
+            if let Post::With(items) = p {
+                keys.extend(r.list(items, "listed:"));
+            }
+        }
+        if let Some(k) = keys.first().cloned() {
+            let mut h2 = h.clone();
+            h2.posts.retain(|p| !matches!(p, Post::With(_)));
+            r.posts(&k, &h2);
+        }
+        listed.push(keys);
+    }
+    if let Some(h) = &parse.head {
+        for p in &h.posts {
+            match p {
+                Post::With(items) => {
+                    let keys = r.list(items, "listed:");
+                    listed.push(keys);
+                }
+                Post::Prep(prep, items) if matches!(prep.as_str(), "for" | "of" | "to") => {
+                    let keys = r.list(items, "listed:");
+                    listed.push(keys);
+                }
+                Post::Clause(vp) => {
+                    // "a warehouse system tracking products, ..."
+                    let mut keys = Vec::new();
+                    for o in vp
+                        .objects
+                        .iter()
+                        .chain(vp.preps.iter().flat_map(|(_, o)| o))
+                    {
+                        if let Some(k) = r.list(std::slice::from_ref(o), "kept:").pop() {
+                            keys.push(k);
+                        }
+                    }
+                    listed.push(keys);
+                }
+                _ => {}
+            }
+        }
+    }
+    for l in &parse.lists {
+        let keys = r.list(l, "listed:");
+        listed.push(keys);
+    }
+    let mut last_subject = Vec::new();
+    for c in &parse.clauses {
+        r.clause(c, &mut last_subject);
+    }
+    r.m.stating = false;
+    merge_actions(&mut r.m);
+    // Attributes named with no owner: "planting dates" in a list of beds
+    // and plants is the planting's date.
+    for (np, before) in std::mem::take(&mut r.m.loose) {
+        let (mods, _) = Reader::words(&np);
+        let action = mods.first().and_then(|m| {
+            lx.verb(m).and_then(|(v, _)| {
+                matches!(v.class, VerbClass::Act | VerbClass::Link)
+                    .then(|| v.noun.clone().unwrap_or_else(|| v.lemma.clone()))
+            })
+        });
+        match action {
+            Some(noun) => {
+                let key = r.m.add(&noun, format!("named in {}", quote(&np)));
+                let mut bare = np.clone();
+                bare.words.remove(0);
+                r.attribute(&key, &bare, None);
+                let all: Vec<String> = listed.iter().flatten().cloned().collect();
+                for other in all {
+                    let k = r.m.kind_of(&other);
+                    if matches!(k, Kind::Thing | Kind::Place) {
+                        r.m.relate(
+                            &key,
+                            &other,
+                            true,
+                            format!("{} of {}", pascal(&noun), pascal(&other)),
+                        );
+                    }
+                }
+            }
+            None => {
+                if let Some(owner) = before.last() {
+                    r.attribute(owner, &np, None);
+                }
+            }
+        }
+    }
+    // The app's domain, when the request names nothing else it keeps (or
+    // only tags): "a todo app", "a recipe app with tags".
+    let main: Vec<String> =
+        r.m.ents
+            .iter()
+            .filter(|e| !TAG_WORDS.contains(&e.key.as_str()) && e.key != "category")
+            .map(|e| e.key.clone())
+            .collect();
+    if main.is_empty() {
+        let mut found = None;
+        for w in head_words.iter() {
+            if let Some(d) = lx.domains.get(w) {
+                found = Some((d.clone(), format!("what a {w} app keeps")));
+                break;
+            }
+        }
+        if found.is_none() {
+            for w in head_words.iter().rev().skip(1) {
+                if !lx.mass.contains(w) && !lx.app.contains(w) && !is_adjective(w) {
+                    found = Some((w.clone(), format!("what the {w} app is about")));
+                    break;
+                }
+            }
+        }
+        let (key, why) = found.unwrap_or(("item".into(), "nothing more specific was named".into()));
+        let key = r.m.add(&key, why);
+        if r.m.auth {
+            r.own(&key);
+        }
+        let tags: Vec<String> =
+            r.m.ents
+                .iter()
+                .filter(|e| e.key != key)
+                .map(|e| e.key.clone())
+                .collect();
+        for t in tags {
+            if TAG_WORDS.contains(&t.as_str()) {
+                let through = format!("{key}_{t}");
+                r.m.link(
+                    &key,
+                    &t,
+                    &through,
+                    format!("{} can carry {}", pascal(&key), pascal(&t)),
+                );
+            } else {
+                r.m.relate(
+                    &key,
+                    &t,
+                    false,
+                    format!("{} has a {}", pascal(&key), pascal(&t)),
+                );
+            }
+        }
+    }
+    // "a car rental service": a rental is of a car; "a hotel booking
+    // system": a booking is of what the hotel has (its rooms).
+    for pair in head_words.windows(2) {
+        let (a, b) = (r.m.resolve(&pair[0]), r.m.resolve(&pair[1]));
+        if r.m.has(&a) && r.m.has(&b) && r.m.kind_of(&b).is_occurrence() {
+            let mut target = a.clone();
+            loop {
+                let children: Vec<String> =
+                    r.m.rels
+                        .iter()
+                        .filter(|x| {
+                            x.parent == target
+                                && !r.m.kind_of(&x.child).is_occurrence()
+                                && !r.m.kind_of(&x.child).is_agent()
+                        })
+                        .map(|x| x.child.clone())
+                        .collect();
+                if children.len() == 1 && children[0] != b {
+                    target = children[0].clone();
+                } else {
+                    break;
+                }
+            }
+            if !r.m.related(&b, &target) {
+                let why = format!(
+                    "a {} {} is of a {}",
+                    pair[0],
+                    pair[1],
+                    target.replace('_', " ")
+                );
+                r.m.relate(&b, &target, true, why.clone());
+                r.m.notes
+                    .push(format!("{} → {}: {why}", pascal(&b), pascal(&target)));
+            }
+        }
+    }
+    // Relations implied by names ("customer orders").
+    for rel in std::mem::take(&mut r.m.implied) {
+        if r.m.has(&rel.child) && r.m.has(&rel.parent) && !r.m.related(&rel.child, &rel.parent) {
+            r.m.relate(&rel.child, &rel.parent, true, rel.why);
+        }
+    }
+    // Nouns listed together with nothing said of how they relate: by what
+    // kind of thing each is.
+    for keys in &listed {
+        let keys: Vec<String> = keys.iter().map(|k| r.m.resolve(k)).collect();
+        for rank in 0..4u8 {
+            for (ci, c) in keys.iter().enumerate() {
+                let ck = r.m.kind_of(c);
+                if r.m.rels.iter().any(|x| x.child == *c && x.stated) {
+                    continue;
+                }
+                // The nearest earlier fitting noun, else the nearest later.
+                let mut order: Vec<usize> = (0..ci).rev().collect();
+                order.extend(ci + 1..keys.len());
+                let mut taken: Vec<Kind> = Vec::new();
+                for pi in order {
+                    let p = &keys[pi];
+                    let pk = r.m.kind_of(p);
+                    if p == c || taken.contains(&pk) {
+                        continue;
+                    }
+                    if implied_parent(ck, c, pk, p) != Some(rank) {
+                        continue;
+                    }
+                    taken.push(pk);
+                    if r.m.related(c, p) || r.m.reaches(c, p) || r.m.reaches(p, c) {
+                        continue;
+                    }
+                    // One container each: a song on an album is not also
+                    // on the album's artist.
+                    let has_parent_of_kind =
+                        r.m.rels
+                            .iter()
+                            .any(|x| x.child == *c && r.m.kind_of(&x.parent) == pk);
+                    if has_parent_of_kind {
+                        continue;
+                    }
+                    if TAG_WORDS.contains(&p.as_str()) {
+                        let through = format!("{c}_{p}");
+                        r.m.link(c, p, &through, "listed together".into());
+                        continue;
+                    }
+                    let why = format!("{} listed with {}", pascal(c), pascal(p));
+                    r.m.notes
+                        .push(format!("{} → {}: {why}", pascal(c), pascal(p)));
+                    r.m.relate(c, p, false, why);
+                }
+            }
+        }
+    }
+    // An action with nothing it is about: about the app's main thing ("a
+    // pet adoption site: ... adopters submit applications").
+    let main_things: Vec<String> = head_words
+        .iter()
+        .map(|w| r.m.resolve(w))
+        .filter(|w| r.m.has(w) && !r.m.kind_of(w).is_occurrence() && !r.m.kind_of(w).is_agent())
+        .collect();
+    if let Some(main) = main_things.first().cloned() {
+        let orphans: Vec<String> =
+            r.m.ents
+                .iter()
+                .filter(|e| e.kind.is_occurrence() && e.key != main)
+                .filter(|e| {
+                    !r.m.rels
+                        .iter()
+                        .any(|x| x.child == e.key && !r.m.kind_of(&x.parent).is_agent())
+                        && !r.m.links.iter().any(|l| l.through == e.key)
+                })
+                .map(|e| e.key.clone())
+                .collect();
+        for o in orphans {
+            let why = format!(
+                "in a {} app, a {} is about a {}",
+                head_words.join(" "),
+                o.replace('_', " "),
+                main.replace('_', " ")
+            );
+            r.m.relate(&o, &main, true, why);
+        }
+    }
+    let title = title(&parse, &r.m);
+    build(r.m, title)
+}
+
+/// "users rate movies and write reviews": the rating is part of the review
+/// the same people write, not a row of its own.
+fn merge_actions(m: &mut Model) {
+    let made = m.made.clone();
+    for (e, makers, by_user, from_verb) in &made {
+        if !from_verb || m.kind_of(e) != Kind::Response {
+            continue;
+        }
+        let Some((r, ..)) = made.iter().find(|(r, mk, u, fv)| {
+            r != e && !fv && m.kind_of(r) == Kind::Response && mk == makers && u == by_user
+        }) else {
+            continue;
+        };
+        let (Some(ei), Some(_)) = (m.find(e), m.find(r)) else {
+            continue;
+        };
+        let moved = m.ents.remove(ei);
+        let ri = m.find(r).unwrap();
+        for f in moved.fields {
+            m.ents[ri].fields.retain(|x| x.name != f.name);
+            m.ents[ri].fields.push(f);
+        }
+        let rels: Vec<Rel> = m.rels.iter().filter(|x| &x.child == e).cloned().collect();
+        m.rels.retain(|x| &x.child != e && &x.parent != e);
+        for mut x in rels {
+            x.child = r.clone();
+            if !m
+                .rels
+                .iter()
+                .any(|y| y.child == x.child && y.parent == x.parent)
+            {
+                m.rels.push(x);
+            }
+        }
+        m.links.retain(|l| &l.through != e);
+        m.notes.push(format!(
+            "{}: the {} is part of it",
+            pascal(r),
+            e.replace('_', " ")
+        ));
+    }
+}
+
+fn title(parse: &Parse, m: &Model) -> String {
+    let lx = lexicon();
+    let Some(h) = &parse.head else {
+        return "App".into();
+    };
+    const GENERIC: &[&str] = &[
+        "app",
+        "application",
+        "system",
+        "service",
+        "tool",
+        "platform",
+        "software",
+        "site",
+        "website",
+        "program",
+        "solution",
+        "web",
+    ];
+    let mut words: Vec<String> = h
+        .words
+        .iter()
+        .filter(|w| !GENERIC.contains(&w.as_str()))
+        .cloned()
+        .collect();
+    if words.is_empty() || h.is_plural() && !h.words.iter().any(|w| lx.app.contains(w)) {
+        words = m
+            .ents
+            .first()
+            .map(|e| vec![e.key.replace('_', " ")])
+            .unwrap_or_else(|| vec!["app".into()]);
+    }
+    words
+        .iter()
+        .map(|w| {
+            if w.len() <= 3 && matches!(w.as_str(), "crm" | "erp" | "hr" | "cms" | "lms" | "api") {
+                w.to_uppercase()
+            } else {
+                pascal(w)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Display fields: the names a row is known by.
+const DISPLAY: &[&str] = &[
+    "name", "title", "number", "code", "subject", "text", "question", "term", "front", "make",
+];
+
+fn build(mut m: Model, title: String) -> Understanding {
+    let lx = lexicon();
+    let mut entities = Vec::new();
+    let fk_fields = |m: &Model, key: &str| -> Vec<String> {
+        m.rels
+            .iter()
+            .filter(|r| r.child == key)
+            .map(|r| {
+                r.field
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_id", r.parent))
+            })
+            .collect()
+    };
+    for e in &m.ents {
+        let head = e.key.rsplit('_').next().unwrap_or(&e.key);
+        let defaults: Vec<Field> = lx
+            .noun(&e.key)
+            .or_else(|| lx.noun(head))
+            .map(|n| n.fields.clone())
+            .unwrap_or_else(|| match e.kind {
+                Kind::Join => Vec::new(),
+                Kind::Event => vec![Field::new("date", "date", true)],
+                Kind::Response => vec![Field::new("body", "text", true)],
+                Kind::Content => vec![
+                    Field::new("title", "string", true),
+                    Field::new("body", "text", false),
+                ],
+                _ => vec![Field::new("name", "string", true)],
+            });
+        let fks = fk_fields(&m, &e.key);
+        let mut fields: Vec<Field> = e.fields.clone();
+        let explicit = !fields.is_empty();
+        let _ = &e.why;
+        let has_display = fields.iter().any(|f| DISPLAY.contains(&f.name.as_str()));
+        for d in defaults {
+            if fields.iter().any(|f| f.name == d.name) || fks.contains(&d.name) {
+                continue;
+            }
+            // A default of the same kind as a stated field is left out
+            // ("check-in date" stands for the booking's start).
+            let same_kind = fields.iter().any(|f| {
+                f.kind == d.kind
+                    && matches!(
+                        d.kind.as_str(),
+                        "date" | "datetime" | "decimal" | "integer" | "number"
+                    )
+            });
+            let display = DISPLAY.contains(&d.name.as_str());
+            if explicit && display && has_display {
+                continue;
+            }
+            if same_kind && !display {
+                continue;
+            }
+            // A relation carries the same fact ("Booking.status" stays).
+            fields.push(d);
+        }
+        if fields.is_empty() && fks.is_empty() {
+            fields.push(Field::new("name", "string", true));
+        }
+        // The name a row goes by is required.
+        for f in &mut fields {
+            if DISPLAY.contains(&f.name.as_str()) && f.kind == "string" {
+                f.required = true;
+            }
+        }
+        entities.push(Entity {
+            name: pascal(&e.key),
+            plural: String::new(),
+            fields,
+            owned: e.owned && m.auth,
+        });
+    }
+    let mut relations: Vec<Relation> = Vec::new();
+    for r in &m.rels {
+        let mut rel = Relation::many_to_one(&pascal(&r.child), &pascal(&r.parent), r.required);
+        if let Some(f) = &r.field {
+            rel.field = f.clone();
+        }
+        relations.push(rel);
+        m.notes.push(format!(
+            "{} → {}{}: {}",
+            pascal(&r.child),
+            pascal(&r.parent),
+            r.field
+                .as_ref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default(),
+            r.why
+        ));
+    }
+    for l in &m.links {
+        relations.push(Relation::many_to_many(
+            &pascal(&l.a),
+            &pascal(&l.b),
+            &pascal(&l.through),
+        ));
+        let _ = &l.why;
+    }
+    let spec = Spec {
+        name: slug(&title),
+        title,
+        auth: m.auth,
+        entities,
+        relations,
+        features: vec!["crud".into()],
+    };
+    // Keep the notes unique and in the order they were made.
+    let mut notes: Vec<String> = Vec::new();
+    for n in m.notes {
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
+    }
+    let _ = m.ents.iter().map(|e| &e.why).count();
+    Understanding { spec, notes }
+}
