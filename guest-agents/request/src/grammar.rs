@@ -255,14 +255,57 @@ pub fn tag(tokens: &[Token]) -> Vec<Tok> {
     // "get" / "gets" before a participle is a passive auxiliary.
     for i in 0..out.len().saturating_sub(1) {
         if matches!(out[i].text.as_str(), "get" | "gets" | "got")
-            && out[i + 1].verb.as_ref().is_some_and(|v| v.1 == Form::Past)
+            && let Some(v) = verb_of(&out[i + 1].text).filter(|v| v.1 == Form::Past)
         {
             out[i].tag = Tag::Aux;
             out[i].verb = None;
             out[i + 1].tag = Tag::Verb;
+            out[i + 1].verb = Some(v);
         }
     }
     out
+}
+
+/// A word the lexicon does not know, used as a verb: after a plural
+/// subject or `each X`, before its object ("students receive a grade",
+/// "each meeting discusses one book").
+fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, Form)> {
+    let lx = lexicon();
+    if nouny(w) || is_adjective(w) || lx.units.contains(w) || w.len() < 3 {
+        return None;
+    }
+    let prev = before.last()?;
+    if prev.tag != Tag::Noun {
+        return None;
+    }
+    let object_next = matches!(
+        next.and_then(Token::word).and_then(closed_tag),
+        Some(Tag::Det | Tag::Num)
+    ) || matches!(next, Some(Token::Number(_)));
+    if !object_next {
+        return None;
+    }
+    let plural_subject = is_plural(&prev.text);
+    let each =
+        before.len() >= 2 && matches!(before[before.len() - 2].text.as_str(), "each" | "every");
+    let (lemma, form) = if plural_subject && !w.ends_with('s') {
+        (w.to_string(), Form::Base)
+    } else if each && w.ends_with('s') {
+        let stem = w
+            .strip_suffix("es")
+            .filter(|s| s.ends_with("ss") || s.ends_with("sh") || s.ends_with("ch"));
+        (stem.unwrap_or(&w[..w.len() - 1]).to_string(), Form::Third)
+    } else {
+        return None;
+    };
+    Some((
+        Verb {
+            lemma,
+            class: VerbClass::Light,
+            noun: None,
+        },
+        form,
+    ))
 }
 
 fn next_starts_object(next: Option<&Token>) -> bool {
@@ -291,6 +334,9 @@ fn word_tag(
         return (t, None);
     }
     let Some((verb, form)) = verb_of(w) else {
+        if let Some(v) = unknown_verb(w, before, next) {
+            return (Tag::Verb, Some(v));
+        }
         return (if is_adjective(w) { Tag::Adj } else { Tag::Noun }, None);
     };
     let noun = || (if is_adjective(w) { Tag::Adj } else { Tag::Noun }, None);
@@ -343,6 +389,13 @@ fn word_tag(
                 noun()
             }
         }
+        // "..., each rated from 1 to 5": a participle about each of them.
+        Tag::Det
+            if matches!(prev.text.as_str(), "each" | "every")
+                && matches!(form, Form::Past | Form::Ing) =>
+        {
+            as_verb
+        }
         Tag::Det | Tag::Adj | Tag::Num | Tag::Verb => noun(),
         Tag::Noun => {
             let subject_plural = is_plural(&prev.text) || prev.text == "people";
@@ -360,8 +413,10 @@ fn word_tag(
                     }
                 }
                 Form::Third if !subject_plural => {
-                    if next_starts_object(next)
-                        && !next_word.is_some_and(|n| closed_tag(n) == Some(Tag::Prep))
+                    let prep_next =
+                        matches!(next_word.and_then(closed_tag), Some(Tag::Prep | Tag::To));
+                    if (next_starts_object(next) && !prep_next)
+                        || (prep_next && verb.class == VerbClass::Locate)
                     {
                         as_verb
                     } else {
@@ -402,9 +457,19 @@ fn word_tag(
                 next_word.and_then(closed_tag),
                 Some(Tag::Det | Tag::Pron | Tag::To | Tag::Prep | Tag::With)
             ) || matches!(next, Some(Token::Number(_)));
+            // "... and book walks": an action verb before its object.
+            let acts_on_next = form == Form::Base
+                && matches!(
+                    verb.class,
+                    VerbClass::Act | VerbClass::Link | VerbClass::Make
+                )
+                && next_word.is_some_and(|n| closed_tag(n).is_none());
             if form != Form::Ing
                 && clause_has_verb()
-                && (just_after_verb || object_follows || (!nouny(w) && next.is_some()))
+                && (just_after_verb
+                    || object_follows
+                    || acts_on_next
+                    || (!nouny(w) && next.is_some()))
             {
                 as_verb
             } else {
@@ -437,6 +502,8 @@ pub struct Np {
     /// A possessor (`user's playlists`).
     pub possessor: Option<String>,
     pub posts: Vec<Post>,
+    /// `a number of bedrooms`: a count of them, not rows of them.
+    pub counted: bool,
 }
 
 impl Np {
@@ -468,8 +535,14 @@ pub enum Post {
     Choices(Vec<String>),
     /// `from 1 to 10`.
     Range(Option<f64>, Option<f64>),
-    /// `in minutes`.
+    /// `in minutes`, `per kg`.
     Unit(String),
+    /// `, one of which is correct`, `that is optional`: a yes/no field.
+    Flag(String),
+    /// `is draft, sent or paid`: the states of its status.
+    States(Vec<String>),
+    /// `, both developers`: what the items before it are.
+    Appos(Box<Np>),
 }
 
 /// Verbs with their objects.
@@ -483,6 +556,8 @@ pub struct Vp {
     /// Prepositions right after the verb (`subscribe to lists`).
     pub preps: Vec<(String, Vec<Np>)>,
     pub range: Option<(Option<f64>, Option<f64>)>,
+    /// `lasting 30 or 60 minutes`: the values and their unit.
+    pub measure: Option<(Vec<f64>, String)>,
 }
 
 impl Vp {
@@ -520,6 +595,10 @@ impl P<'_> {
 
     fn text(&self, i: usize) -> &str {
         self.t.get(i).map_or("", |t| t.text.as_str())
+    }
+
+    fn is_boundary_or_list_end(&self, i: usize) -> bool {
+        self.is_boundary(i) || matches!(self.tag(i), Some(Tag::Mark(',')) | Some(Tag::Conj))
     }
 
     fn is_boundary(&self, i: usize) -> bool {
@@ -585,6 +664,16 @@ impl P<'_> {
         }
         while matches!(self.tag(j), Some(Tag::Noun | Tag::Adj)) {
             let w = self.text(j).to_string();
+            // "a quantity available": an adjective after its noun is not
+            // part of the name.
+            if self.tag(j) == Some(Tag::Adj)
+                && !np.words.is_empty()
+                && !matches!(self.tag(j + 1), Some(Tag::Noun | Tag::Adj))
+            {
+                np.adjectives.push(w);
+                j += 1;
+                continue;
+            }
             // `user's playlists`
             if self.tag(j + 1) == Some(Tag::Mark('\'')) {
                 np.possessor = Some(w);
@@ -607,7 +696,7 @@ impl P<'_> {
             }
         }
         let j = self.posts(&mut np, j, nested, with_list);
-        Some((np, j))
+        Some((unwrap_quantity(np), j))
     }
 
     fn number(&self, i: usize) -> Option<f64> {
@@ -674,7 +763,9 @@ impl P<'_> {
         loop {
             let mut words = Vec::new();
             while let Some(t) = self.t.get(j) {
-                if matches!(t.tag, Tag::Mark(_) | Tag::Conj) || t.tag == Tag::Det {
+                if matches!(t.tag, Tag::Mark(_) | Tag::Conj)
+                    || (t.tag == Tag::Det && matches!(t.text.as_str(), "a" | "an" | "the"))
+                {
                     break;
                 }
                 if t.tag == Tag::Num {
@@ -738,7 +829,24 @@ impl P<'_> {
                     }
                 }
                 Some(Tag::Of) => {
-                    if let Some((items, k)) = self.choices(j + 1, None) {
+                    // "teams of up to 4 participants"
+                    let mut at = j + 1;
+                    let mut most = None;
+                    if let Some(((_, hi), k)) = self.range(at)
+                        && matches!(self.tag(k), Some(Tag::Noun | Tag::Adj))
+                    {
+                        most = hi;
+                        at = k;
+                    }
+                    if most.is_some()
+                        && let Some((mut objs, k)) = self.pp_objects(at)
+                    {
+                        for o in &mut objs {
+                            o.count = most;
+                        }
+                        np.posts.push(Post::Prep("of".into(), objs));
+                        j = k;
+                    } else if let Some((items, k)) = self.choices(j + 1, None) {
                         np.posts.push(Post::Choices(items));
                         j = k;
                     } else if let Some((objs, k)) = self.pp_objects(j + 1) {
@@ -748,11 +856,21 @@ impl P<'_> {
                 }
                 Some(Tag::Prep | Tag::To) => {
                     let prep = self.text(j).to_string();
-                    if prep == "in"
+                    if (prep == "in" || prep == "per")
                         && (lexicon().units.contains(self.text(j + 1))
                             || self.text(j + 1) == "stars")
+                        && !(prep == "per"
+                            && matches!(
+                                self.text(j + 1),
+                                "day" | "week" | "month" | "year" | "hour"
+                            ))
                     {
-                        np.posts.push(Post::Unit(self.text(j + 1).to_string()));
+                        let unit = self.text(j + 1).to_string();
+                        np.posts.push(Post::Unit(if prep == "per" {
+                            format!("per_{unit}")
+                        } else {
+                            unit
+                        }));
                         j += 2;
                     } else if self.tag(j) == Some(Tag::To) && self.tag(j + 1) == Some(Tag::Verb) {
                         return j;
@@ -769,7 +887,38 @@ impl P<'_> {
                             j += 1;
                         }
                     } else if let Some((items, k)) = self.choices(j + 1, Some(')')) {
-                        np.posts.push(Post::Choices(items));
+                        // "(description, hours, hourly rate)": its fields.
+                        let said_or = (j..k)
+                            .any(|x| self.text(x) == "or" || self.tag(x) == Some(Tag::Mark('/')));
+                        let fields = !said_or
+                            && items.iter().all(|it| {
+                                let last = it.rsplit(' ').next().unwrap_or(it);
+                                lexicon().attrs.contains_key(last)
+                                    || lexicon().attrs.contains_key(&singular(last))
+                            });
+                        if fields {
+                            let nps = items
+                                .iter()
+                                .map(|it| Np {
+                                    words: it.split(' ').map(str::to_string).collect(),
+                                    ..Np::default()
+                                })
+                                .map(|mut n| {
+                                    let adj: Vec<String> = n
+                                        .words
+                                        .iter()
+                                        .take_while(|w| is_adjective(w) && n.words.len() > 1)
+                                        .cloned()
+                                        .collect();
+                                    n.words.drain(..adj.len());
+                                    n.adjectives = adj;
+                                    n
+                                })
+                                .collect();
+                            np.posts.push(Post::With(nps));
+                        } else {
+                            np.posts.push(Post::Choices(items));
+                        }
                         j = k;
                     } else {
                         // Skip an aside we cannot read.
@@ -777,6 +926,50 @@ impl P<'_> {
                         while k < self.t.len() && self.tag(k) != Some(Tag::Mark(')')) {
                             k += 1;
                         }
+                        j = k + 1;
+                    }
+                }
+                // ", one of which is correct"
+                Some(Tag::Mark(','))
+                    if self.tag(j + 1) == Some(Tag::Num)
+                        && self.tag(j + 2) == Some(Tag::Of)
+                        && self.tag(j + 3) == Some(Tag::Rel)
+                        && self.tag(j + 4) == Some(Tag::Aux)
+                        && matches!(self.tag(j + 5), Some(Tag::Adj | Tag::Noun)) =>
+                {
+                    np.posts.push(Post::Flag(self.text(j + 5).to_string()));
+                    j += 6;
+                }
+                // ", each rated from 1 to 5 with an optional note"
+                Some(Tag::Mark(','))
+                    if matches!(self.text(j + 1), "each" | "every")
+                        && self.tag(j + 2) == Some(Tag::Verb) =>
+                {
+                    let (mut vp, k) = self.vp(j + 2);
+                    vp.passive = self.t[j + 2]
+                        .verb
+                        .as_ref()
+                        .is_some_and(|(_, f)| *f == Form::Past);
+                    np.posts.push(Post::Clause(vp));
+                    j = k;
+                }
+                // "that is optional", "which can be public"
+                Some(Tag::Rel)
+                    if {
+                        let mut k = j + 1;
+                        self.skip_aux(&mut k);
+                        k > j + 1
+                            && matches!(self.tag(k), Some(Tag::Adj))
+                            && !matches!(self.tag(k + 1), Some(Tag::Noun))
+                    } =>
+                {
+                    let mut k = j + 1;
+                    self.skip_aux(&mut k);
+                    if let Some((items, k2)) = self.choices(k, None) {
+                        np.posts.push(Post::States(items));
+                        j = k2;
+                    } else {
+                        np.posts.push(Post::Flag(self.text(k).to_string()));
                         j = k + 1;
                     }
                 }
@@ -872,6 +1065,19 @@ impl P<'_> {
             if self.verb_at(k).is_some() {
                 break;
             }
+            // ", both developers": what the items are.
+            if comma
+                && !conj
+                && matches!(self.text(k), "both" | "all" | "each")
+                && let Some((what, k2)) = self.np(k + 1, true)
+                && self.is_boundary_or_list_end(k2)
+            {
+                for it in &mut items {
+                    it.posts.push(Post::Appos(Box::new(what.clone())));
+                }
+                j = k2;
+                break;
+            }
             let Some((np, k2)) = self.np(k, nested || attrs) else {
                 break;
             };
@@ -888,6 +1094,7 @@ impl P<'_> {
             items.push(np);
             j = k2;
         }
+        distribute(&mut items);
         (items, j)
     }
 
@@ -918,7 +1125,24 @@ impl P<'_> {
             vp.part_of = true;
             j += 1;
         }
-        // "log in", "sign up": no object.
+        // "lasting 30 or 60 minutes"
+        if self.tag(j) == Some(Tag::Num) {
+            let mut values = Vec::new();
+            let mut k = j;
+            while let Some(v) = self.number(k) {
+                values.push(v);
+                k += 1;
+                if matches!(self.tag(k), Some(Tag::Conj | Tag::Mark(',')))
+                    && self.tag(k + 1) == Some(Tag::Num)
+                {
+                    k += 1;
+                }
+            }
+            if lexicon().units.contains(self.text(k)) {
+                vp.measure = Some((values, self.text(k).to_string()));
+                j = k + 1;
+            }
+        }
         loop {
             if let Some((r, k)) = self.range(j) {
                 vp.range = Some(r);
@@ -947,7 +1171,18 @@ impl P<'_> {
                     vp.objects = objs;
                     j = k;
                 }
-                Some(Tag::Pron) if vp.objects.is_empty() => j += 1,
+                // "couriers deliver them": what the clause before named.
+                Some(Tag::Pron) if vp.objects.is_empty() => {
+                    if matches!(self.text(j), "them" | "it") {
+                        vp.objects.push(Np {
+                            words: vec![PRONOUN.into()],
+                            ..Np::default()
+                        });
+                    }
+                    j += 1;
+                }
+                // "..., with a count and a date"
+                Some(Tag::Mark(',')) if self.tag(j + 1) == Some(Tag::With) => j += 1,
                 _ => break,
             }
         }
@@ -980,6 +1215,19 @@ impl P<'_> {
             c.subject = subject;
             j = k;
         }
+        // "each invoice is draft, sent or paid": the states it goes through.
+        {
+            let mut k = j;
+            if self.skip_aux(&mut k)
+                && self.tag(k) != Some(Tag::Verb)
+                && let Some((items, k2)) = self.choices(k, None)
+            {
+                for np in &mut c.subject {
+                    np.posts.push(Post::States(items.clone()));
+                }
+                return (c, k2);
+            }
+        }
         loop {
             let mut k = j;
             let passive = self.skip_aux(&mut k);
@@ -1003,6 +1251,85 @@ impl P<'_> {
         (c, j)
     }
 }
+
+/// "check-in and check-out dates", "a start and an end date": the first
+/// item takes the last one's head.
+fn distribute(items: &mut [Np]) {
+    let lx = lexicon();
+    for i in 0..items.len().saturating_sub(1) {
+        let next = &items[i + 1];
+        let head = next.head().to_string();
+        let attr_head = lx.attrs.contains_key(&head) || lx.attrs.contains_key(&singular(&head));
+        if next.words.len() < 2 || !attr_head {
+            continue;
+        }
+        let it = &items[i];
+        let bare = it.det.is_none() && it.adjectives.is_empty();
+        let paired = matches!(
+            it.head(),
+            "start"
+                | "end"
+                | "first"
+                | "last"
+                | "opening"
+                | "closing"
+                | "min"
+                | "max"
+                | "home"
+                | "away"
+                | "front"
+                | "back"
+                | "pickup"
+                | "return"
+                | "departure"
+                | "arrival"
+        );
+        let single = it.words.len() == 1 && it.posts.is_empty() && !is_plural(it.head());
+        if single && (paired || (bare && !lx.attrs.contains_key(it.head()))) {
+            items[i].words.push(head);
+        }
+    }
+}
+
+/// "a number of bedrooms" is a count of bedrooms; "a thread of messages"
+/// and "a list of items" are the messages and the items.
+fn unwrap_quantity(np: Np) -> Np {
+    let counted = matches!(np.head(), "number" | "count");
+    let wrapper = counted
+        || matches!(
+            np.head(),
+            "thread"
+                | "set"
+                | "series"
+                | "history"
+                | "bunch"
+                | "pair"
+                | "couple"
+                | "variety"
+                | "lot"
+                | "lots"
+                | "collection_of"
+        );
+    if np.words.len() != 1 || !wrapper {
+        return np;
+    }
+    let Some(Post::Prep(p, objs)) = np.posts.first() else {
+        return np;
+    };
+    if p != "of" || objs.len() != 1 {
+        return np;
+    }
+    let mut inner = objs[0].clone();
+    inner.posts.extend(np.posts[1..].iter().cloned());
+    inner.counted = counted;
+    if inner.det.is_none() {
+        inner.det = np.det.clone();
+    }
+    inner
+}
+
+/// What an object pronoun stands in for, until the meaning is read.
+pub const PRONOUN: &str = "<them>";
 
 /// Leading words that ask for the app rather than describe it.
 const PREAMBLE: &[&str] = &[

@@ -237,9 +237,6 @@ impl Lexicon {
                         "light" => VerbClass::Light,
                         _ => bad!(),
                     };
-                    if words[0].contains('_') {
-                        continue;
-                    }
                     let noun = words.get(2).filter(|n| **n != "_").map(|n| n.to_string());
                     let verb = Verb {
                         lemma: words[0].into(),
@@ -249,10 +246,16 @@ impl Lexicon {
                     lx.verbs
                         .entry(words[0].into())
                         .or_insert((verb.clone(), Form::Base));
+                    // `hand_in hands handed handing`: the forms are of the
+                    // verb before the particle.
+                    let (base, particle) = match words[0].split_once('_') {
+                        Some((b, p)) => (b, format!("_{p}")),
+                        None => (words[0], String::new()),
+                    };
                     for form in words.iter().skip(3) {
                         lx.verbs
-                            .entry(form.to_string())
-                            .or_insert((verb.clone(), form_of(words[0], form)));
+                            .entry(format!("{form}{particle}"))
+                            .or_insert((verb.clone(), form_of(base, form)));
                     }
                 }
                 "app" => lx.app.extend(words.iter().map(|w| w.to_string())),

@@ -2,23 +2,19 @@
 //! keeps, which are their fields, and how they relate — with the reason for
 //! each decision.
 
-use crate::grammar::{Clause, Np, Parse, Post, Vp};
+use crate::grammar::{Clause, Np, PRONOUN, Parse, Post, Vp};
 use crate::lexicon::{Kind, VerbClass, lexicon};
 use crate::words::{ident, is_adjective, is_plural, pascal, singular};
 use nexus_spec::{Entity, Field, Relation, Spec, slug};
 
 /// Words that mean the people who log in.
-const USER_WORDS: &[&str] = &["user", "account", "login", "visitor_account"];
+const USER_WORDS: &[&str] = &["user", "login"];
 /// Words in a request that say people log in.
 const AUTH_WORDS: &[&str] = &[
     "user",
     "users",
     "login",
     "logins",
-    "account",
-    "accounts",
-    "signup",
-    "sign-up",
     "authentication",
     "auth",
     "password",
@@ -140,6 +136,10 @@ enum Role {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Ctx {
+    /// The object of a preposition: a plural names rows ("sightings of
+    /// species"), a singular with an article unknown to the lexicon is an
+    /// attribute ("for a short reason").
+    Prep,
     /// A list of what the app keeps, a subject, a verb's object, a
     /// preposition's object.
     Thing,
@@ -176,6 +176,12 @@ struct Model {
     made: Vec<(String, Vec<String>, bool, bool)>,
     /// (verb, object) pairs stated ("submit" an expense report).
     acts: Vec<(String, String)>,
+    /// Words already used as attributes ("free seats").
+    attr_words: Vec<String>,
+    /// What the last verb acted on, for "them" and "it".
+    last_objects: Vec<String>,
+    /// Keys in the order they were first named.
+    order: Vec<String>,
 }
 
 fn quote(np: &Np) -> String {
@@ -221,8 +227,9 @@ impl Model {
             let kind = lx
                 .noun(&key)
                 .or_else(|| lx.noun(head))
-                .map_or(Kind::Thing, |n| n.kind);
+                .map_or_else(|| kind_by_ending(head), |n| n.kind);
             self.notes.push(format!("{}: {why}", pascal(&key)));
+            self.order.push(key.clone());
             self.ents.push(Ent {
                 key: key.clone(),
                 kind,
@@ -362,6 +369,156 @@ impl Model {
     }
 }
 
+/// The kind of a noun the lexicon does not know, from how it ends:
+/// `viewing`, `renewal`, `shipment` happen; `trustee`, `pianist` are
+/// people.
+fn kind_by_ending(word: &str) -> Kind {
+    const THINGS_IN_ER: &[&str] = &[
+        "order",
+        "number",
+        "folder",
+        "paper",
+        "poster",
+        "letter",
+        "chapter",
+        "center",
+        "centre",
+        "register",
+        "trailer",
+        "filter",
+        "parameter",
+        "computer",
+        "server",
+        "container",
+        "banner",
+        "sticker",
+        "counter",
+        "timer",
+        "cover",
+        "water",
+        "power",
+        "layer",
+        "corner",
+        "border",
+        "flyer",
+        "voucher",
+        "printer",
+        "scooter",
+        "tractor",
+        "locker",
+        "charger",
+        "reminder",
+        "planner",
+        "ledger",
+        "binder",
+        "shelter",
+        "theater",
+        "theatre",
+        "meter",
+        "calendar",
+        "header",
+        "footer",
+        "answer",
+        "offer",
+        "sensor",
+        "monitor",
+        "elevator",
+        "motor",
+        "radiator",
+        "generator",
+        "mirror",
+        "door",
+        "floor",
+        "color",
+        "colour",
+        "error",
+        "sector",
+        "factor",
+        "vector",
+        "flavor",
+        "flavour",
+        "honor",
+        "labor",
+        "labour",
+        "behavior",
+        "harbor",
+        "razor",
+        "guarantee",
+        "fee",
+        "coffee",
+        "committee",
+        "degree",
+        "plant",
+        "restaurant",
+        "event",
+        "moment",
+        "comment",
+        "apartment",
+        "department",
+        "instrument",
+        "document",
+        "equipment",
+        "statement",
+        "segment",
+        "element",
+        "garment",
+        "ornament",
+        "monument",
+        "tournament",
+        "fragment",
+        "compartment",
+        "supplement",
+        "implement",
+        "material",
+        "journal",
+        "animal",
+        "hospital",
+        "terminal",
+        "portal",
+        "manual",
+        "festival",
+        "signal",
+        "pedal",
+        "metal",
+        "medal",
+        "crystal",
+        "tutorial",
+        "page",
+        "image",
+        "message",
+        "package",
+        "garage",
+        "stage",
+        "village",
+        "cottage",
+        "luggage",
+        "storage",
+        "voltage",
+        "mortgage",
+        "sausage",
+        "beverage",
+        "heritage",
+        "wage",
+        "cage",
+    ];
+    if THINGS_IN_ER.contains(&word) {
+        return Kind::Thing;
+    }
+    let ends = |s: &[&str]| {
+        s.iter()
+            .any(|e| word.len() > e.len() + 2 && word.ends_with(e))
+    };
+    if ends(&[
+        "ing", "tion", "sion", "ment", "ance", "ence", "al", "ship", "age",
+    ]) {
+        Kind::Event
+    } else if ends(&["er", "or", "ist", "ee", "ant", "ent", "ian"]) {
+        Kind::Person
+    } else {
+        Kind::Thing
+    }
+}
+
 fn constraint_text(f: &Field) -> String {
     let mut parts = Vec::new();
     if !f.choices.is_empty() {
@@ -401,6 +558,10 @@ fn attr_entry(name: &str) -> Option<&'static crate::lexicon::Attr> {
 fn is_attr_word(word: &str) -> bool {
     let lx = lexicon();
     lx.attrs.contains_key(word) || lx.attrs.contains_key(&singular(word))
+}
+
+fn is_entity_noun(word: &str) -> bool {
+    lexicon().nouns.contains_key(&singular(word))
 }
 
 fn is_time_word(word: &str) -> bool {
@@ -498,6 +659,13 @@ impl Reader<'_> {
         if USER_WORDS.contains(&head.as_str()) {
             return Role::User;
         }
+        if np.counted {
+            return Role::Attr;
+        }
+        // "optionally anonymous": a yes/no.
+        if np.words.len() == 1 && np.det.is_none() && is_adjective(&np.words[0]) {
+            return Role::Attr;
+        }
         if self.m.app.contains(&head) && !np.is_plural() {
             return Role::App;
         }
@@ -524,6 +692,9 @@ impl Reader<'_> {
         let entity_word = lx.nouns.contains_key(&head);
         let attr_word = is_attr_word(&head) || lx.attrs.contains_key(&compound);
         let known = self.m.has(&head) || self.m.mentioned.contains(&head);
+        if self.m.attr_words.contains(&head) && !self.m.has(&head) && ctx != Ctx::Attr {
+            return Role::Attr;
+        }
         let bare_plural = np.is_plural() && np.det.is_none() && np.count.is_none();
         let article = matches!(
             np.det.as_deref(),
@@ -552,6 +723,17 @@ impl Reader<'_> {
                     Role::Entity(head)
                 } else {
                     Role::Attr
+                }
+            }
+            Ctx::Prep => {
+                if bare_plural && !lx.units.contains(np.head()) {
+                    Role::Entity(head)
+                } else if !entity_word && !known && !np.is_plural() && article {
+                    Role::Attr
+                } else if attr_word && !entity_word && !known {
+                    Role::Attr
+                } else {
+                    Role::Entity(head)
                 }
             }
             Ctx::Thing => {
@@ -591,9 +773,25 @@ impl Reader<'_> {
             owned = true;
             self.m.auth = true;
         }
-        // Modifiers that name the app are not part of the name.
-        mods.retain(|m| !self.m.app.contains(m) || m == &head);
+        // Modifiers that name the app are not part of the name, nor are
+        // hyphenated ones ("multiple-choice questions").
+        mods.retain(|m| (!self.m.app.contains(m) || m == &head) && !m.contains('_'));
         let head_kind = lx.noun(&head).map(|n| n.kind);
+        // "menu dishes", "hotel rooms": the modifier says where they are.
+        if let Some(m) = mods.last().map(|m| singular(m))
+            && !lx.nouns.contains_key(&format!("{}_{head}", mods.join("_")))
+            && head_kind.is_some()
+            && lx
+                .noun(&m)
+                .is_some_and(|n| matches!(n.kind, Kind::Group | Kind::Org | Kind::Place))
+            && !self.m.has(&format!("{m}_{head}"))
+        {
+            if self.m.has(&m) || self.m.mentioned.contains(&m) {
+                let parent = self.m.resolve(&m);
+                self.m.imply(&head, &parent, quote(np));
+            }
+            mods.clear();
+        }
         let compound = if mods.is_empty() {
             head.clone()
         } else {
@@ -606,7 +804,21 @@ impl Reader<'_> {
             let m_is_entity = lx.nouns.contains_key(&m) && !lx.attrs.contains_key(&m)
                 || self.m.has(&m)
                 || self.m.mentioned.contains(&m);
-            if m_is_entity && head_kind.is_some_and(Kind::is_occurrence) {
+            let m_kind = lx.noun(&m).map_or_else(|| kind_by_ending(&m), |n| n.kind);
+            // "ticket types": tickets point at their type.
+            if matches!(
+                head.as_str(),
+                "type" | "kind" | "tier" | "level" | "plan" | "class" | "category"
+            ) && m_is_entity
+            {
+                let key = self.m.add(&compound, format!("{why} {}", quote(np)));
+                if self.m.has(&m) || self.m.mentioned.contains(&m) {
+                    self.m.imply(&m, &key, quote(np));
+                }
+                return Some(key);
+            }
+            if m_is_entity && !m_kind.is_occurrence() && head_kind.is_some_and(Kind::is_occurrence)
+            {
                 // "customer orders", "lesson completion": the order of a
                 // customer, the completion of a lesson.
                 let parent = self.m.add(&m, format!("named in {}", quote(np)));
@@ -708,11 +920,21 @@ impl Reader<'_> {
                 prep != "in"
                     && objs
                         .iter()
-                        .any(|o| matches!(self.role(o, Ctx::Thing), Role::Entity(_)))
+                        .any(|o| matches!(self.role(o, Ctx::Prep), Role::Entity(_)))
             }
             _ => false,
         });
-        if names_entity && !is_time_word(np.head()) {
+        // Only what is made about something is a row of its own; "a seat at
+        // one table" is a reference to the table.
+        let head_key = ident(&singular(np.head()));
+        let made_about = lexicon()
+            .noun(&head_key)
+            .map_or_else(|| kind_by_ending(&head_key), |n| n.kind);
+        let made_about = matches!(
+            made_about,
+            Kind::Response | Kind::Content | Kind::Event | Kind::Join
+        ) && lexicon().noun(&head_key).is_some();
+        if names_entity && made_about && !is_time_word(np.head()) {
             let mut bare = np.clone();
             bare.det = None;
             if let Some(key) = self.entity(&bare, "about another row:") {
@@ -811,6 +1033,25 @@ impl Reader<'_> {
         }
         let mut name = words.join("_");
         let mut f = typed_field(&name);
+        // "an organic flag", "optionally anonymous": yes or no.
+        if matches!(head.as_str(), "flag" | "indicator" | "toggle") && words.len() >= 2 {
+            name = words[..words.len() - 1].join("_");
+            f = Field::new(&name, "boolean", false);
+        } else if words.len() == 1 && np.det.is_none() && is_adjective(&np.words[0]) {
+            f = Field::new(&name, "boolean", false);
+        }
+        // "a number of bedrooms": how many.
+        if np.counted {
+            name = np
+                .adjectives
+                .iter()
+                .chain(np.words.iter())
+                .map(|w| ident(w))
+                .collect::<Vec<_>>()
+                .join("_");
+            f = Field::new(&name, "integer", false).range(Some(0.0), None);
+        }
+        self.m.attr_words.push(head.clone());
         for p in &np.posts {
             match p {
                 Post::Unit(u) => {
@@ -909,63 +1150,75 @@ impl Reader<'_> {
 
     /// `owner <prep> o`: a reference, or a field when `o` is an attribute.
     fn prep_object(&mut self, owner: &str, prep: &str, o: &Np, count: usize) {
-        let role = self.role(o, Ctx::Thing);
-        match role {
+        if prep == "with" {
+            // "stored with a timestamp and a referrer"
+            self.with_list(owner, std::slice::from_ref(o));
+            return;
+        }
+        let o = &self.resolve_pronoun(o);
+        match self.role(o, Ctx::Prep) {
             Role::Entity(_) => {
-                let Some(parent) = self.entity(o, &format!("{prep}")) else {
+                let Some(parent) = self.entity(o, prep) else {
                     return;
                 };
                 let quoted = format!("“… {prep} {}”", o.text());
-                if prep == "between" && (o.count == Some(2.0) || count == 1 && o.is_plural()) {
+                let many = matches!(o.det.as_deref(), Some("several" | "multiple" | "many"));
+                let container = matches!(
+                    self.m.kind_of(owner),
+                    Kind::Group | Kind::Org | Kind::Collection | Kind::Place
+                );
+                if many {
+                    // "assigned to several members": many-to-many.
+                    let through = format!("{owner}_{parent}");
+                    self.m.link(owner, &parent, &through, quoted);
+                } else if prep == "between" && (o.count == Some(2.0) || count == 1 && o.is_plural())
+                {
                     let (a, b) = sides(&parent);
-                    self.m.relate_as(
-                        owner,
-                        &parent,
-                        Some(format!("{a}_{parent}_id")),
-                        true,
-                        quoted.clone(),
-                    );
-                    self.m.relate_as(
-                        owner,
-                        &parent,
-                        Some(format!("{b}_{parent}_id")),
-                        true,
-                        quoted,
-                    );
-                } else if prep == "with" && !self.m.kind_of(owner).is_occurrence() {
+                    for side in [a, b] {
+                        self.m.relate_as(
+                            owner,
+                            &parent,
+                            Some(format!("{side}_{parent}_id")),
+                            true,
+                            quoted.clone(),
+                        );
+                    }
+                } else if prep == "of"
+                    && container
+                    && !self.m.kind_of(&parent).is_occurrence()
+                    && !matches!(self.m.kind_of(&parent), Kind::Group | Kind::Org)
+                {
+                    // "teams of participants", "decks of cards": they hold
+                    // them.
                     self.m.relate(&parent, owner, true, quoted);
                 } else {
-                    self.m.relate(
-                        owner,
-                        &parent,
-                        matches!(
-                            prep,
-                            "in" | "on"
-                                | "of"
-                                | "to"
-                                | "against"
-                                | "per"
-                                | "for"
-                                | "at"
-                                | "inside"
-                                | "within"
-                                | "under"
-                        ),
-                        quoted,
+                    let required = matches!(
+                        prep,
+                        "in" | "on"
+                            | "of"
+                            | "to"
+                            | "against"
+                            | "per"
+                            | "for"
+                            | "at"
+                            | "inside"
+                            | "within"
+                            | "under"
                     );
+                    self.m.relate(owner, &parent, required, quoted);
                 }
-                // "per project per day": the day is the owner's, not the
-                // project's.
-                let mut own_posts = o.clone();
+                // "sightings of species at locations", "per project per
+                // day": later prepositions are the owner's.
+                let mut own = o.clone();
                 let mut outer = Vec::new();
-                own_posts.posts.retain(|p| match p {
-                    Post::Prep(_, objs) if objs.iter().all(|x| is_time_word(x.head())) => {
+                own.posts.retain(|p| match p {
+                    Post::Prep(pp, _) if pp != "of" => {
                         outer.push(p.clone());
                         false
                     }
                     _ => true,
                 });
-                self.posts(&parent, &own_posts);
+                self.posts(&parent, &own);
                 for p in outer {
                     if let Post::Prep(pp, objs) = p {
                         for x in &objs {
@@ -984,6 +1237,21 @@ impl Reader<'_> {
         }
     }
 
+    /// `them` / `it` as what the last verb acted on.
+    fn resolve_pronoun(&self, np: &Np) -> Np {
+        if np.words.first().map(String::as_str) != Some(PRONOUN) {
+            return np.clone();
+        }
+        match self.m.last_objects.first() {
+            Some(k) => Np {
+                words: k.split('_').map(str::to_string).collect(),
+                det: Some("the".into()),
+                ..Np::default()
+            },
+            None => np.clone(),
+        }
+    }
+
     /// What follows a phrase naming `owner`.
     fn posts(&mut self, owner: &str, np: &Np) {
         for p in &np.posts {
@@ -998,7 +1266,25 @@ impl Reader<'_> {
                     let subject = vec![(Role::Entity(owner.to_string()), np.clone())];
                     self.vp(&subject, vp, &mut None);
                 }
-                Post::Choices(_) | Post::Range(..) | Post::Unit(_) => {}
+                Post::Flag(word) => {
+                    let f = Field::new(&usable_name(owner, &ident(word)), "boolean", false);
+                    self.m.field(owner, f, format!("“{} … {word}”", np.text()));
+                }
+                Post::States(items) => {
+                    let choices: Vec<String> = items
+                        .iter()
+                        .filter_map(|c| nexus_spec::choice_value(c))
+                        .collect();
+                    if choices.len() >= 2 {
+                        let f = Field {
+                            choices,
+                            ..Field::new("status", "enum", true)
+                        };
+                        self.m
+                            .field(owner, f, format!("“{} is {}”", np.text(), items.join(", ")));
+                    }
+                }
+                Post::Appos(_) | Post::Choices(_) | Post::Range(..) | Post::Unit(_) => {}
             }
         }
     }
@@ -1007,6 +1293,21 @@ impl Reader<'_> {
     fn with_list(&mut self, owner: &str, items: &[Np]) {
         let last = items.last();
         for (i, it) in items.iter().enumerate() {
+            // "a reporter and an assignee, both developers": references.
+            if let Some(Post::Appos(what)) = it.posts.iter().find(|p| matches!(p, Post::Appos(_))) {
+                if let Some(target) = self.entity(what, "named as") {
+                    let role = ident(&singular(it.head()));
+                    let field = format!("{role}_id");
+                    self.m.relate_as(
+                        owner,
+                        &target,
+                        Some(field),
+                        false,
+                        format!("“{} …, both {}”", it.text(), what.text()),
+                    );
+                    continue;
+                }
+            }
             match self.role(it, Ctx::Attr) {
                 Role::Attr => {
                     // "check-in and check-out dates"
@@ -1036,7 +1337,25 @@ impl Reader<'_> {
                     } else {
                         self.m.relate(&key, owner, true, quoted);
                     }
-                    self.posts(&key, it);
+                    // "appointments with doctors for a date": the date is
+                    // the appointment's.
+                    let mut own = it.clone();
+                    let mut outer = Vec::new();
+                    own.posts.retain(|p| match p {
+                        Post::Prep(pp, objs)
+                            if objs.iter().all(|x| self.role(x, Ctx::Prep) == Role::Attr) =>
+                        {
+                            outer.push((pp.clone(), objs.clone()));
+                            false
+                        }
+                        _ => true,
+                    });
+                    self.posts(&key, &own);
+                    for (pp, objs) in outer {
+                        for x in &objs {
+                            self.prep_object(owner, &pp, x, objs.len());
+                        }
+                    }
                 }
                 Role::User => {
                     self.m.auth = true;
@@ -1077,7 +1396,11 @@ impl Reader<'_> {
             let role = self.role(np, Ctx::Thing);
             let role = match role {
                 Role::Entity(_) => match self.entity(np, "does something:") {
-                    Some(k) => Role::Entity(k),
+                    Some(k) => {
+                        // "artworks by artists belong to collections"
+                        self.posts(&k, np);
+                        Role::Entity(k)
+                    }
                     None => continue,
                 },
                 Role::User => {
@@ -1094,6 +1417,7 @@ impl Reader<'_> {
         let mut event = None;
         for vp in &c.vps {
             self.vp(&subject, vp, &mut event);
+            self.remember_objects(vp);
         }
         *last_subject = subject;
     }
@@ -1106,6 +1430,16 @@ impl Reader<'_> {
     }
 
     fn vp(&mut self, subject: &[(Role, Np)], vp: &Vp, event: &mut Option<String>) {
+        let mut vp = vp.clone();
+        for o in &mut vp.objects {
+            *o = self.resolve_pronoun(o);
+        }
+        for (_, objs) in &mut vp.preps {
+            for o in objs.iter_mut() {
+                *o = self.resolve_pronoun(o);
+            }
+        }
+        let vp = &vp;
         let Some(verb) = vp.verbs.first() else { return };
         let subj_entities: Vec<String> = subject
             .iter()
@@ -1115,6 +1449,131 @@ impl Reader<'_> {
             })
             .collect();
         let by_user = subject.iter().any(|(r, _)| *r == Role::User);
+        let each = subject
+            .iter()
+            .any(|(_, np)| matches!(np.det.as_deref(), Some("each" | "every")));
+        // "each walk lasting 30 or 60 minutes": a measure of it.
+        if let Some((values, unit)) = &vp.measure {
+            let base = match verb.lemma.as_str() {
+                "weigh" => "weight",
+                "cost" => "cost",
+                _ => "duration",
+            };
+            let name = format!("{base}_{}", unit_suffix(unit));
+            for s in &subj_entities {
+                let mut f = Field::new(&name, "integer", true).range(Some(0.0), None);
+                if values.len() >= 2 {
+                    f = f.choices(
+                        &values
+                            .iter()
+                            .map(|v| nexus_spec::number_literal(*v))
+                            .collect::<Vec<_>>()
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>(),
+                    );
+                    f.min = None;
+                }
+                self.m.field(s, f, format!("“… {} {}”", verb.lemma, unit));
+            }
+            return;
+        }
+        // "each booking holds one seat", "each meeting discusses one book":
+        // one of them for each, so each points at its one.
+        if each
+            && !matches!(
+                vp.class(),
+                VerbClass::Act | VerbClass::Link | VerbClass::Judge
+            )
+        {
+            let mut rest = Vec::new();
+            for o in &vp.objects {
+                let one = matches!(o.det.as_deref(), Some("one" | "a" | "an" | "single"))
+                    || o.count == Some(1.0);
+                let is_entity = matches!(self.role(o, Ctx::Thing), Role::Entity(_))
+                    && (is_entity_noun(o.head()) || self.m.has(&ident(&singular(o.head()))));
+                if one && is_entity && !vp.passive {
+                    if let Some(k) = self.entity(o, "one each:") {
+                        for s in &subj_entities {
+                            self.m.relate(
+                                s,
+                                &k,
+                                true,
+                                format!("“each … {} {}”", verb.lemma, o.text()),
+                            );
+                            // "... for one showtime": also the subject's.
+                            for p in &o.posts {
+                                if let Post::Prep(pp, objs) = p {
+                                    for x in objs {
+                                        self.prep_object(s, pp, x, objs.len());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    rest.push(o.clone());
+                }
+            }
+            if rest.len() != vp.objects.len() {
+                let mut v = vp.clone();
+                v.objects = rest;
+                if v.objects.is_empty() && v.preps.is_empty() {
+                    return;
+                }
+                return self.vp(subject, &v, event);
+            }
+        }
+        // "owners register their dogs": theirs.
+        if matches!(
+            vp.class(),
+            VerbClass::Act | VerbClass::Link | VerbClass::Make
+        ) && !subj_entities.is_empty()
+            && vp
+                .objects
+                .iter()
+                .any(|o| matches!(o.det.as_deref(), Some("their" | "his" | "her")))
+        {
+            let mut v = vp.clone();
+            v.verbs = vec![crate::lexicon::Verb {
+                class: VerbClass::Have,
+                ..verb.clone()
+            }];
+            return self.vp(subject, &v, event);
+        }
+        // "attendees register for events": with no object, a make verb
+        // that names its row acts.
+        if vp.class() == VerbClass::Make
+            && vp.objects.is_empty()
+            && verb.noun.is_some()
+            && !vp.preps.is_empty()
+        {
+            let mut v = vp.clone();
+            v.verbs = vec![crate::lexicon::Verb {
+                class: VerbClass::Act,
+                ..verb.clone()
+            }];
+            return self.vp(subject, &v, event);
+        }
+        // "users follow other users": a row per pair, the followed user by
+        // id.
+        if vp.class() == VerbClass::Link
+            && by_user
+            && vp
+                .objects
+                .iter()
+                .any(|o| self.role(o, Ctx::Thing) == Role::User)
+        {
+            let e = self.event_of(verb, "users follow users".to_string());
+            self.own(&e);
+            let f = Field::new(
+                &format!("{}ed_user_id", verb.lemma.trim_end_matches('e')),
+                "integer",
+                true,
+            )
+            .range(Some(1.0), None);
+            self.m.field(&e, f, format!("“users {} users”", verb.lemma));
+        }
         let subj_text = subject
             .iter()
             .map(|(_, np)| np.text())
@@ -1286,8 +1745,37 @@ impl Reader<'_> {
                 }
             }
             VerbClass::Act | VerbClass::Link => {
+                let range = vp.range.or_else(|| {
+                    vp.objects
+                        .iter()
+                        .flat_map(|o| &o.posts)
+                        .find_map(|p| match p {
+                            Post::Range(a, b) => Some((*a, *b)),
+                            _ => None,
+                        })
+                });
+                let noun_kind = verb
+                    .noun
+                    .as_deref()
+                    .and_then(|n| lexicon().noun(n))
+                    .map(|n| n.kind);
+                // "entries, each rated from 1 to 5": a rating of their own.
+                if vp.passive && targets.is_empty() {
+                    let name = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
+                    for s in &subj_entities {
+                        let (lo, hi) = range.unwrap_or((Some(1.0), Some(5.0)));
+                        let f = Field::new(&usable_name(s, &name), "integer", true).range(lo, hi);
+                        self.m.field(s, f, format!("“… {} …”", verb.lemma));
+                    }
+                    return;
+                }
                 for (prep, o) in &targets {
-                    match self.role(o, Ctx::Thing) {
+                    let ctx = if prep.is_some() {
+                        Ctx::Prep
+                    } else {
+                        Ctx::Thing
+                    };
+                    match self.role(o, ctx) {
                         Role::Entity(_) => {
                             let Some(key) = self.entity(o, "acted on:") else {
                                 continue;
@@ -1298,6 +1786,23 @@ impl Reader<'_> {
                                 prep.as_ref().map(|p| format!("{p} ")).unwrap_or_default(),
                                 o.text()
                             ));
+                            // "teachers grade each submission": one grade
+                            // for each, a field of it.
+                            if kind.is_occurrence()
+                                && noun_kind == Some(Kind::Response)
+                                && verb.noun.as_deref() != Some(key.as_str())
+                            {
+                                let name = verb.noun.clone().unwrap_or_default();
+                                let mut f = typed_field(&name);
+                                if let Some((lo, hi)) = range {
+                                    f = Field::new(&name, "integer", false).range(lo, hi);
+                                } else if f.kind == "string" {
+                                    f = Field::new(&name, "number", false).range(Some(0.0), None);
+                                }
+                                f.name = usable_name(&key, &name);
+                                self.m.field(&key, f, quoted.clone());
+                                continue;
+                            }
                             if kind.is_occurrence() && verb.noun.as_deref() != Some(key.as_str()) {
                                 // "book appointments": the appointment is
                                 // the row.
@@ -1463,6 +1968,19 @@ impl Reader<'_> {
         }
     }
 
+    /// Remembers what a verb acted on, for a pronoun after it.
+    fn remember_objects(&mut self, vp: &Vp) {
+        let keys: Vec<String> = vp
+            .objects
+            .iter()
+            .map(|o| self.m.resolve(&ident(&singular(o.head()))))
+            .filter(|k| self.m.has(k))
+            .collect();
+        if !keys.is_empty() {
+            self.m.last_objects = keys;
+        }
+    }
+
     /// The name of a row an action records when its object is only
     /// attributes ("employees record hours" in a timesheet app).
     fn entry_key(&self, verb: &crate::lexicon::Verb, attrs: &[Np]) -> String {
@@ -1571,7 +2089,7 @@ pub fn understand(request: &str) -> Understanding {
         .collect();
     if words.iter().any(|w| AUTH_WORDS.contains(&w.as_str()))
         || request.to_lowercase().contains("log in")
-        || request.to_lowercase().contains("sign up")
+        || request.to_lowercase().contains("user account")
         || request.to_lowercase().contains("sign in")
     {
         r.m.auth = true;
@@ -1835,33 +2353,108 @@ pub fn understand(request: &str) -> Understanding {
         }
     }
     // An action with nothing it is about: about the app's main thing ("a
-    // pet adoption site: ... adopters submit applications").
-    let main_things: Vec<String> = head_words
-        .iter()
-        .map(|w| r.m.resolve(w))
-        .filter(|w| r.m.has(w) && !r.m.kind_of(w).is_occurrence() && !r.m.kind_of(w).is_agent())
-        .collect();
-    if let Some(main) = main_things.first().cloned() {
-        let orphans: Vec<String> =
-            r.m.ents
+    // pet adoption site: ... adopters submit applications"; "a habit
+    // tracker with daily check-ins").
+    let orphans = |m: &Model| -> Vec<String> {
+        m.ents
+            .iter()
+            .filter(|e| e.kind.is_occurrence())
+            .filter(|e| {
+                !m.rels
+                    .iter()
+                    .any(|x| x.child == e.key && !m.kind_of(&x.parent).is_agent())
+                    && !m.links.iter().any(|l| l.through == e.key)
+            })
+            .map(|e| e.key.clone())
+            .collect()
+    };
+    if !orphans(&r.m).is_empty() {
+        let thing_like = |m: &Model, k: &str| {
+            m.has(k) && !m.kind_of(k).is_occurrence() && !m.kind_of(k).is_agent()
+        };
+        let mut main = head_words
+            .iter()
+            .map(|w| r.m.resolve(w))
+            .find(|w| thing_like(&r.m, w));
+        if main.is_none() {
+            // "job board" → the job listings.
+            main =
+                r.m.order
+                    .iter()
+                    .find(|k| {
+                        thing_like(&r.m, k)
+                            && k.split('_')
+                                .any(|part| head_words.iter().any(|h| h == part))
+                    })
+                    .cloned();
+        }
+        if main.is_none() {
+            // "a habit tracker": the habits.
+            let n = head_words.len();
+            main = head_words[..n.saturating_sub(1)]
                 .iter()
-                .filter(|e| e.kind.is_occurrence() && e.key != main)
-                .filter(|e| {
-                    !r.m.rels
-                        .iter()
-                        .any(|x| x.child == e.key && !r.m.kind_of(&x.parent).is_agent())
-                        && !r.m.links.iter().any(|l| l.through == e.key)
+                .rev()
+                .find(|w| {
+                    lx.noun(w)
+                        .is_some_and(|x| matches!(x.kind, Kind::Thing | Kind::Content))
+                        && !lx.mass.contains(*w)
+                        && !lx.app.contains(*w)
                 })
-                .map(|e| e.key.clone())
-                .collect();
-        for o in orphans {
-            let why = format!(
-                "in a {} app, a {} is about a {}",
-                head_words.join(" "),
-                o.replace('_', " "),
-                main.replace('_', " ")
-            );
-            r.m.relate(&o, &main, true, why);
+                .map(|w| {
+                    r.m.add(w, format!("what the {} app is about", head_words.join(" ")))
+                });
+        }
+        if main.is_none() {
+            main =
+                r.m.order
+                    .iter()
+                    .find(|k| {
+                        thing_like(&r.m, k) && matches!(r.m.kind_of(k), Kind::Thing | Kind::Content)
+                    })
+                    .cloned();
+        }
+        if let Some(main) = main {
+            for o in orphans(&r.m) {
+                if o == main {
+                    continue;
+                }
+                let why = format!(
+                    "in a {} app, a {} is about a {}",
+                    head_words.join(" "),
+                    o.replace('_', " "),
+                    main.replace('_', " ")
+                );
+                r.m.relate(&o, &main, true, why);
+            }
+        }
+    }
+    // "orders of menu dishes; each order line has a quantity": the line
+    // holds the dish.
+    let lines: Vec<(String, String)> =
+        r.m.rels
+            .iter()
+            .filter(|x| {
+                let c = &x.child;
+                (c.ends_with("_line") || c.ends_with("_item"))
+                    && c.starts_with(&format!("{}_", x.parent))
+            })
+            .map(|x| (x.child.clone(), x.parent.clone()))
+            .collect();
+    for (line, parent) in lines {
+        let moved: Vec<Rel> = r
+            .m
+            .rels
+            .iter()
+            .filter(|x| {
+                x.child == parent && matches!(r.m.kind_of(&x.parent), Kind::Thing | Kind::Content)
+            })
+            .cloned()
+            .collect();
+        for mut x in moved {
+            r.m.rels
+                .retain(|y| !(y.child == x.child && y.parent == x.parent && y.field == x.field));
+            x.child = line.clone();
+            r.m.rels.push(x);
         }
     }
     let title = title(&parse, &r.m);

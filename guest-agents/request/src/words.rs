@@ -119,6 +119,29 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             *t = Token::Number(v);
         }
     }
+    merge_phrasal(out)
+}
+
+/// `hand in`, `signed up`: one verb (`hand_in`, `signed_up`) when the
+/// lexicon knows the pair.
+fn merge_phrasal(tokens: Vec<Token>) -> Vec<Token> {
+    let lx = lexicon();
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if let (Some(Token::Word(w)), Some(Token::Word(p))) = (tokens.get(i), tokens.get(i + 1))
+            && matches!(p.as_str(), "in" | "up" | "out" | "off" | "on")
+        {
+            let joined = format!("{w}_{p}");
+            if lx.verbs.contains_key(&joined) {
+                out.push(Token::Word(joined));
+                i += 2;
+                continue;
+            }
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
     out
 }
 
@@ -130,7 +153,14 @@ pub fn singular(word: &str) -> String {
     }
     if let Some((head, last)) = word.rsplit_once(['-', '_']) {
         let sep = if word.contains('_') { '_' } else { '-' };
-        return format!("{head}{sep}{}", singular(last));
+        // "check-ins": a short last part still loses its `s`.
+        let last = match last.strip_suffix('s') {
+            Some(stem) if last.len() <= 3 && !last.ends_with("ss") && !stem.is_empty() => {
+                stem.to_string()
+            }
+            _ => singular(last),
+        };
+        return format!("{head}{sep}{last}");
     }
     let n = word.len();
     if n <= 3 || word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
