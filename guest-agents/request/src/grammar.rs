@@ -98,24 +98,8 @@ const ADVS: &[&str] = &[
     "optionally",
     "usually",
     "often",
-    "always",
-    "just",
-    "even",
-    "already",
-    "still",
-    "then",
-    "each_adv",
-    "quickly",
-    "online",
-    "publicly",
-    "privately",
-    "separately",
-    "first",
-    "up",
-    "down",
-    "back",
-    "out_adv",
-    "daily_adv",
+    "always", "just", "even", "already", "still", "then", "quickly", "online", "publicly",
+    "privately", "separately", "up", "down",
 ];
 const PRONOUNS: &[&str] = &[
     "they",
@@ -390,9 +374,7 @@ fn word_tag(
             }
         }
         // "..., each rated from 1 to 5": a participle about each of them.
-        Tag::Det
-            if matches!(prev.text.as_str(), "each" | "every")
-                && matches!(form, Form::Past | Form::Ing) =>
+                Tag::Det if matches!(prev.text.as_str(), "each" | "every") && form == Form::Past =>
         {
             as_verb
         }
@@ -435,8 +417,9 @@ fn word_tag(
                         as_verb
                     }
                 }
-                Form::Ing => {
+                                Form::Ing => {
                     if (next_is_plural_noun
+                        || matches!(next, Some(Token::Number(_)))
                         || matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Num)))
                         && !next_is_singular_noun
                     {
@@ -556,8 +539,11 @@ pub struct Vp {
     /// Prepositions right after the verb (`subscribe to lists`).
     pub preps: Vec<(String, Vec<Np>)>,
     pub range: Option<(Option<f64>, Option<f64>)>,
-    /// `lasting 30 or 60 minutes`: the values and their unit.
+        /// `lasting 30 or 60 minutes`: the values and their unit.
     pub measure: Option<(Vec<f64>, String)>,
+    /// `that anyone can like`: the phrase it follows is its object and
+    /// whoever does it is a user.
+    pub object_is_owner: bool,
 }
 
 impl Vp {
@@ -628,6 +614,10 @@ impl P<'_> {
         if self.tag(j) == Some(Tag::Mark(',')) || self.tag(j) == Some(Tag::Mark('/')) {
             comma = true;
             j += 1;
+            // ", optionally anonymous"
+            while self.tag(j) == Some(Tag::Adv) {
+                j += 1;
+            }
         }
         if self.tag(j) == Some(Tag::Conj) && self.text(j) != "then" {
             conj = true;
@@ -760,9 +750,14 @@ impl P<'_> {
         let mut items: Vec<String> = Vec::new();
         let mut j = i;
         let mut saw_or = false;
+        // Where the list ends if what follows a separator is not a choice.
+        let mut end = i;
         loop {
             let mut words = Vec::new();
             while let Some(t) = self.t.get(j) {
+                                if t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past) {
+                    break;
+                }
                 if matches!(t.tag, Tag::Mark(_) | Tag::Conj)
                     || (t.tag == Tag::Det && matches!(t.text.as_str(), "a" | "an" | "the"))
                 {
@@ -779,9 +774,14 @@ impl P<'_> {
                 }
             }
             if words.is_empty() {
-                return None;
+                if items.is_empty() {
+                    return None;
+                }
+                j = end;
+                break;
             }
             items.push(words.join(" "));
+            end = j;
             match self.tag(j) {
                 Some(Tag::Mark(',' | '/')) => {
                     j += 1;
@@ -973,6 +973,17 @@ impl P<'_> {
                         j = k + 1;
                     }
                 }
+                                // "updates that anyone can like": they are what is liked.
+                Some(Tag::Rel)
+                    if matches!(self.tag(j + 1), Some(Tag::Pron))
+                        && self.verb_at(j + 2).is_some() =>
+                {
+                    let k = self.verb_at(j + 2).unwrap_or(j + 2);
+                    let (mut vp, k2) = self.vp(k);
+                    vp.object_is_owner = true;
+                    np.posts.push(Post::Clause(vp));
+                    j = k2;
+                }
                 Some(Tag::Rel) => {
                     let mut k = j + 1;
                     let passive = self.skip_aux(&mut k);
@@ -1066,10 +1077,12 @@ impl P<'_> {
                 break;
             }
             // ", both developers": what the items are.
-            if comma
+                        if comma
                 && !conj
-                && matches!(self.text(k), "both" | "all" | "each")
+                && matches!(self.text(k), "both" | "all")
                 && let Some((what, k2)) = self.np(k + 1, true)
+                && what.posts.is_empty()
+                && what.is_plural()
                 && self.is_boundary_or_list_end(k2)
             {
                 for it in &mut items {
@@ -1078,10 +1091,11 @@ impl P<'_> {
                 j = k2;
                 break;
             }
-            let Some((np, k2)) = self.np(k, nested || attrs) else {
+                        let Some((np, k2)) = self.np(k, nested || attrs) else {
                 break;
             };
-            if self.verb_at(k2).is_some() {
+            // "..., and each invoice is draft, sent or paid": a new clause.
+            if self.verb_at(k2).is_some() || self.tag(k2) == Some(Tag::Aux) {
                 break;
             }
             if attrs && nested && comma && conj && np.det.is_none() && np.is_plural() {
@@ -1284,8 +1298,13 @@ fn distribute(items: &mut [Np]) {
                 | "departure"
                 | "arrival"
         );
-        let single = it.words.len() == 1 && it.posts.is_empty() && !is_plural(it.head());
-        if single && (paired || (bare && !lx.attrs.contains_key(it.head()))) {
+                let single = it.words.len() == 1 && it.posts.is_empty() && !is_plural(it.head());
+        let pairs_with_next = matches!(
+            next.words[0].as_str(),
+            "start" | "end" | "first" | "last" | "opening" | "closing" | "min" | "max" | "home"
+                | "away" | "front" | "back" | "pickup" | "return" | "departure" | "arrival"
+        );
+        if single && ((paired && pairs_with_next) || (bare && !paired && !lx.attrs.contains_key(it.head()))) {
             items[i].words.push(head);
         }
     }
@@ -1321,8 +1340,8 @@ fn unwrap_quantity(np: Np) -> Np {
     }
     let mut inner = objs[0].clone();
     inner.posts.extend(np.posts[1..].iter().cloned());
-    inner.counted = counted;
-    if inner.det.is_none() {
+        inner.counted = counted;
+    if inner.det.is_none() && !inner.is_plural() {
         inner.det = np.det.clone();
     }
     inner
@@ -1486,5 +1505,16 @@ mod tests {
                 .iter()
                 .any(|x| matches!(x, Post::Range(Some(1.0), Some(10.0))));
         assert!(found, "{p:?}");
+    }
+}
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    fn debug_parse() {
+        if let Ok(r) = std::env::var("PARSE") {
+            let (p, toks) = super::parse(&r);
+            eprintln!("{:?}", toks.iter().map(|t| format!("{}/{:?}", t.text, t.tag)).collect::<Vec<_>>());
+            eprintln!("{p:#?}");
+        }
     }
 }

@@ -644,8 +644,15 @@ impl Reader<'_> {
         if words.is_empty() {
             words = np.words.clone();
         }
-        let head = singular(words.last().map_or("", String::as_str));
-        let mods = words[..words.len() - 1].iter().map(|w| ident(w)).collect();
+                let head = singular(words.last().map_or("", String::as_str));
+        let mut mods: Vec<String> = words[..words.len() - 1].iter().map(|w| ident(w)).collect();
+        // "short links": an adjective that is part of a known name.
+        if mods.is_empty()
+            && let Some(a) = np.adjectives.last()
+            && lexicon().nouns.contains_key(&format!("{}_{}", ident(a), ident(&head)))
+        {
+            mods.push(ident(a));
+        }
         (mods, ident(&head))
     }
 
@@ -725,8 +732,9 @@ impl Reader<'_> {
                     Role::Attr
                 }
             }
-            Ctx::Prep => {
-                if bare_plural && !lx.units.contains(np.head()) {
+                        Ctx::Prep => {
+                let string_attr = attr_entry(&head).is_none_or(|a| a.kind == "string");
+                if bare_plural && !lx.units.contains(np.head()) && (entity_word || known || string_attr) {
                     Role::Entity(head)
                 } else if !entity_word && !known && !np.is_plural() && article {
                     Role::Attr
@@ -1262,6 +1270,17 @@ impl Reader<'_> {
                         self.prep_object(owner, prep, o, objs.len());
                     }
                 }
+                                Post::Clause(vp) if vp.object_is_owner => {
+                    let mut bare = np.clone();
+                    bare.posts.clear();
+                    let mut v = vp.clone();
+                    v.objects = vec![bare];
+                    let anyone = Np {
+                        words: vec!["user".into()],
+                        ..Np::default()
+                    };
+                    self.vp(&[(Role::User, anyone)], &v, &mut None);
+                }
                 Post::Clause(vp) => {
                     let subject = vec![(Role::Entity(owner.to_string()), np.clone())];
                     self.vp(&subject, vp, &mut None);
@@ -1284,29 +1303,71 @@ impl Reader<'_> {
                             .field(owner, f, format!("“{} is {}”", np.text(), items.join(", ")));
                     }
                 }
-                Post::Appos(_) | Post::Choices(_) | Post::Range(..) | Post::Unit(_) => {}
+                                // "a grade from 0 to 100": its value.
+                Post::Range(lo, hi) => {
+                    let name = match owner {
+                        "rating" | "review" => "rating",
+                        "grade" | "score" | "mark" | "evaluation" => "score",
+                        _ => "value",
+                    };
+                    let mut f = Field::new(name, "integer", true).range(*lo, *hi);
+                    if lo.is_some_and(|v| v.fract() != 0.0) || hi.is_some_and(|v| v.fract() != 0.0) {
+                        f.kind = "number".into();
+                    }
+                    self.m.field(owner, f, quote(np));
+                }
+                Post::Appos(_) | Post::Choices(_) | Post::Unit(_) => {}
             }
         }
+    }
+
+        /// `a reporter …, both developers`: a reference to a developer named
+    /// for its role. Whether `it` was one.
+    fn appositive(&mut self, owner: &str, it: &Np) -> bool {
+        let Some(Post::Appos(what)) = it.posts.iter().find(|p| matches!(p, Post::Appos(_))) else {
+            return false;
+        };
+        let Some(target) = self.entity(what, "named as") else {
+            return false;
+        };
+        let role = ident(&singular(it.head()));
+        self.m.relate_as(
+            owner,
+            &target,
+            Some(format!("{role}_id")),
+            false,
+            format!("“{} …, both {}”", it.text(), what.text()),
+        );
+        true
+    }
+
+    /// An attribute phrase that is a row of its own: something made about
+    /// another row ("an answer to each question", "a score for each quiz").
+    fn promotes(&self, np: &Np) -> bool {
+        let names_entity = np.posts.iter().any(|p| match p {
+            Post::Prep(prep, objs) => {
+                prep != "in"
+                    && objs
+                        .iter()
+                        .any(|o| matches!(self.role(o, Ctx::Prep), Role::Entity(_)))
+            }
+            _ => false,
+        });
+        let key = ident(&singular(np.head()));
+        names_entity
+            && !is_time_word(np.head())
+            && lexicon().noun(&key).is_some_and(|n| {
+                matches!(n.kind, Kind::Response | Kind::Content | Kind::Event | Kind::Join)
+            })
     }
 
     /// `owner with a, b and c`.
     fn with_list(&mut self, owner: &str, items: &[Np]) {
         let last = items.last();
         for (i, it) in items.iter().enumerate() {
-            // "a reporter and an assignee, both developers": references.
-            if let Some(Post::Appos(what)) = it.posts.iter().find(|p| matches!(p, Post::Appos(_))) {
-                if let Some(target) = self.entity(what, "named as") {
-                    let role = ident(&singular(it.head()));
-                    let field = format!("{role}_id");
-                    self.m.relate_as(
-                        owner,
-                        &target,
-                        Some(field),
-                        false,
-                        format!("“{} …, both {}”", it.text(), what.text()),
-                    );
-                    continue;
-                }
+                        // "a reporter and an assignee, both developers": references.
+            if self.appositive(owner, it) {
+                continue;
             }
             match self.role(it, Ctx::Attr) {
                 Role::Attr => {
@@ -1608,14 +1669,24 @@ impl Reader<'_> {
                     if prep.is_some() && !vp.objects.is_empty() {
                         continue;
                     }
-                    let ctx = if class == VerbClass::Have && !vp.part_of && !is_plural(o.head()) {
-                        Ctx::Attr
-                    } else if class == VerbClass::Have {
+                                        let ctx = if class == VerbClass::Have {
                         Ctx::Attr
                     } else {
                         Ctx::Thing
                     };
-                    match self.role(o, ctx) {
+                    // "has a reporter and an assignee, both developers"
+                    if subj_entities.len() == 1 && self.appositive(&subj_entities[0], o) {
+                        continue;
+                    }
+                    let mut role = self.role(o, ctx);
+                    // "record a score for each quiz": the score is the row.
+                    let mut o = o.clone();
+                    if role == Role::Attr && class != VerbClass::Have && self.promotes(&o) {
+                        o.det = None;
+                        role = Role::Entity(String::new());
+                    }
+                    let o = &o;
+                    match role {
                         Role::Entity(_) => {
                             let Some(key) = self.entity(o, "kept:") else {
                                 continue;
@@ -1652,7 +1723,22 @@ impl Reader<'_> {
                         _ => {}
                     }
                 }
-                if !attrs.is_empty() {
+                                let made_here: Vec<String> = self
+                    .m
+                    .made
+                    .iter()
+                    .rev()
+                    .take(vp.objects.len())
+                    .filter(|(_, mk, u, _)| *mk == subj_entities && *u == by_user)
+                    .map(|(k, ..)| k.clone())
+                    .collect();
+                if !attrs.is_empty() && class != VerbClass::Have && !made_here.is_empty() {
+                    // "donations of any amount, optionally anonymous"
+                    let e = made_here[0].clone();
+                    for a in &attrs {
+                        self.attribute(&e, a, None);
+                    }
+                } else if !attrs.is_empty() {
                     if class == VerbClass::Have {
                         for s in &subj_entities {
                             for a in &attrs {
@@ -1759,22 +1845,54 @@ impl Reader<'_> {
                     .as_deref()
                     .and_then(|n| lexicon().noun(n))
                     .map(|n| n.kind);
+                                // "candidates apply with a resume link": about the
+                // application.
+                let withs: Vec<Np> = targets
+                    .iter()
+                    .filter(|(p, _)| p.as_deref() == Some("with"))
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                                targets.retain(|(p, _)| p.as_deref() != Some("with"));
+                // "articles are tagged with topics": the topics are what
+                // they are linked with.
+                if vp.passive && targets.is_empty() && vp.class() == VerbClass::Link && !withs.is_empty() {
+                    let mut v = vp.clone();
+                    v.passive = false;
+                    v.objects = withs.clone();
+                    v.preps.retain(|(p, _)| p != "with");
+                    return self.vp(subject, &v, event);
+                }
                 // "entries, each rated from 1 to 5": a rating of their own.
-                if vp.passive && targets.is_empty() {
+                if vp.passive && targets.is_empty() && noun_kind == Some(Kind::Response) {
                     let name = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
                     for s in &subj_entities {
                         let (lo, hi) = range.unwrap_or((Some(1.0), Some(5.0)));
                         let f = Field::new(&usable_name(s, &name), "integer", true).range(lo, hi);
                         self.m.field(s, f, format!("“… {} …”", verb.lemma));
+                        self.with_list(s, &withs);
                     }
                     return;
                 }
-                for (prep, o) in &targets {
-                    let ctx = if prep.is_some() {
-                        Ctx::Prep
-                    } else {
-                        Ctx::Thing
+                if targets.is_empty() && !withs.is_empty() {
+                    let e = match event.clone() {
+                        Some(e) => e,
+                        None => {
+                            let e = self.event_of(verb, format!("made when “{subj_text} {} …”", verb.lemma));
+                            for s in &subj_entities {
+                                self.m.relate(&e, s, true, said(""));
+                            }
+                            if by_user {
+                                self.own(&e);
+                            }
+                            e
+                        }
                     };
+                    self.with_list(&e, &withs);
+                    *event = Some(e);
+                    return;
+                }
+                for (prep, o) in &targets {
+                    let ctx = if prep.is_some() { Ctx::Prep } else { Ctx::Thing };
                     match self.role(o, ctx) {
                         Role::Entity(_) => {
                             let Some(key) = self.entity(o, "acted on:") else {
@@ -1803,7 +1921,10 @@ impl Reader<'_> {
                                 self.m.field(&key, f, quoted.clone());
                                 continue;
                             }
-                            if kind.is_occurrence() && verb.noun.as_deref() != Some(key.as_str()) {
+                                                        if kind.is_occurrence()
+                                && prep.is_none()
+                                && verb.noun.as_deref() != Some(key.as_str())
+                            {
                                 // "book appointments": the appointment is
                                 // the row.
                                 for s in &subj_entities {
@@ -1900,12 +2021,18 @@ impl Reader<'_> {
                                     e
                                 }
                             };
-                            self.attribute(&e, o, None);
+                                                        self.attribute(&e, o, None);
                             *event = Some(e);
                         }
                         Role::User => self.m.auth = true,
                         _ => {}
                     }
+                }
+                // "lent to other museums with a start and an end date"
+                if let Some(e) = event.clone()
+                    && !withs.is_empty()
+                {
+                    self.with_list(&e, &withs);
                 }
             }
             VerbClass::Judge => {
@@ -2320,7 +2447,10 @@ pub fn understand(request: &str) -> Understanding {
                 for pi in order {
                     let p = &keys[pi];
                     let pk = r.m.kind_of(p);
-                    if p == c || taken.contains(&pk) {
+                                        // An action may be filed under several groups (a
+                    // transaction's account and category).
+                    let repeatable = ck.is_occurrence() && matches!(pk, Kind::Group | Kind::Org);
+                    if p == c || (taken.contains(&pk) && !repeatable) {
                         continue;
                     }
                     if implied_parent(ck, c, pk, p) != Some(rank) {
@@ -2332,11 +2462,8 @@ pub fn understand(request: &str) -> Understanding {
                     }
                     // One container each: a song on an album is not also
                     // on the album's artist.
-                    let has_parent_of_kind =
-                        r.m.rels
-                            .iter()
-                            .any(|x| x.child == *c && r.m.kind_of(&x.parent) == pk);
-                    if has_parent_of_kind {
+                                        let has_parent_of_kind = r.m.rels.iter().any(|x| x.child == *c && r.m.kind_of(&x.parent) == pk);
+                    if has_parent_of_kind && !repeatable {
                         continue;
                     }
                     if TAG_WORDS.contains(&p.as_str()) {
@@ -2363,7 +2490,8 @@ pub fn understand(request: &str) -> Understanding {
                 !m.rels
                     .iter()
                     .any(|x| x.child == e.key && !m.kind_of(&x.parent).is_agent())
-                    && !m.links.iter().any(|l| l.through == e.key)
+                                        && !m.links.iter().any(|l| l.through == e.key)
+                    && !e.fields.iter().any(|f| f.name.ends_with("_user_id"))
             })
             .map(|e| e.key.clone())
             .collect()
@@ -2372,8 +2500,9 @@ pub fn understand(request: &str) -> Understanding {
         let thing_like = |m: &Model, k: &str| {
             m.has(k) && !m.kind_of(k).is_occurrence() && !m.kind_of(k).is_agent()
         };
-        let mut main = head_words
+                let mut main = head_words
             .iter()
+            .rev()
             .map(|w| r.m.resolve(w))
             .find(|w| thing_like(&r.m, w));
         if main.is_none() {
@@ -2409,7 +2538,8 @@ pub fn understand(request: &str) -> Understanding {
                 r.m.order
                     .iter()
                     .find(|k| {
-                        thing_like(&r.m, k) && matches!(r.m.kind_of(k), Kind::Thing | Kind::Content)
+                                            thing_like(&r.m, k)
+                        && matches!(r.m.kind_of(k), Kind::Thing | Kind::Content | Kind::Place)
                     })
                     .cloned();
         }

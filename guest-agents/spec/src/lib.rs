@@ -500,8 +500,12 @@ impl Spec {
                     r.from, r.to
                 ));
             }
-            if r.field.is_empty() {
+                        if r.field.is_empty() {
                 r.field = format!("{}_id", snake(&r.to));
+                // `owner_id` is the logged-in owner's column.
+                if RESERVED.contains(&r.field.as_str()) {
+                    r.field = format!("{}_ref_id", snake(&r.to));
+                }
             }
             let from = self.entities.iter().find(|e| e.name == r.from).unwrap();
             if !valid_ident(&r.field)
