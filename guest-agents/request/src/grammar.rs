@@ -142,6 +142,7 @@ fn verb_of(word: &str) -> Option<(Verb, Form)> {
                 lemma,
                 class: VerbClass::Light,
                 noun: None,
+                guessed: true,
             },
             Form::Past,
         ));
@@ -262,14 +263,20 @@ fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, 
     if prev.tag != Tag::Noun {
         return None;
     }
-    let object_next = matches!(
-        next.and_then(Token::word).and_then(closed_tag),
-        Some(Tag::Det | Tag::Num)
-    ) || matches!(next, Some(Token::Number(_)));
+        let next_tag = next.and_then(Token::word).and_then(closed_tag);
+    let plural_subject = is_plural(&prev.text);
+    // "students RSVP to events", "lots come from farms", "creators launch
+    // campaigns".
+    let object_next = matches!(next_tag, Some(Tag::Det | Tag::Num))
+        || matches!(next, Some(Token::Number(_)))
+        || (matches!(next_tag, Some(Tag::Prep | Tag::To)) && !is_plural(w))
+        || (plural_subject
+            && next
+                .and_then(Token::word)
+                .is_some_and(|n| closed_tag(n).is_none() && is_plural(n) && !is_adjective(n)));
     if !object_next {
         return None;
     }
-    let plural_subject = is_plural(&prev.text);
     let each =
         before.len() >= 2 && matches!(before[before.len() - 2].text.as_str(), "each" | "every");
     let (lemma, form) = if plural_subject && !w.ends_with('s') {
@@ -287,6 +294,7 @@ fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, 
             lemma,
             class: VerbClass::Light,
             noun: None,
+            guessed: true,
         },
         form,
     ))
@@ -314,7 +322,11 @@ fn word_tag(
     next: Option<&Token>,
     after: Option<&Token>,
 ) -> (Tag, Option<(Verb, Form)>) {
-    if let Some(t) = closed_tag(w) {
+        if let Some(t) = closed_tag(w) {
+        // "an IT asset tracker"
+        if t == Tag::Pron && before.last().is_some_and(|b| b.tag == Tag::Det) {
+            return (Tag::Noun, None);
+        }
         return (t, None);
     }
     let Some((verb, form)) = verb_of(w) else {
@@ -419,8 +431,8 @@ fn word_tag(
                 }
                                 Form::Ing => {
                     if (next_is_plural_noun
-                        || matches!(next, Some(Token::Number(_)))
-                        || matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Num)))
+                                                || matches!(next, Some(Token::Number(_)))
+                        || matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Num | Tag::Pron)))
                         && !next_is_singular_noun
                     {
                         as_verb
@@ -485,8 +497,10 @@ pub struct Np {
     /// A possessor (`user's playlists`).
     pub possessor: Option<String>,
     pub posts: Vec<Post>,
-    /// `a number of bedrooms`: a count of them, not rows of them.
+        /// `a number of bedrooms`: a count of them, not rows of them.
     pub counted: bool,
+    /// `whether the queen was seen`: yes or no.
+    pub flag: bool,
 }
 
 impl Np {
@@ -541,9 +555,21 @@ pub struct Vp {
     pub range: Option<(Option<f64>, Option<f64>)>,
         /// `lasting 30 or 60 minutes`: the values and their unit.
     pub measure: Option<(Vec<f64>, String)>,
-    /// `that anyone can like`: the phrase it follows is its object and
+        /// `that anyone can like`: the phrase it follows is its object and
     /// whoever does it is a user.
     pub object_is_owner: bool,
+    /// `that teams register for`: who does it, when the phrase it follows
+    /// is its object.
+    pub subject: Option<Box<Np>>,
+    /// `give a bottle a score`: the second object (the first is who gets
+    /// it).
+    pub second: Vec<Np>,
+    /// `by paying a fee and choosing a distance`: how it is done.
+    pub then: Vec<Vp>,
+    /// `rated green, blue, red or black`.
+    pub choices: Vec<String>,
+    /// An `-ing` participle (`recording the date`).
+    pub participle: bool,
 }
 
 impl Vp {
@@ -557,6 +583,8 @@ impl Vp {
 pub struct Clause {
     pub subject: Vec<Np>,
     pub vps: Vec<Vp>,
+    /// `after a session, ...`: what the clause happens about.
+    pub context: Option<Np>,
 }
 
 /// The whole request: what the app is, then what it keeps.
@@ -630,8 +658,23 @@ impl P<'_> {
         (j > i).then_some((j, comma, conj))
     }
 
-    /// One noun phrase at `i`, with what follows it.
+        /// One noun phrase at `i`, with what follows it.
     fn np(&self, i: usize, nested: bool) -> Option<(Np, usize)> {
+        // "whether the queen was seen": a yes/no named by what it says.
+        if self.text(i) == "whether"
+            && let Some((mut what, mut k)) = self.np_with(i + 1, true, false)
+        {
+            while matches!(self.tag(k), Some(Tag::Aux | Tag::Neg | Tag::Modal)) {
+                k += 1;
+            }
+            if matches!(self.tag(k), Some(Tag::Verb | Tag::Adj | Tag::Noun)) {
+                what.words.push(self.text(k).to_string());
+                k += 1;
+            }
+            what.flag = true;
+            what.det = None;
+            return Some((what, k));
+        }
         self.np_with(i, nested, true)
     }
 
@@ -748,14 +791,19 @@ impl P<'_> {
     fn choices(&self, i: usize, close: Option<char>) -> Option<(Vec<String>, usize)> {
         let lx = lexicon();
         let mut items: Vec<String> = Vec::new();
-        let mut j = i;
+                let mut j = i;
+        if self.text(j) == "either" {
+            j += 1;
+        }
         let mut saw_or = false;
         // Where the list ends if what follows a separator is not a choice.
         let mut end = i;
         loop {
             let mut words = Vec::new();
             while let Some(t) = self.t.get(j) {
-                                if t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past) {
+                                                if (t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past))
+                    || matches!(t.tag, Tag::Aux | Tag::Modal | Tag::Rel | Tag::Where | Tag::With | Tag::Prep | Tag::Of | Tag::To)
+                {
                     break;
                 }
                 if matches!(t.tag, Tag::Mark(_) | Tag::Conj)
@@ -773,7 +821,9 @@ impl P<'_> {
                     return None;
                 }
             }
-            if words.is_empty() {
+                        // "..., and attendance is taken": a new clause, not a choice.
+            let clause_next = matches!(self.tag(j), Some(Tag::Aux | Tag::Modal | Tag::Verb));
+            if words.is_empty() || (clause_next && !items.is_empty()) {
                 if items.is_empty() {
                     return None;
                 }
@@ -940,6 +990,31 @@ impl P<'_> {
                     np.posts.push(Post::Flag(self.text(j + 5).to_string()));
                     j += 6;
                 }
+                                // ", each with a description, a budget and a deadline"
+                Some(Tag::Mark(','))
+                    if matches!(self.text(j + 1), "each" | "every")
+                        && self.tag(j + 2) == Some(Tag::With) =>
+                {
+                    let (items, k) = self.list(j + 3, true, nested);
+                    if items.is_empty() {
+                        return j;
+                    }
+                    np.posts.push(Post::With(items));
+                    j = k;
+                }
+                // "tournaments that teams register for"
+                Some(Tag::Rel)
+                    if matches!(self.tag(j + 1), Some(Tag::Det | Tag::Noun | Tag::Adj))
+                        && let Some((who, k)) = self.np_with(j + 1, true, false)
+                        && self.verb_at(k).is_some() =>
+                {
+                    let v = self.verb_at(k).unwrap_or(k);
+                    let (mut vp, k2) = self.vp(v);
+                    vp.object_is_owner = true;
+                    vp.subject = Some(Box::new(who));
+                    np.posts.push(Post::Clause(vp));
+                    j = k2;
+                }
                 // ", each rated from 1 to 5 with an optional note"
                 Some(Tag::Mark(','))
                     if matches!(self.text(j + 1), "each" | "every")
@@ -1038,7 +1113,17 @@ impl P<'_> {
 
     /// The objects of a preposition: `rooms`, `two teams`, `rooms and
     /// halls` (a comma ends them).
-    fn pp_objects(&self, i: usize) -> Option<(Vec<Np>, usize)> {
+        fn pp_objects(&self, i: usize) -> Option<(Vec<Np>, usize)> {
+        // "end at another": the same kind as before.
+        if matches!(self.text(i), "another" | "one") && !matches!(self.tag(i + 1), Some(Tag::Noun | Tag::Adj)) {
+            return Some((
+                vec![Np {
+                    words: vec![PRONOUN.into()],
+                    ..Np::default()
+                }],
+                i + 1,
+            ));
+        }
         let (first, mut j) = self.np_with(i, true, false)?;
         let mut items = vec![first];
         while let Some((k, comma, conj)) = self.separator(j) {
@@ -1113,11 +1198,12 @@ impl P<'_> {
     }
 
     /// Verbs (`approve or reject`) with their objects or prepositions.
-    fn vp(&self, i: usize) -> (Vp, usize) {
+        fn vp(&self, i: usize) -> (Vp, usize) {
         let mut vp = Vp::default();
         let mut j = i;
-        if let Some((v, _)) = &self.t[j].verb {
+        if let Some((v, f)) = &self.t[j].verb {
             vp.verbs.push(v.clone());
+            vp.participle = *f == Form::Ing;
         }
         j += 1;
         // "approve or reject reports"
@@ -1153,13 +1239,43 @@ impl P<'_> {
                 }
             }
             if lexicon().units.contains(self.text(k)) {
-                vp.measure = Some((values, self.text(k).to_string()));
+                                vp.measure = Some((values, self.text(k).to_string()));
                 j = k + 1;
             }
         }
+        // "slopes rated green, blue, red or black"
+        if matches!(self.tag(j), Some(Tag::Noun | Tag::Adj))
+            && let Some((items, k)) = self.choices(j, None)
+            && (j..k).any(|x| self.text(x) == "or")
+        {
+            vp.choices = items;
+            j = k;
+        }
+        self.vp_rest(vp, j)
+    }
+
+    /// What follows a verb: objects, prepositions, how it is done.
+    fn vp_rest(&self, mut vp: Vp, mut j: usize) -> (Vp, usize) {
         loop {
             if let Some((r, k)) = self.range(j) {
                 vp.range = Some(r);
+                j = k;
+                continue;
+            }
+            // "by paying an entry fee and choosing a distance"
+            if matches!(self.text(j), "by" | "while" | "when")
+                && self.tag(j + 1) == Some(Tag::Verb)
+            {
+                let mut k = j + 1;
+                loop {
+                    let (sub, k2) = self.vp(k);
+                    vp.then.push(sub);
+                    k = k2;
+                    match self.separator(k) {
+                        Some((k3, _, _)) if self.tag(k3) == Some(Tag::Verb) => k = k3,
+                        _ => break,
+                    }
+                }
                 j = k;
                 continue;
             }
@@ -1177,12 +1293,21 @@ impl P<'_> {
                     }
                 }
                 Some(Tag::Adv) => j += 1,
-                Some(Tag::Det | Tag::Num | Tag::Noun | Tag::Adj) if vp.objects.is_empty() => {
+                                Some(Tag::Det | Tag::Num | Tag::Noun | Tag::Adj) if vp.objects.is_empty() => {
                     let (objs, k) = self.list(j, false, true);
                     if objs.is_empty() {
                         break;
                     }
                     vp.objects = objs;
+                    j = k;
+                }
+                // "give a bottle a score": a second object.
+                Some(Tag::Det) if !vp.objects.is_empty() && vp.second.is_empty() => {
+                    let (objs, k) = self.list(j, false, true);
+                    if objs.is_empty() {
+                        break;
+                    }
+                    vp.second = objs;
                     j = k;
                 }
                 // "couriers deliver them": what the clause before named.
@@ -1228,6 +1353,26 @@ impl P<'_> {
             let (subject, k) = self.list(j, false, false);
             c.subject = subject;
             j = k;
+        }
+                // "each prescription is for a medication": where it belongs.
+        {
+            let mut k = j;
+            if self.skip_aux(&mut k) && matches!(self.tag(k), Some(Tag::Prep | Tag::To)) {
+                let be = Vp {
+                    verbs: vec![Verb {
+                        lemma: "be".into(),
+                        class: VerbClass::Locate,
+                        noun: None,
+                        guessed: false,
+                    }],
+                    ..Vp::default()
+                };
+                let (vp, k2) = self.vp_rest(be, k);
+                if !vp.preps.is_empty() {
+                    c.vps.push(vp);
+                    return (c, k2);
+                }
+            }
         }
         // "each invoice is draft, sent or paid": the states it goes through.
         {
@@ -1403,6 +1548,20 @@ pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
         match p.tag(j) {
             Some(Tag::Mark(_) | Tag::Where | Tag::Conj | Tag::Rel | Tag::Adv) => {
                 j += 1;
+                continue;
+            }
+                        Some(Tag::Prep)
+                if matches!(p.text(j), "after" | "before" | "during" | "following" | "upon")
+                    && let Some((ctx, k)) = p.np_with(j + 1, true, false) =>
+            {
+                // "after a session the student leaves a review"
+                let k = if p.tag(k) == Some(Tag::Mark(',')) { k + 1 } else { k };
+                let (mut c, k2) = p.clause(k);
+                c.context = Some(ctx);
+                if !c.vps.is_empty() {
+                    out.clauses.push(c);
+                }
+                j = k2.max(k + 1);
                 continue;
             }
             Some(Tag::Prep | Tag::To | Tag::With | Tag::Of) => {

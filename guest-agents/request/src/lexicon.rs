@@ -87,9 +87,11 @@ pub enum Form {
 pub struct Verb {
     pub lemma: String,
     pub class: VerbClass,
-    /// The row the action makes (`reserve` → `reservation`), or the state
+        /// The row the action makes (`reserve` → `reservation`), or the state
     /// it leaves (`approve` → `approved`).
     pub noun: Option<String>,
+    /// Read from its place in the sentence, not from the lexicon.
+    pub guessed: bool,
 }
 
 #[derive(Default)]
@@ -238,10 +240,11 @@ impl Lexicon {
                         _ => bad!(),
                     };
                     let noun = words.get(2).filter(|n| **n != "_").map(|n| n.to_string());
-                    let verb = Verb {
+                                        let verb = Verb {
                         lemma: words[0].into(),
                         class,
                         noun,
+                        guessed: false,
                     };
                     lx.verbs
                         .entry(words[0].into())

@@ -4,7 +4,7 @@
 
 use crate::grammar::{Clause, Np, PRONOUN, Parse, Post, Vp};
 use crate::lexicon::{Kind, VerbClass, lexicon};
-use crate::words::{ident, is_adjective, is_plural, pascal, singular};
+use crate::words::{ident, is_adjective, pascal, singular};
 use nexus_spec::{Entity, Field, Relation, Spec, slug};
 
 /// Words that mean the people who log in.
@@ -318,7 +318,19 @@ impl Model {
         false
     }
 
-    fn field(&mut self, owner: &str, f: Field, why: String) {
+        fn field(&mut self, owner: &str, mut f: Field, why: String) {
+        // Only what the type can carry: choices for an enum, a range for a
+        // number.
+        if f.kind != "enum" {
+            f.choices.clear();
+        } else if f.choices.len() < 2 {
+            f.kind = "string".into();
+            f.choices.clear();
+        }
+        if !f.is_numeric() {
+            f.min = None;
+            f.max = None;
+        }
         let Some(i) = self.find(owner) else { return };
         let e = &mut self.ents[i];
         if let Some(old) = e.fields.iter_mut().find(|x| x.name == f.name) {
@@ -629,6 +641,9 @@ fn usable_name(owner: &str, name: &str) -> String {
 struct Reader<'a> {
     m: Model,
     parse: &'a Parse,
+    /// "start at one station and end at another": the role a reference
+    /// made now plays.
+    role_prefix: Option<&'static str>,
 }
 
 impl Reader<'_> {
@@ -707,7 +722,7 @@ impl Reader<'_> {
             np.det.as_deref(),
             Some("a" | "an" | "its" | "their" | "the" | "one" | "his" | "her")
         );
-        if lx.mass.contains(&head) && !entity_word && !np.is_plural() {
+                if lx.mass.contains(&head) && !entity_word && !np.is_plural() && ctx == Ctx::Thing {
             return Role::Skip(format!(
                 "“{}” names the domain, not a thing kept",
                 np.head()
@@ -736,13 +751,23 @@ impl Reader<'_> {
                 let string_attr = attr_entry(&head).is_none_or(|a| a.kind == "string");
                 if bare_plural && !lx.units.contains(np.head()) && (entity_word || known || string_attr) {
                     Role::Entity(head)
-                } else if !entity_word && !known && !np.is_plural() && article {
+                                } else if !entity_word && !known && !np.is_plural() {
                     Role::Attr
                 } else if attr_word && !entity_word && !known {
                     Role::Attr
                 } else {
                     Role::Entity(head)
                 }
+            }
+                        // A bare plural names rows ("with languages, lessons and
+            // words", "teach subjects") unless it counts something ("hours").
+            Ctx::Thing
+                if bare_plural
+                    && !lx.units.contains(np.head())
+                    && !lx.attrs.contains_key(np.head())
+                    && !is_time_word(np.head()) =>
+            {
+                Role::Entity(head)
             }
             Ctx::Thing => {
                 if attr_word
@@ -1048,6 +1073,11 @@ impl Reader<'_> {
         } else if words.len() == 1 && np.det.is_none() && is_adjective(&np.words[0]) {
             f = Field::new(&name, "boolean", false);
         }
+                // "whether the queen was seen"
+        if np.flag {
+            name = np.words.iter().map(|w| ident(w)).collect::<Vec<_>>().join("_");
+            f = Field::new(&name, "boolean", false);
+        }
         // "a number of bedrooms": how many.
         if np.counted {
             name = np
@@ -1059,7 +1089,17 @@ impl Reader<'_> {
                 .join("_");
             f = Field::new(&name, "integer", false).range(Some(0.0), None);
         }
-        self.m.attr_words.push(head.clone());
+                self.m.attr_words.push(head.clone());
+        // "a price per word": money per unit, not a reference.
+        let mut per_unit = false;
+        if matches!(f.kind.as_str(), "decimal" | "number")
+            && let Some(Post::Prep(_, objs)) = np.posts.iter().find(|p| matches!(p, Post::Prep(pp, _) if pp == "per"))
+            && objs.len() == 1
+            && !objs[0].is_plural()
+        {
+            name = format!("{name}_per_{}", ident(&singular(objs[0].head())));
+            per_unit = true;
+        }
         for p in &np.posts {
             match p {
                 Post::Unit(u) => {
@@ -1090,10 +1130,11 @@ impl Reader<'_> {
                         f.max = None;
                     }
                 }
-                Post::Range(lo, hi) => {
+                                Post::Range(lo, hi) => {
                     if !f.is_numeric() {
                         f.kind = "integer".into();
                     }
+                    f.choices.clear();
                     f.min = *lo;
                     f.max = *hi;
                     if f.kind == "integer"
@@ -1136,9 +1177,10 @@ impl Reader<'_> {
         } else {
             self.m.field(owner, f, quoted.clone());
         }
-        // "hours per project", "hours worked per project": a reference.
+                // "hours per project", "hours worked per project": a reference.
         for p in &np.posts {
             match p {
+                Post::Prep(prep, _) if per_unit && prep == "per" => {}
                 Post::Prep(prep, objs) => {
                     for o in objs {
                         self.prep_object(owner, prep, o, objs.len());
@@ -1163,13 +1205,18 @@ impl Reader<'_> {
             self.with_list(owner, std::slice::from_ref(o));
             return;
         }
-        let o = &self.resolve_pronoun(o);
+                let o = &self.resolve_pronoun(o);
+        // "rent courts by the hour": how it is charged, not a field.
+        if prep == "by" && is_time_word(o.head()) {
+            return;
+        }
         match self.role(o, Ctx::Prep) {
             Role::Entity(_) => {
                 let Some(parent) = self.entity(o, prep) else {
                     return;
                 };
-                let quoted = format!("“… {prep} {}”", o.text());
+                                let quoted = format!("“… {prep} {}”", o.text());
+                self.m.last_objects = vec![parent.clone()];
                 let many = matches!(o.det.as_deref(), Some("several" | "multiple" | "many"));
                 let container = matches!(
                     self.m.kind_of(owner),
@@ -1199,19 +1246,13 @@ impl Reader<'_> {
                     // "teams of participants", "decks of cards": they hold
                     // them.
                     self.m.relate(&parent, owner, true, quoted);
+                                } else if let Some(role) = self.role_prefix {
+                    self.m.relate_as(owner, &parent, Some(format!("{role}_{parent}_id")), true, quoted);
                 } else {
                     let required = matches!(
                         prep,
-                        "in" | "on"
-                            | "of"
-                            | "to"
-                            | "against"
-                            | "per"
-                            | "for"
-                            | "at"
-                            | "inside"
-                            | "within"
-                            | "under"
+                        "in" | "on" | "of" | "to" | "against" | "per" | "for" | "at" | "inside"
+                            | "within" | "under"
                     );
                     self.m.relate(owner, &parent, required, quoted);
                 }
@@ -1219,8 +1260,14 @@ impl Reader<'_> {
                 // day": later prepositions are the owner's.
                 let mut own = o.clone();
                 let mut outer = Vec::new();
-                own.posts.retain(|p| match p {
-                    Post::Prep(pp, _) if pp != "of" => {
+                                own.posts.retain(|p| match p {
+                    // "sightings of species at locations", "showtimes of
+                    // films on screens": where and when are the owner's;
+                    // "dishes from restaurants" stays with the dishes.
+                    Post::Prep(pp, objs)
+                        if (prep == "of" && matches!(pp.as_str(), "at" | "on" | "in" | "during" | "within"))
+                            || objs.iter().all(|x| is_time_word(x.head())) =>
+                    {
                         outer.push(p.clone());
                         false
                     }
@@ -1270,16 +1317,36 @@ impl Reader<'_> {
                         self.prep_object(owner, prep, o, objs.len());
                     }
                 }
-                                Post::Clause(vp) if vp.object_is_owner => {
+                                                Post::Clause(vp) if vp.object_is_owner => {
                     let mut bare = np.clone();
                     bare.posts.clear();
                     let mut v = vp.clone();
-                    v.objects = vec![bare];
-                    let anyone = Np {
-                        words: vec!["user".into()],
-                        ..Np::default()
+                    let who = v.subject.take();
+                    // "... that teams register for": teams register for them.
+                    let goes_to = v.preps.iter().position(|(_, objs)| objs.is_empty());
+                    match goes_to {
+                        Some(i) => v.preps[i].1 = vec![bare],
+                        None if v.objects.is_empty() => v.objects = vec![bare],
+                        None => v.preps.push(("for".into(), vec![bare])),
+                    }
+                    let subject = match who {
+                        Some(w) => match self.role(&w, Ctx::Thing) {
+                            Role::Entity(_) => match self.entity(&w, "does something:") {
+                                Some(k) => vec![(Role::Entity(k), *w)],
+                                None => continue,
+                            },
+                            Role::User => vec![(Role::User, *w)],
+                            _ => continue,
+                        },
+                        None => vec![(
+                            Role::User,
+                            Np {
+                                words: vec!["user".into()],
+                                ..Np::default()
+                            },
+                        )],
                     };
-                    self.vp(&[(Role::User, anyone)], &v, &mut None);
+                    self.vp(&subject, &v, &mut None);
                 }
                 Post::Clause(vp) => {
                     let subject = vec![(Role::Entity(owner.to_string()), np.clone())];
@@ -1402,9 +1469,11 @@ impl Reader<'_> {
                     // the appointment's.
                     let mut own = it.clone();
                     let mut outer = Vec::new();
+                                        let owner_acts = self.m.kind_of(owner).is_occurrence();
                     own.posts.retain(|p| match p {
                         Post::Prep(pp, objs)
-                            if objs.iter().all(|x| self.role(x, Ctx::Prep) == Role::Attr) =>
+                            if (owner_acts && pp != "of")
+                                || objs.iter().all(|x| self.role(x, Ctx::Prep) == Role::Attr) =>
                         {
                             outer.push((pp.clone(), objs.clone()));
                             false
@@ -1475,10 +1544,43 @@ impl Reader<'_> {
         if subject.is_empty() && c.subject.is_empty() {
             subject = last_subject.clone();
         }
+                // "their finish times are recorded in seconds": fields of what was
+        // last made.
+        if !subject.is_empty()
+            && subject.iter().all(|(r, _)| *r == Role::Attr)
+            && let Some(last) = self.m.made.last().map(|(k, ..)| k.clone())
+        {
+            for (_, np) in &subject {
+                let mut a = np.clone();
+                for vp in &c.vps {
+                    for (_, objs) in &vp.preps {
+                        for o in objs {
+                            if lexicon().units.contains(o.head()) {
+                                a.posts.push(Post::Unit(o.head().to_string()));
+                            }
+                        }
+                    }
+                }
+                self.attribute(&last, &a, None);
+            }
+            return;
+        }
+        let made_before = self.m.made.len();
         let mut event = None;
         for vp in &c.vps {
             self.vp(&subject, vp, &mut event);
             self.remember_objects(vp);
+        }
+        // "after a session the student leaves a review": the review is of
+        // the session.
+        if let Some(ctx) = &c.context
+            && let Role::Entity(_) = self.role(ctx, Ctx::Thing)
+            && let Some(k) = self.entity(ctx, "after")
+        {
+            let made: Vec<String> = self.m.made[made_before..].iter().map(|(x, ..)| x.clone()).collect();
+            for x in made {
+                self.m.relate(&x, &k, true, format!("“after {} …”", ctx.text()));
+            }
         }
         *last_subject = subject;
     }
@@ -1500,8 +1602,45 @@ impl Reader<'_> {
                 *o = self.resolve_pronoun(o);
             }
         }
-        let vp = &vp;
+                // A verb read from its place: "students RSVP to events" makes an
+        // RSVP; "lots come from farms" places the lots.
+        if let Some(v) = vp.verbs.first().filter(|v| v.guessed && v.class == VerbClass::Light) {
+            let to_something = vp.preps.iter().any(|(p, objs)| {
+                matches!(p.as_str(), "to" | "for" | "on") && !objs.is_empty()
+            });
+            let placed = vp.preps.iter().any(|(p, _)| matches!(p.as_str(), "from" | "at" | "in" | "into" | "inside" | "within"));
+            if to_something {
+                vp.verbs[0] = crate::lexicon::Verb {
+                    class: VerbClass::Act,
+                    noun: Some(ident(&v.lemma)),
+                    ..v.clone()
+                };
+            } else if placed && vp.objects.is_empty() {
+                vp.verbs[0] = crate::lexicon::Verb {
+                    class: VerbClass::Locate,
+                    ..v.clone()
+                };
+            }
+        }
+                let vp = &vp;
         let Some(verb) = vp.verbs.first() else { return };
+        let prefix = match verb.lemma.as_str() {
+            "start" | "begin" | "depart" => Some("start"),
+            "end" | "finish" | "arrive" => Some("end"),
+            _ => None,
+        };
+        if prefix.is_some() && vp.objects.is_empty() {
+            self.role_prefix = prefix;
+            let mut v = vp.clone();
+            v.verbs = vec![crate::lexicon::Verb {
+                class: VerbClass::Locate,
+                ..verb.clone()
+            }];
+            v.verbs[0].lemma = format!("{}_at", verb.lemma);
+            self.vp(subject, &v, event);
+            self.role_prefix = None;
+            return;
+        }
         let subj_entities: Vec<String> = subject
             .iter()
             .filter_map(|(r, _)| match r {
@@ -1640,7 +1779,50 @@ impl Reader<'_> {
             .map(|(_, np)| np.text())
             .collect::<Vec<_>>()
             .join(" and ");
-        let said = |obj: &str| format!("“{subj_text} {} {obj}”", verb.lemma);
+                let said = |obj: &str| format!("“{subj_text} {} {obj}”", verb.lemma);
+        // "tasting notes give a bottle a score": the bottle gets it.
+        if !vp.second.is_empty() {
+            for o in &vp.objects {
+                if let Role::Entity(_) = self.role(o, Ctx::Thing)
+                    && let Some(k) = self.entity(o, "given to:")
+                {
+                    for s in &subj_entities {
+                        self.m.relate(s, &k, true, said(&o.text()));
+                    }
+                }
+            }
+            let mut v = vp.clone();
+            v.objects = std::mem::take(&mut v.second);
+            let light = crate::lexicon::Verb {
+                class: VerbClass::Have,
+                ..verb.clone()
+            };
+            v.verbs = vec![light];
+            return self.vp(subject, &v, event);
+        }
+        // "... by paying a fee and choosing a distance": after the action,
+        // how it was done.
+        if !vp.then.is_empty() {
+            let mut main = vp.clone();
+            let then = std::mem::take(&mut main.then);
+            self.vp(subject, &main, event);
+            for t in &then {
+                let mut t = t.clone();
+                t.participle = true;
+                self.vp(subject, &t, event);
+            }
+            return;
+        }
+        // "slopes rated green, blue, red or black"
+        if !vp.choices.is_empty() && vp.passive {
+            let name = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
+            for s in &subj_entities {
+                let values: Vec<&str> = vp.choices.iter().map(String::as_str).collect();
+                let f = Field::new(&usable_name(s, &name), "enum", true).choices(&values);
+                self.m.field(s, f, format!("“… {} {}”", verb.lemma, vp.choices.join(", ")));
+            }
+            return;
+        }
         // Objects, or the objects of the prepositions after the verb
         // ("subscribe to lists", "work at companies").
         let mut targets: Vec<(Option<String>, Np)> =
@@ -1665,11 +1847,23 @@ impl Reader<'_> {
         match class {
             VerbClass::Have | VerbClass::Make | VerbClass::Light if !vp.passive || vp.part_of => {
                 let mut attrs = Vec::new();
-                for (prep, o) in &targets {
+                                for (prep, o) in &targets {
                     if prep.is_some() && !vp.objects.is_empty() {
                         continue;
                     }
-                                        let ctx = if class == VerbClass::Have {
+                    // "rides that start at one station": where they are.
+                    if let Some(p) = prep {
+                        for s in &subj_entities {
+                            self.prep_object(s, p, o, 1);
+                        }
+                        continue;
+                    }
+                                                            // What a record keeps is its fields ("water tests record the
+                    // pH and the temperature").
+                    let recorder = !subj_entities.is_empty()
+                        && !by_user
+                        && subj_entities.iter().all(|s| !self.m.kind_of(s).is_agent());
+                    let ctx = if class == VerbClass::Have || (recorder && class != VerbClass::Have) {
                         Ctx::Attr
                     } else {
                         Ctx::Thing
@@ -1732,11 +1926,27 @@ impl Reader<'_> {
                     .filter(|(_, mk, u, _)| *mk == subj_entities && *u == by_user)
                     .map(|(k, ..)| k.clone())
                     .collect();
+                                let recorder = !subj_entities.is_empty()
+                    && !by_user
+                    && subj_entities.iter().all(|s| !self.m.kind_of(s).is_agent());
                 if !attrs.is_empty() && class != VerbClass::Have && !made_here.is_empty() {
                     // "donations of any amount, optionally anonymous"
                     let e = made_here[0].clone();
                     for a in &attrs {
                         self.attribute(&e, a, None);
+                    }
+                } else if !attrs.is_empty() && vp.participle && event.is_some() {
+                    // "inspect hives, recording the date and the yield"
+                    let e = event.clone().unwrap_or_default();
+                    for a in &attrs {
+                        self.attribute(&e, a, None);
+                    }
+                } else if !attrs.is_empty() && recorder {
+                    // "each roast batch records a roast level": its own.
+                    for s in &subj_entities {
+                        for a in &attrs {
+                            self.attribute(s, a, None);
+                        }
                     }
                 } else if !attrs.is_empty() {
                     if class == VerbClass::Have {
@@ -1906,7 +2116,11 @@ impl Reader<'_> {
                             ));
                             // "teachers grade each submission": one grade
                             // for each, a field of it.
+                                                        let one_each = prep.is_none()
+                                && (matches!(o.det.as_deref(), Some("each" | "every" | "the" | "its" | "their"))
+                                    || !o.is_plural());
                             if kind.is_occurrence()
+                                && one_each
                                 && noun_kind == Some(Kind::Response)
                                 && verb.noun.as_deref() != Some(key.as_str())
                             {
@@ -1921,7 +2135,11 @@ impl Reader<'_> {
                                 self.m.field(&key, f, quoted.clone());
                                 continue;
                             }
-                                                        if kind.is_occurrence()
+                                                                                    // "clients order projects", "customers request
+                            // moves": the project, the move is the row.
+                            let work = matches!(verb.noun.as_deref(), Some("order" | "request" | "purchase"))
+                                && matches!(kind, Kind::Group | Kind::Content);
+                            if (kind.is_occurrence() || work)
                                 && prep.is_none()
                                 && verb.noun.as_deref() != Some(key.as_str())
                             {
@@ -2205,9 +2423,10 @@ fn implied_parent(child: Kind, child_key: &str, parent: Kind, parent_key: &str) 
 pub fn understand(request: &str) -> Understanding {
     let (parse, _) = crate::grammar::parse(request);
     let lx = lexicon();
-    let mut r = Reader {
+        let mut r = Reader {
         m: Model::default(),
         parse: &parse,
+        role_prefix: None,
     };
     let words: Vec<String> = request
         .to_lowercase()

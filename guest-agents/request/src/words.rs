@@ -62,7 +62,17 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             {
                 i += 1;
             }
-            let n: String = chars[start..i].iter().filter(|c| **c != ',').collect();
+                        let n: String = chars[start..i].iter().filter(|c| **c != ',').collect();
+            // "5k", "4x4": one word.
+            if chars.get(i).is_some_and(|c| c.is_alphabetic()) {
+                let mut w = n.clone();
+                while i < chars.len() && chars[i].is_alphanumeric() {
+                    w.push(chars[i]);
+                    i += 1;
+                }
+                out.push(Token::Word(w));
+                continue;
+            }
             if let Ok(v) = n.parse() {
                 out.push(Token::Number(v));
             }
