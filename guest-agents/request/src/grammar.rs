@@ -459,7 +459,11 @@ fn word_tag(
                     VerbClass::Act | VerbClass::Link | VerbClass::Make
                 )
                 && next_word.is_some_and(|n| closed_tag(n).is_none());
-            if form != Form::Ing
+                        // "... by paying a fee and choosing a distance", ", recording
+            // the date": a participle with its object.
+            let participle_clause = form == Form::Ing
+                && matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Pron));
+            if (form != Form::Ing || participle_clause)
                 && clause_has_verb()
                 && (just_after_verb
                     || object_follows
@@ -801,8 +805,13 @@ impl P<'_> {
         loop {
             let mut words = Vec::new();
             while let Some(t) = self.t.get(j) {
-                                                if (t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past))
-                    || matches!(t.tag, Tag::Aux | Tag::Modal | Tag::Rel | Tag::Where | Tag::With | Tag::Prep | Tag::Of | Tag::To)
+                                                                // "in progress", "on hold": a preposition inside a choice.
+                let inner_prep = matches!(t.tag, Tag::Prep)
+                    && matches!(self.tag(j + 1), Some(Tag::Noun | Tag::Adj))
+                    && matches!(self.tag(j + 2), None | Some(Tag::Mark(_) | Tag::Conj));
+                if (t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past))
+                    || (matches!(t.tag, Tag::Aux | Tag::Modal | Tag::Rel | Tag::Where | Tag::With | Tag::Prep | Tag::Of | Tag::To)
+                        && !inner_prep)
                 {
                     break;
                 }
@@ -905,7 +914,17 @@ impl P<'_> {
                     }
                 }
                 Some(Tag::Prep | Tag::To) => {
-                    let prep = self.text(j).to_string();
+                                        let prep = self.text(j).to_string();
+                    // "in square meters"
+                    if prep == "in"
+                        && matches!(self.text(j + 1), "square" | "cubic" | "sq")
+                        && lexicon().units.contains(self.text(j + 2))
+                    {
+                        let unit = if self.text(j + 1) == "cubic" { "m3" } else { "sqm" };
+                        np.posts.push(Post::Unit(unit.into()));
+                        j += 3;
+                        continue;
+                    }
                     if (prep == "in" || prep == "per")
                         && (lexicon().units.contains(self.text(j + 1))
                             || self.text(j + 1) == "stars")
@@ -991,8 +1010,9 @@ impl P<'_> {
                     j += 6;
                 }
                                 // ", each with a description, a budget and a deadline"
-                Some(Tag::Mark(','))
-                    if matches!(self.text(j + 1), "each" | "every")
+                                Some(Tag::Mark(','))
+                    if with_list
+                        && matches!(self.text(j + 1), "each" | "every")
                         && self.tag(j + 2) == Some(Tag::With) =>
                 {
                     let (items, k) = self.list(j + 3, true, nested);
@@ -1057,6 +1077,27 @@ impl P<'_> {
                     let (mut vp, k2) = self.vp(k);
                     vp.object_is_owner = true;
                     np.posts.push(Post::Clause(vp));
+                    j = k2;
+                }
+                                Some(Tag::Rel) if {
+                    let mut k = j + 1;
+                    self.skip_aux(&mut k);
+                    self.tag(k) == Some(Tag::Verb)
+                } => {
+                    let mut k = j + 1;
+                    let passive = self.skip_aux(&mut k);
+                    let (mut vp, mut k2) = self.vp(k);
+                    vp.passive |= passive;
+                    np.posts.push(Post::Clause(vp));
+                    // "... that start at one station and end at another"
+                    while let Some((k3, _, conj)) = self.separator(k2) {
+                        if !conj || self.tag(k3) != Some(Tag::Verb) {
+                            break;
+                        }
+                        let (vp2, k4) = self.vp(k3);
+                        np.posts.push(Post::Clause(vp2));
+                        k2 = k4;
+                    }
                     j = k2;
                 }
                 Some(Tag::Rel) => {

@@ -22,6 +22,7 @@ const AUTH_WORDS: &[&str] = &[
 ];
 /// Time words that make a date, not an entity ("per day").
 const TIME_WORDS: &[&str] = &[
+    "season", "semester", "term", "quarter",
     "day", "date", "week", "month", "year", "hour", "minute", "time", "night", "weekday",
 ];
 /// Nouns a request names that group others and are linked many-to-many.
@@ -681,7 +682,11 @@ impl Reader<'_> {
         if USER_WORDS.contains(&head.as_str()) {
             return Role::User;
         }
-        if np.counted {
+                if np.counted || np.flag {
+            return Role::Attr;
+        }
+        // "an instrument (piano, guitar or violin)": one of those values.
+        if !np.is_plural() && np.posts.iter().any(|p| matches!(p, Post::Choices(_))) {
             return Role::Attr;
         }
         // "optionally anonymous": a yes/no.
@@ -751,7 +756,16 @@ impl Reader<'_> {
                 let string_attr = attr_entry(&head).is_none_or(|a| a.kind == "string");
                 if bare_plural && !lx.units.contains(np.head()) && (entity_word || known || string_attr) {
                     Role::Entity(head)
-                                } else if !entity_word && !known && !np.is_plural() {
+                                                } else if !entity_word && !known && !np.is_plural() && kind_by_ending(&head) != Kind::Person {
+                    Role::Attr
+                } else if entity_word
+                    && !known
+                    && !np.is_plural()
+                    && !mods.is_empty()
+                    && matches!(np.det.as_deref(), Some("a" | "an"))
+                    && !lx.nouns.contains_key(&compound)
+                {
+                    // "from a source language into a target language"
                     Role::Attr
                 } else if attr_word && !entity_word && !known {
                     Role::Attr
@@ -761,10 +775,10 @@ impl Reader<'_> {
             }
                         // A bare plural names rows ("with languages, lessons and
             // words", "teach subjects") unless it counts something ("hours").
-            Ctx::Thing
+                        Ctx::Thing
                 if bare_plural
                     && !lx.units.contains(np.head())
-                    && !lx.attrs.contains_key(np.head())
+                    && !(attr_word && !entity_word)
                     && !is_time_word(np.head()) =>
             {
                 Role::Entity(head)
@@ -900,9 +914,15 @@ impl Reader<'_> {
     /// First pass: nouns that stand where only things can.
     fn mention(&mut self) {
         let mut seen = Vec::new();
-        let mut visit = |np: &Np| {
+                let mut visit = |np: &Np| {
             let (_, head) = Self::words(np);
-            if np.is_plural() && !is_attr_word(&head) {
+            // "…, each service having a price": a thing of its own.
+            let each = matches!(np.det.as_deref(), Some("each" | "every"));
+                        if (np.is_plural() && !is_attr_word(&head)) || (each && !is_time_word(np.head())) {
+                let (mods, _) = Self::words(np);
+                if !mods.is_empty() {
+                    seen.push(format!("{}_{head}", mods.join("_")));
+                }
                 seen.push(head);
             }
         };
@@ -1057,8 +1077,9 @@ impl Reader<'_> {
             && words.len() == 1
             && (head == "day" || head == "date" || !lexicon().attrs.contains_key(&raw_head))
         {
-            let f = match head.as_str() {
+                        let f = match head.as_str() {
                 "hour" | "minute" | "time" => Field::new("time", "datetime", true),
+                "season" | "semester" | "term" | "quarter" => Field::new(&head, "string", false),
                 _ => Field::new("date", "date", true),
             };
             self.m.field(owner, f, quoted);
@@ -1102,8 +1123,14 @@ impl Reader<'_> {
         }
         for p in &np.posts {
             match p {
-                Post::Unit(u) => {
-                    let unit = unit_suffix(u);
+                                Post::Unit(u) => {
+                    let unit = if u == "sqm" || u == "m3" { u.as_str() } else { unit_suffix(u) };
+                                        if matches!(f.kind.as_str(), "enum" | "date" | "datetime") {
+                        // "finish times in seconds": a length of time.
+                        f.kind = if f.kind == "enum" { "number" } else { "integer" }.into();
+                        f.choices.clear();
+                        f.min = Some(0.0);
+                    }
                     if !name.ends_with(unit) {
                         name = format!("{name}_{unit}");
                     }
@@ -1205,7 +1232,30 @@ impl Reader<'_> {
             self.with_list(owner, std::slice::from_ref(o));
             return;
         }
-                let o = &self.resolve_pronoun(o);
+                        let o = &self.resolve_pronoun(o);
+        // "between a white player and a black player": two references to
+        // players, named for their sides.
+        if prep == "between" && count == 2 && o.words.len() + o.adjectives.len() >= 2 {
+            let side = o
+                .adjectives
+                .first()
+                .or(o.words.first())
+                .map(|w| ident(w))
+                .unwrap_or_default();
+            let mut head_only = o.clone();
+            head_only.words = vec![o.head().to_string()];
+            head_only.adjectives.clear();
+            if let Some(parent) = self.entity(&head_only, "between") {
+                self.m.relate_as(
+                    owner,
+                    &parent,
+                    Some(format!("{side}_{parent}_id")),
+                    true,
+                    format!("“… between … {}”", o.text()),
+                );
+            }
+            return;
+        }
         // "rent courts by the hour": how it is charged, not a field.
         if prep == "by" && is_time_word(o.head()) {
             return;
@@ -1586,9 +1636,24 @@ impl Reader<'_> {
     }
 
     /// The row an action makes: `reserve` → Reservation.
-    fn event_of(&mut self, verb: &crate::lexicon::Verb, why: String) -> String {
+        fn event_of(&mut self, verb: &crate::lexicon::Verb, why: String) -> String {
         let noun = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
-        let key = self.m.resolve(&noun);
+        let mut key = self.m.resolve(&noun);
+        // "housekeepers clean rooms, and each cleaning task has ...": the
+        // task is the cleaning.
+        if !self.m.has(&key) {
+            let prefix = format!("{noun}_");
+            if let Some(k) = self
+                .m
+                .ents
+                .iter()
+                .map(|e| &e.key)
+                .chain(self.m.mentioned.iter())
+                .find(|k| k.starts_with(&prefix))
+            {
+                key = k.clone();
+            }
+        }
         self.m.add(&key, why)
     }
 
@@ -1624,6 +1689,18 @@ impl Reader<'_> {
         }
                 let vp = &vp;
         let Some(verb) = vp.verbs.first() else { return };
+                // "artists accept commissions from clients": they take them on.
+        if verb.class == VerbClass::Judge
+            && (vp.preps.iter().any(|(p, _)| p == "from")
+                || vp.objects.iter().any(|o| o.posts.iter().any(|p| matches!(p, Post::Prep(pp, _) if pp == "from"))))
+        {
+            let mut v = vp.clone();
+            v.verbs = vec![crate::lexicon::Verb {
+                class: VerbClass::Make,
+                ..verb.clone()
+            }];
+            return self.vp(subject, &v, event);
+        }
         let prefix = match verb.lemma.as_str() {
             "start" | "begin" | "depart" => Some("start"),
             "end" | "finish" | "arrive" => Some("end"),
@@ -1688,8 +1765,10 @@ impl Reader<'_> {
         {
             let mut rest = Vec::new();
             for o in &vp.objects {
-                let one = matches!(o.det.as_deref(), Some("one" | "a" | "an" | "single"))
-                    || o.count == Some(1.0);
+                                let valued = o.posts.iter().any(|p| matches!(p, Post::Choices(_) | Post::Range(..)));
+                let one = (matches!(o.det.as_deref(), Some("one" | "a" | "an" | "single"))
+                    || o.count == Some(1.0))
+                    && !valued;
                 let is_entity = matches!(self.role(o, Ctx::Thing), Role::Entity(_))
                     && (is_entity_noun(o.head()) || self.m.has(&ident(&singular(o.head()))));
                 if one && is_entity && !vp.passive {
@@ -2062,7 +2141,20 @@ impl Reader<'_> {
                     .filter(|(p, _)| p.as_deref() == Some("with"))
                     .map(|(_, o)| o.clone())
                     .collect();
-                                targets.retain(|(p, _)| p.as_deref() != Some("with"));
+                                                targets.retain(|(p, _)| p.as_deref() != Some("with"));
+                // "each game is played between two players": the game has
+                // them.
+                if vp.passive && targets.iter().any(|(p, _)| p.as_deref() == Some("between")) {
+                    for s in &subj_entities {
+                        for (_, objs) in vp.preps.iter().filter(|(p, _)| p == "between") {
+                            for o in objs {
+                                self.prep_object(s, "between", o, objs.len());
+                            }
+                        }
+                        self.with_list(s, &withs);
+                    }
+                    return;
+                }
                 // "articles are tagged with topics": the topics are what
                 // they are linked with.
                 if vp.passive && targets.is_empty() && vp.class() == VerbClass::Link && !withs.is_empty() {
