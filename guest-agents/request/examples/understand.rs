@@ -9,6 +9,12 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--json" => json = true,
+            "--parse" => {
+                for r in args.by_ref() {
+                    println!("{}", nexus_request::parse_tree(&r));
+                }
+                return;
+            }
             "--out" => out = args.next(),
             _ => requests.push(a),
         }

@@ -98,8 +98,19 @@ const ADVS: &[&str] = &[
     "optionally",
     "usually",
     "often",
-    "always", "just", "even", "already", "still", "then", "quickly", "online", "publicly",
-    "privately", "separately", "up", "down",
+    "always",
+    "just",
+    "even",
+    "already",
+    "still",
+    "then",
+    "quickly",
+    "online",
+    "publicly",
+    "privately",
+    "separately",
+    "up",
+    "down",
 ];
 const PRONOUNS: &[&str] = &[
     "they",
@@ -263,7 +274,7 @@ fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, 
     if prev.tag != Tag::Noun {
         return None;
     }
-        let next_tag = next.and_then(Token::word).and_then(closed_tag);
+    let next_tag = next.and_then(Token::word).and_then(closed_tag);
     let plural_subject = is_plural(&prev.text);
     // "students RSVP to events", "lots come from farms", "creators launch
     // campaigns".
@@ -322,7 +333,7 @@ fn word_tag(
     next: Option<&Token>,
     after: Option<&Token>,
 ) -> (Tag, Option<(Verb, Form)>) {
-        if let Some(t) = closed_tag(w) {
+    if let Some(t) = closed_tag(w) {
         // "an IT asset tracker"
         if t == Tag::Pron && before.last().is_some_and(|b| b.tag == Tag::Det) {
             return (Tag::Noun, None);
@@ -386,10 +397,7 @@ fn word_tag(
             }
         }
         // "..., each rated from 1 to 5": a participle about each of them.
-                Tag::Det if matches!(prev.text.as_str(), "each" | "every") && form == Form::Past =>
-        {
-            as_verb
-        }
+        Tag::Det if matches!(prev.text.as_str(), "each" | "every") && form == Form::Past => as_verb,
         Tag::Det | Tag::Adj | Tag::Num | Tag::Verb => noun(),
         Tag::Noun => {
             let subject_plural = is_plural(&prev.text) || prev.text == "people";
@@ -429,10 +437,13 @@ fn word_tag(
                         as_verb
                     }
                 }
-                                Form::Ing => {
+                Form::Ing => {
                     if (next_is_plural_noun
-                                                || matches!(next, Some(Token::Number(_)))
-                        || matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Num | Tag::Pron)))
+                        || matches!(next, Some(Token::Number(_)))
+                        || matches!(
+                            next_word.and_then(closed_tag),
+                            Some(Tag::Det | Tag::Num | Tag::Pron)
+                        ))
                         && !next_is_singular_noun
                     {
                         as_verb
@@ -459,7 +470,7 @@ fn word_tag(
                     VerbClass::Act | VerbClass::Link | VerbClass::Make
                 )
                 && next_word.is_some_and(|n| closed_tag(n).is_none());
-                        // "... by paying a fee and choosing a distance", ", recording
+            // "... by paying a fee and choosing a distance", ", recording
             // the date": a participle with its object.
             let participle_clause = form == Form::Ing
                 && matches!(next_word.and_then(closed_tag), Some(Tag::Det | Tag::Pron));
@@ -501,7 +512,7 @@ pub struct Np {
     /// A possessor (`user's playlists`).
     pub possessor: Option<String>,
     pub posts: Vec<Post>,
-        /// `a number of bedrooms`: a count of them, not rows of them.
+    /// `a number of bedrooms`: a count of them, not rows of them.
     pub counted: bool,
     /// `whether the queen was seen`: yes or no.
     pub flag: bool,
@@ -546,6 +557,9 @@ pub enum Post {
     Appos(Box<Np>),
 }
 
+/// A range's lowest and highest values, either open.
+pub type Bounds = (Option<f64>, Option<f64>);
+
 /// Verbs with their objects.
 #[derive(Debug, Clone, Default)]
 pub struct Vp {
@@ -557,9 +571,9 @@ pub struct Vp {
     /// Prepositions right after the verb (`subscribe to lists`).
     pub preps: Vec<(String, Vec<Np>)>,
     pub range: Option<(Option<f64>, Option<f64>)>,
-        /// `lasting 30 or 60 minutes`: the values and their unit.
+    /// `lasting 30 or 60 minutes`: the values and their unit.
     pub measure: Option<(Vec<f64>, String)>,
-        /// `that anyone can like`: the phrase it follows is its object and
+    /// `that anyone can like`: the phrase it follows is its object and
     /// whoever does it is a user.
     pub object_is_owner: bool,
     /// `that teams register for`: who does it, when the phrase it follows
@@ -662,7 +676,7 @@ impl P<'_> {
         (j > i).then_some((j, comma, conj))
     }
 
-        /// One noun phrase at `i`, with what follows it.
+    /// One noun phrase at `i`, with what follows it.
     fn np(&self, i: usize, nested: bool) -> Option<(Np, usize)> {
         // "whether the queen was seen": a yes/no named by what it says.
         if self.text(i) == "whether"
@@ -744,7 +758,7 @@ impl P<'_> {
     }
 
     /// `from 1 to 10`, `between 1 and 5`, `1 to 5`, `up to 10`, `at least 18`.
-    fn range(&self, i: usize) -> Option<((Option<f64>, Option<f64>), usize)> {
+    fn range(&self, i: usize) -> Option<(Bounds, usize)> {
         let w = self.text(i);
         if (w == "from" || w == "between")
             && let Some(lo) = self.number(i + 1)
@@ -762,10 +776,10 @@ impl P<'_> {
         {
             return Some(((Some(lo), Some(hi)), self.skip_unit(i + 3)));
         }
-        if (w == "up" && self.text(i + 1) == "to") || (w == "at" && self.text(i + 1) == "most") {
-            if let Some(hi) = self.number(i + 2) {
-                return Some(((None, Some(hi)), self.skip_unit(i + 3)));
-            }
+        if ((w == "up" && self.text(i + 1) == "to") || (w == "at" && self.text(i + 1) == "most"))
+            && let Some(hi) = self.number(i + 2)
+        {
+            return Some(((None, Some(hi)), self.skip_unit(i + 3)));
         }
         if w == "at"
             && self.text(i + 1) == "least"
@@ -795,7 +809,7 @@ impl P<'_> {
     fn choices(&self, i: usize, close: Option<char>) -> Option<(Vec<String>, usize)> {
         let lx = lexicon();
         let mut items: Vec<String> = Vec::new();
-                let mut j = i;
+        let mut j = i;
         if self.text(j) == "either" {
             j += 1;
         }
@@ -805,13 +819,22 @@ impl P<'_> {
         loop {
             let mut words = Vec::new();
             while let Some(t) = self.t.get(j) {
-                                                                // "in progress", "on hold": a preposition inside a choice.
+                // "in progress", "on hold": a preposition inside a choice.
                 let inner_prep = matches!(t.tag, Tag::Prep)
                     && matches!(self.tag(j + 1), Some(Tag::Noun | Tag::Adj))
                     && matches!(self.tag(j + 2), None | Some(Tag::Mark(_) | Tag::Conj));
                 if (t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past))
-                    || (matches!(t.tag, Tag::Aux | Tag::Modal | Tag::Rel | Tag::Where | Tag::With | Tag::Prep | Tag::Of | Tag::To)
-                        && !inner_prep)
+                    || (matches!(
+                        t.tag,
+                        Tag::Aux
+                            | Tag::Modal
+                            | Tag::Rel
+                            | Tag::Where
+                            | Tag::With
+                            | Tag::Prep
+                            | Tag::Of
+                            | Tag::To
+                    ) && !inner_prep)
                 {
                     break;
                 }
@@ -820,17 +843,13 @@ impl P<'_> {
                 {
                     break;
                 }
-                if t.tag == Tag::Num {
-                    words.push(t.text.clone());
-                } else {
-                    words.push(t.text.clone());
-                }
+                words.push(t.text.clone());
                 j += 1;
                 if words.len() > 3 {
                     return None;
                 }
             }
-                        // "..., and attendance is taken": a new clause, not a choice.
+            // "..., and attendance is taken": a new clause, not a choice.
             let clause_next = matches!(self.tag(j), Some(Tag::Aux | Tag::Modal | Tag::Verb));
             if words.is_empty() || (clause_next && !items.is_empty()) {
                 if items.is_empty() {
@@ -914,13 +933,17 @@ impl P<'_> {
                     }
                 }
                 Some(Tag::Prep | Tag::To) => {
-                                        let prep = self.text(j).to_string();
+                    let prep = self.text(j).to_string();
                     // "in square meters"
                     if prep == "in"
                         && matches!(self.text(j + 1), "square" | "cubic" | "sq")
                         && lexicon().units.contains(self.text(j + 2))
                     {
-                        let unit = if self.text(j + 1) == "cubic" { "m3" } else { "sqm" };
+                        let unit = if self.text(j + 1) == "cubic" {
+                            "m3"
+                        } else {
+                            "sqm"
+                        };
                         np.posts.push(Post::Unit(unit.into()));
                         j += 3;
                         continue;
@@ -1009,8 +1032,8 @@ impl P<'_> {
                     np.posts.push(Post::Flag(self.text(j + 5).to_string()));
                     j += 6;
                 }
-                                // ", each with a description, a budget and a deadline"
-                                Some(Tag::Mark(','))
+                // ", each with a description, a budget and a deadline"
+                Some(Tag::Mark(','))
                     if with_list
                         && matches!(self.text(j + 1), "each" | "every")
                         && self.tag(j + 2) == Some(Tag::With) =>
@@ -1068,7 +1091,7 @@ impl P<'_> {
                         j = k + 1;
                     }
                 }
-                                // "updates that anyone can like": they are what is liked.
+                // "updates that anyone can like": they are what is liked.
                 Some(Tag::Rel)
                     if matches!(self.tag(j + 1), Some(Tag::Pron))
                         && self.verb_at(j + 2).is_some() =>
@@ -1079,11 +1102,13 @@ impl P<'_> {
                     np.posts.push(Post::Clause(vp));
                     j = k2;
                 }
-                                Some(Tag::Rel) if {
-                    let mut k = j + 1;
-                    self.skip_aux(&mut k);
-                    self.tag(k) == Some(Tag::Verb)
-                } => {
+                Some(Tag::Rel)
+                    if {
+                        let mut k = j + 1;
+                        self.skip_aux(&mut k);
+                        self.tag(k) == Some(Tag::Verb)
+                    } =>
+                {
                     let mut k = j + 1;
                     let passive = self.skip_aux(&mut k);
                     let (mut vp, mut k2) = self.vp(k);
@@ -1154,9 +1179,11 @@ impl P<'_> {
 
     /// The objects of a preposition: `rooms`, `two teams`, `rooms and
     /// halls` (a comma ends them).
-        fn pp_objects(&self, i: usize) -> Option<(Vec<Np>, usize)> {
+    fn pp_objects(&self, i: usize) -> Option<(Vec<Np>, usize)> {
         // "end at another": the same kind as before.
-        if matches!(self.text(i), "another" | "one") && !matches!(self.tag(i + 1), Some(Tag::Noun | Tag::Adj)) {
+        if matches!(self.text(i), "another" | "one")
+            && !matches!(self.tag(i + 1), Some(Tag::Noun | Tag::Adj))
+        {
             return Some((
                 vec![Np {
                     words: vec![PRONOUN.into()],
@@ -1203,7 +1230,7 @@ impl P<'_> {
                 break;
             }
             // ", both developers": what the items are.
-                        if comma
+            if comma
                 && !conj
                 && matches!(self.text(k), "both" | "all")
                 && let Some((what, k2)) = self.np(k + 1, true)
@@ -1217,7 +1244,7 @@ impl P<'_> {
                 j = k2;
                 break;
             }
-                        let Some((np, k2)) = self.np(k, nested || attrs) else {
+            let Some((np, k2)) = self.np(k, nested || attrs) else {
                 break;
             };
             // "..., and each invoice is draft, sent or paid": a new clause.
@@ -1239,7 +1266,7 @@ impl P<'_> {
     }
 
     /// Verbs (`approve or reject`) with their objects or prepositions.
-        fn vp(&self, i: usize) -> (Vp, usize) {
+    fn vp(&self, i: usize) -> (Vp, usize) {
         let mut vp = Vp::default();
         let mut j = i;
         if let Some((v, f)) = &self.t[j].verb {
@@ -1280,7 +1307,7 @@ impl P<'_> {
                 }
             }
             if lexicon().units.contains(self.text(k)) {
-                                vp.measure = Some((values, self.text(k).to_string()));
+                vp.measure = Some((values, self.text(k).to_string()));
                 j = k + 1;
             }
         }
@@ -1304,8 +1331,7 @@ impl P<'_> {
                 continue;
             }
             // "by paying an entry fee and choosing a distance"
-            if matches!(self.text(j), "by" | "while" | "when")
-                && self.tag(j + 1) == Some(Tag::Verb)
+            if matches!(self.text(j), "by" | "while" | "when") && self.tag(j + 1) == Some(Tag::Verb)
             {
                 let mut k = j + 1;
                 loop {
@@ -1334,7 +1360,7 @@ impl P<'_> {
                     }
                 }
                 Some(Tag::Adv) => j += 1,
-                                Some(Tag::Det | Tag::Num | Tag::Noun | Tag::Adj) if vp.objects.is_empty() => {
+                Some(Tag::Det | Tag::Num | Tag::Noun | Tag::Adj) if vp.objects.is_empty() => {
                     let (objs, k) = self.list(j, false, true);
                     if objs.is_empty() {
                         break;
@@ -1395,7 +1421,7 @@ impl P<'_> {
             c.subject = subject;
             j = k;
         }
-                // "each prescription is for a medication": where it belongs.
+        // "each prescription is for a medication": where it belongs.
         {
             let mut k = j;
             if self.skip_aux(&mut k) && matches!(self.tag(k), Some(Tag::Prep | Tag::To)) {
@@ -1484,13 +1510,30 @@ fn distribute(items: &mut [Np]) {
                 | "departure"
                 | "arrival"
         );
-                let single = it.words.len() == 1 && it.posts.is_empty() && !is_plural(it.head());
+        let single = it.words.len() == 1 && it.posts.is_empty() && !is_plural(it.head());
         let pairs_with_next = matches!(
             next.words[0].as_str(),
-            "start" | "end" | "first" | "last" | "opening" | "closing" | "min" | "max" | "home"
-                | "away" | "front" | "back" | "pickup" | "return" | "departure" | "arrival"
+            "start"
+                | "end"
+                | "first"
+                | "last"
+                | "opening"
+                | "closing"
+                | "min"
+                | "max"
+                | "home"
+                | "away"
+                | "front"
+                | "back"
+                | "pickup"
+                | "return"
+                | "departure"
+                | "arrival"
         );
-        if single && ((paired && pairs_with_next) || (bare && !paired && !lx.attrs.contains_key(it.head()))) {
+        if single
+            && ((paired && pairs_with_next)
+                || (bare && !paired && !lx.attrs.contains_key(it.head())))
+        {
             items[i].words.push(head);
         }
     }
@@ -1526,7 +1569,7 @@ fn unwrap_quantity(np: Np) -> Np {
     }
     let mut inner = objs[0].clone();
     inner.posts.extend(np.posts[1..].iter().cloned());
-        inner.counted = counted;
+    inner.counted = counted;
     if inner.det.is_none() && !inner.is_plural() {
         inner.det = np.det.clone();
     }
@@ -1591,12 +1634,18 @@ pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
                 j += 1;
                 continue;
             }
-                        Some(Tag::Prep)
-                if matches!(p.text(j), "after" | "before" | "during" | "following" | "upon")
-                    && let Some((ctx, k)) = p.np_with(j + 1, true, false) =>
+            Some(Tag::Prep)
+                if matches!(
+                    p.text(j),
+                    "after" | "before" | "during" | "following" | "upon"
+                ) && let Some((ctx, k)) = p.np_with(j + 1, true, false) =>
             {
                 // "after a session the student leaves a review"
-                let k = if p.tag(k) == Some(Tag::Mark(',')) { k + 1 } else { k };
+                let k = if p.tag(k) == Some(Tag::Mark(',')) {
+                    k + 1
+                } else {
+                    k
+                };
                 let (mut c, k2) = p.clause(k);
                 c.context = Some(ctx);
                 if !c.vps.is_empty() {
@@ -1705,16 +1754,5 @@ mod tests {
                 .iter()
                 .any(|x| matches!(x, Post::Range(Some(1.0), Some(10.0))));
         assert!(found, "{p:?}");
-    }
-}
-#[cfg(test)]
-mod debug_tests {
-    #[test]
-    fn debug_parse() {
-        if let Ok(r) = std::env::var("PARSE") {
-            let (p, toks) = super::parse(&r);
-            eprintln!("{:?}", toks.iter().map(|t| format!("{}/{:?}", t.text, t.tag)).collect::<Vec<_>>());
-            eprintln!("{p:#?}");
-        }
     }
 }

@@ -87,7 +87,7 @@ pub enum Form {
 pub struct Verb {
     pub lemma: String,
     pub class: VerbClass,
-        /// The row the action makes (`reserve` → `reservation`), or the state
+    /// The row the action makes (`reserve` → `reservation`), or the state
     /// it leaves (`approve` → `approved`).
     pub noun: Option<String>,
     /// Read from its place in the sentence, not from the lexicon.
@@ -240,7 +240,7 @@ impl Lexicon {
                         _ => bad!(),
                     };
                     let noun = words.get(2).filter(|n| **n != "_").map(|n| n.to_string());
-                                        let verb = Verb {
+                    let verb = Verb {
                         lemma: words[0].into(),
                         class,
                         noun,

@@ -61,6 +61,17 @@ fn fallback(request: &str) -> Spec {
     .expect("the fallback spec holds together")
 }
 
+/// The grammar's reading of `request`: parts of speech, then phrases (for
+/// seeing why a request was understood as it was).
+pub fn parse_tree(request: &str) -> String {
+    let (parse, tokens) = grammar::parse(request);
+    let tags: Vec<String> = tokens
+        .iter()
+        .map(|t| format!("{}/{:?}", t.text, t.tag))
+        .collect();
+    format!("{}\n{parse:#?}", tags.join(" "))
+}
+
 /// A few lines a person reads: entities with their fields, relations.
 pub fn summary(spec: &Spec) -> String {
     let mut out = format!(

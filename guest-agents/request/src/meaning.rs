@@ -22,8 +22,8 @@ const AUTH_WORDS: &[&str] = &[
 ];
 /// Time words that make a date, not an entity ("per day").
 const TIME_WORDS: &[&str] = &[
-    "season", "semester", "term", "quarter",
-    "day", "date", "week", "month", "year", "hour", "minute", "time", "night", "weekday",
+    "season", "semester", "term", "quarter", "day", "date", "week", "month", "year", "hour",
+    "minute", "time", "night", "weekday",
 ];
 /// Nouns a request names that group others and are linked many-to-many.
 const TAG_WORDS: &[&str] = &["tag", "label"];
@@ -102,8 +102,6 @@ struct Ent {
     kind: Kind,
     fields: Vec<Field>,
     owned: bool,
-    /// Where it came from (for the summary).
-    why: String,
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +120,6 @@ struct Link {
     a: String,
     b: String,
     through: String,
-    why: String,
 }
 
 /// What a noun phrase stands for.
@@ -236,7 +233,6 @@ impl Model {
                 kind,
                 fields: Vec::new(),
                 owned: false,
-                why,
             });
         }
         key
@@ -319,7 +315,7 @@ impl Model {
         false
     }
 
-        fn field(&mut self, owner: &str, mut f: Field, why: String) {
+    fn field(&mut self, owner: &str, mut f: Field, why: String) {
         // Only what the type can carry: choices for an enum, a range for a
         // number.
         if f.kind != "enum" {
@@ -377,7 +373,6 @@ impl Model {
             a: a.into(),
             b: b.into(),
             through: through.into(),
-            why,
         });
     }
 }
@@ -604,16 +599,15 @@ fn typed_field(name: &str) -> Field {
         f.min = Some(0.0);
     }
     // "nightly rate", "hourly wage": money.
-    if name.starts_with("nightly_")
+    if (name.starts_with("nightly_")
         || name.starts_with("hourly_")
         || name.starts_with("daily_")
         || name.starts_with("monthly_")
-        || name.starts_with("weekly_")
+        || name.starts_with("weekly_"))
+        && (name.ends_with("rate") || name.ends_with("price") || name.ends_with("fee"))
     {
-        if name.ends_with("rate") || name.ends_with("price") || name.ends_with("fee") {
-            f.kind = "decimal".into();
-            f.min = Some(0.0);
-        }
+        f.kind = "decimal".into();
+        f.min = Some(0.0);
     }
     f
 }
@@ -660,12 +654,14 @@ impl Reader<'_> {
         if words.is_empty() {
             words = np.words.clone();
         }
-                let head = singular(words.last().map_or("", String::as_str));
+        let head = singular(words.last().map_or("", String::as_str));
         let mut mods: Vec<String> = words[..words.len() - 1].iter().map(|w| ident(w)).collect();
         // "short links": an adjective that is part of a known name.
         if mods.is_empty()
             && let Some(a) = np.adjectives.last()
-            && lexicon().nouns.contains_key(&format!("{}_{}", ident(a), ident(&head)))
+            && lexicon()
+                .nouns
+                .contains_key(&format!("{}_{}", ident(a), ident(&head)))
         {
             mods.push(ident(a));
         }
@@ -682,7 +678,7 @@ impl Reader<'_> {
         if USER_WORDS.contains(&head.as_str()) {
             return Role::User;
         }
-                if np.counted || np.flag {
+        if np.counted || np.flag {
             return Role::Attr;
         }
         // "an instrument (piano, guitar or violin)": one of those values.
@@ -727,36 +723,32 @@ impl Reader<'_> {
             np.det.as_deref(),
             Some("a" | "an" | "its" | "their" | "the" | "one" | "his" | "her")
         );
-                if lx.mass.contains(&head) && !entity_word && !np.is_plural() && ctx == Ctx::Thing {
+        if lx.mass.contains(&head) && !entity_word && !np.is_plural() && ctx == Ctx::Thing {
             return Role::Skip(format!(
                 "“{}” names the domain, not a thing kept",
                 np.head()
             ));
         }
+        let singular_with_article = article && !np.is_plural();
         match ctx {
+            // After `with` or `has`: attributes, unless the words name
+            // rows ("hotels have rooms", "with tags").
             Ctx::Attr => {
-                if attr_word && !entity_word {
+                let rows = (bare_plural && (!attr_word || known || entity_word))
+                    || ((known || entity_word) && !attr_word && (known || !singular_with_article))
+                    || (known && !article);
+                if (attr_word && !entity_word) || !rows {
                     Role::Attr
-                } else if (known || entity_word)
-                    && !attr_word
-                    && !(article && !known && !np.is_plural())
-                {
-                    Role::Entity(head)
-                } else if bare_plural && !attr_word {
-                    Role::Entity(head)
-                } else if (known || entity_word) && bare_plural {
-                    Role::Entity(head)
-                } else if known && !article {
-                    Role::Entity(head)
                 } else {
-                    Role::Attr
+                    Role::Entity(head)
                 }
             }
-                        Ctx::Prep => {
+            Ctx::Prep => {
                 let string_attr = attr_entry(&head).is_none_or(|a| a.kind == "string");
-                if bare_plural && !lx.units.contains(np.head()) && (entity_word || known || string_attr) {
+                let rows_word = entity_word || known;
+                if bare_plural && !lx.units.contains(np.head()) && (rows_word || string_attr) {
                     Role::Entity(head)
-                                                } else if !entity_word && !known && !np.is_plural() && kind_by_ending(&head) != Kind::Person {
+                } else if !rows_word && !np.is_plural() && kind_by_ending(&head) != Kind::Person {
                     Role::Attr
                 } else if entity_word
                     && !known
@@ -767,33 +759,24 @@ impl Reader<'_> {
                 {
                     // "from a source language into a target language"
                     Role::Attr
-                } else if attr_word && !entity_word && !known {
+                } else if attr_word && !rows_word {
                     Role::Attr
                 } else {
                     Role::Entity(head)
                 }
             }
-                        // A bare plural names rows ("with languages, lessons and
+            // A bare plural names rows ("with languages, lessons and
             // words", "teach subjects") unless it counts something ("hours").
-                        Ctx::Thing
+            Ctx::Thing
                 if bare_plural
                     && !lx.units.contains(np.head())
-                    && !(attr_word && !entity_word)
+                    && (entity_word || !attr_word)
                     && !is_time_word(np.head()) =>
             {
                 Role::Entity(head)
             }
             Ctx::Thing => {
-                if attr_word
-                    && !entity_word
-                    && !known
-                    && !(bare_plural
-                        && !lx.attrs.contains_key(np.head())
-                        && mods.is_empty()
-                        && !is_attr_word(np.head()))
-                {
-                    Role::Attr
-                } else if attr_word && entity_word && !known && article && !np.is_plural() {
+                if attr_word && !known && (!entity_word || singular_with_article) {
                     Role::Attr
                 } else {
                     Role::Entity(head)
@@ -807,10 +790,10 @@ impl Reader<'_> {
         let lx = lexicon();
         let (mut mods, head) = Self::words(np);
         let mut owned = false;
-        if let Some(p) = &np.possessor {
-            if USER_WORDS.contains(&singular(p).as_str()) {
-                owned = true;
-            }
+        if let Some(p) = &np.possessor
+            && USER_WORDS.contains(&singular(p).as_str())
+        {
+            owned = true;
         }
         if mods
             .first()
@@ -870,7 +853,7 @@ impl Reader<'_> {
                 // customer, the completion of a lesson.
                 let parent = self.m.add(&m, format!("named in {}", quote(np)));
                 let child = self.m.add(&head, format!("{why} {}", quote(np)));
-                self.m.imply(&child, &parent, format!("{}", quote(np)));
+                self.m.imply(&child, &parent, quote(np).to_string());
                 if owned {
                     self.own(&child);
                 }
@@ -914,11 +897,11 @@ impl Reader<'_> {
     /// First pass: nouns that stand where only things can.
     fn mention(&mut self) {
         let mut seen = Vec::new();
-                let mut visit = |np: &Np| {
+        let mut visit = |np: &Np| {
             let (_, head) = Self::words(np);
             // "…, each service having a price": a thing of its own.
             let each = matches!(np.det.as_deref(), Some("each" | "every"));
-                        if (np.is_plural() && !is_attr_word(&head)) || (each && !is_time_word(np.head())) {
+            if (np.is_plural() && !is_attr_word(&head)) || (each && !is_time_word(np.head())) {
                 let (mods, _) = Self::words(np);
                 if !mods.is_empty() {
                     seen.push(format!("{}_{head}", mods.join("_")));
@@ -1077,7 +1060,7 @@ impl Reader<'_> {
             && words.len() == 1
             && (head == "day" || head == "date" || !lexicon().attrs.contains_key(&raw_head))
         {
-                        let f = match head.as_str() {
+            let f = match head.as_str() {
                 "hour" | "minute" | "time" => Field::new("time", "datetime", true),
                 "season" | "semester" | "term" | "quarter" => Field::new(&head, "string", false),
                 _ => Field::new("date", "date", true),
@@ -1094,9 +1077,14 @@ impl Reader<'_> {
         } else if words.len() == 1 && np.det.is_none() && is_adjective(&np.words[0]) {
             f = Field::new(&name, "boolean", false);
         }
-                // "whether the queen was seen"
+        // "whether the queen was seen"
         if np.flag {
-            name = np.words.iter().map(|w| ident(w)).collect::<Vec<_>>().join("_");
+            name = np
+                .words
+                .iter()
+                .map(|w| ident(w))
+                .collect::<Vec<_>>()
+                .join("_");
             f = Field::new(&name, "boolean", false);
         }
         // "a number of bedrooms": how many.
@@ -1110,11 +1098,14 @@ impl Reader<'_> {
                 .join("_");
             f = Field::new(&name, "integer", false).range(Some(0.0), None);
         }
-                self.m.attr_words.push(head.clone());
+        self.m.attr_words.push(head.clone());
         // "a price per word": money per unit, not a reference.
         let mut per_unit = false;
         if matches!(f.kind.as_str(), "decimal" | "number")
-            && let Some(Post::Prep(_, objs)) = np.posts.iter().find(|p| matches!(p, Post::Prep(pp, _) if pp == "per"))
+            && let Some(Post::Prep(_, objs)) = np
+                .posts
+                .iter()
+                .find(|p| matches!(p, Post::Prep(pp, _) if pp == "per"))
             && objs.len() == 1
             && !objs[0].is_plural()
         {
@@ -1123,11 +1114,20 @@ impl Reader<'_> {
         }
         for p in &np.posts {
             match p {
-                                Post::Unit(u) => {
-                    let unit = if u == "sqm" || u == "m3" { u.as_str() } else { unit_suffix(u) };
-                                        if matches!(f.kind.as_str(), "enum" | "date" | "datetime") {
+                Post::Unit(u) => {
+                    let unit = if u == "sqm" || u == "m3" {
+                        u.as_str()
+                    } else {
+                        unit_suffix(u)
+                    };
+                    if matches!(f.kind.as_str(), "enum" | "date" | "datetime") {
                         // "finish times in seconds": a length of time.
-                        f.kind = if f.kind == "enum" { "number" } else { "integer" }.into();
+                        f.kind = if f.kind == "enum" {
+                            "number"
+                        } else {
+                            "integer"
+                        }
+                        .into();
                         f.choices.clear();
                         f.min = Some(0.0);
                     }
@@ -1157,7 +1157,7 @@ impl Reader<'_> {
                         f.max = None;
                     }
                 }
-                                Post::Range(lo, hi) => {
+                Post::Range(lo, hi) => {
                     if !f.is_numeric() {
                         f.kind = "integer".into();
                     }
@@ -1204,7 +1204,7 @@ impl Reader<'_> {
         } else {
             self.m.field(owner, f, quoted.clone());
         }
-                // "hours per project", "hours worked per project": a reference.
+        // "hours per project", "hours worked per project": a reference.
         for p in &np.posts {
             match p {
                 Post::Prep(prep, _) if per_unit && prep == "per" => {}
@@ -1232,7 +1232,7 @@ impl Reader<'_> {
             self.with_list(owner, std::slice::from_ref(o));
             return;
         }
-                        let o = &self.resolve_pronoun(o);
+        let o = &self.resolve_pronoun(o);
         // "between a white player and a black player": two references to
         // players, named for their sides.
         if prep == "between" && count == 2 && o.words.len() + o.adjectives.len() >= 2 {
@@ -1265,7 +1265,7 @@ impl Reader<'_> {
                 let Some(parent) = self.entity(o, prep) else {
                     return;
                 };
-                                let quoted = format!("“… {prep} {}”", o.text());
+                let quoted = format!("“… {prep} {}”", o.text());
                 self.m.last_objects = vec![parent.clone()];
                 let many = matches!(o.det.as_deref(), Some("several" | "multiple" | "many"));
                 let container = matches!(
@@ -1296,13 +1296,27 @@ impl Reader<'_> {
                     // "teams of participants", "decks of cards": they hold
                     // them.
                     self.m.relate(&parent, owner, true, quoted);
-                                } else if let Some(role) = self.role_prefix {
-                    self.m.relate_as(owner, &parent, Some(format!("{role}_{parent}_id")), true, quoted);
+                } else if let Some(role) = self.role_prefix {
+                    self.m.relate_as(
+                        owner,
+                        &parent,
+                        Some(format!("{role}_{parent}_id")),
+                        true,
+                        quoted,
+                    );
                 } else {
                     let required = matches!(
                         prep,
-                        "in" | "on" | "of" | "to" | "against" | "per" | "for" | "at" | "inside"
-                            | "within" | "under"
+                        "in" | "on"
+                            | "of"
+                            | "to"
+                            | "against"
+                            | "per"
+                            | "for"
+                            | "at"
+                            | "inside"
+                            | "within"
+                            | "under"
                     );
                     self.m.relate(owner, &parent, required, quoted);
                 }
@@ -1310,12 +1324,13 @@ impl Reader<'_> {
                 // day": later prepositions are the owner's.
                 let mut own = o.clone();
                 let mut outer = Vec::new();
-                                own.posts.retain(|p| match p {
+                own.posts.retain(|p| match p {
                     // "sightings of species at locations", "showtimes of
                     // films on screens": where and when are the owner's;
                     // "dishes from restaurants" stays with the dishes.
                     Post::Prep(pp, objs)
-                        if (prep == "of" && matches!(pp.as_str(), "at" | "on" | "in" | "during" | "within"))
+                        if (prep == "of"
+                            && matches!(pp.as_str(), "at" | "on" | "in" | "during" | "within"))
                             || objs.iter().all(|x| is_time_word(x.head())) =>
                     {
                         outer.push(p.clone());
@@ -1367,7 +1382,7 @@ impl Reader<'_> {
                         self.prep_object(owner, prep, o, objs.len());
                     }
                 }
-                                                Post::Clause(vp) if vp.object_is_owner => {
+                Post::Clause(vp) if vp.object_is_owner => {
                     let mut bare = np.clone();
                     bare.posts.clear();
                     let mut v = vp.clone();
@@ -1420,7 +1435,7 @@ impl Reader<'_> {
                             .field(owner, f, format!("“{} is {}”", np.text(), items.join(", ")));
                     }
                 }
-                                // "a grade from 0 to 100": its value.
+                // "a grade from 0 to 100": its value.
                 Post::Range(lo, hi) => {
                     let name = match owner {
                         "rating" | "review" => "rating",
@@ -1428,7 +1443,8 @@ impl Reader<'_> {
                         _ => "value",
                     };
                     let mut f = Field::new(name, "integer", true).range(*lo, *hi);
-                    if lo.is_some_and(|v| v.fract() != 0.0) || hi.is_some_and(|v| v.fract() != 0.0) {
+                    if lo.is_some_and(|v| v.fract() != 0.0) || hi.is_some_and(|v| v.fract() != 0.0)
+                    {
                         f.kind = "number".into();
                     }
                     self.m.field(owner, f, quote(np));
@@ -1438,7 +1454,7 @@ impl Reader<'_> {
         }
     }
 
-        /// `a reporter …, both developers`: a reference to a developer named
+    /// `a reporter …, both developers`: a reference to a developer named
     /// for its role. Whether `it` was one.
     fn appositive(&mut self, owner: &str, it: &Np) -> bool {
         let Some(Post::Appos(what)) = it.posts.iter().find(|p| matches!(p, Post::Appos(_))) else {
@@ -1474,7 +1490,10 @@ impl Reader<'_> {
         names_entity
             && !is_time_word(np.head())
             && lexicon().noun(&key).is_some_and(|n| {
-                matches!(n.kind, Kind::Response | Kind::Content | Kind::Event | Kind::Join)
+                matches!(
+                    n.kind,
+                    Kind::Response | Kind::Content | Kind::Event | Kind::Join
+                )
             })
     }
 
@@ -1482,7 +1501,7 @@ impl Reader<'_> {
     fn with_list(&mut self, owner: &str, items: &[Np]) {
         let last = items.last();
         for (i, it) in items.iter().enumerate() {
-                        // "a reporter and an assignee, both developers": references.
+            // "a reporter and an assignee, both developers": references.
             if self.appositive(owner, it) {
                 continue;
             }
@@ -1519,7 +1538,7 @@ impl Reader<'_> {
                     // the appointment's.
                     let mut own = it.clone();
                     let mut outer = Vec::new();
-                                        let owner_acts = self.m.kind_of(owner).is_occurrence();
+                    let owner_acts = self.m.kind_of(owner).is_occurrence();
                     own.posts.retain(|p| match p {
                         Post::Prep(pp, objs)
                             if (owner_acts && pp != "of")
@@ -1594,7 +1613,7 @@ impl Reader<'_> {
         if subject.is_empty() && c.subject.is_empty() {
             subject = last_subject.clone();
         }
-                // "their finish times are recorded in seconds": fields of what was
+        // "their finish times are recorded in seconds": fields of what was
         // last made.
         if !subject.is_empty()
             && subject.iter().all(|(r, _)| *r == Role::Attr)
@@ -1627,16 +1646,20 @@ impl Reader<'_> {
             && let Role::Entity(_) = self.role(ctx, Ctx::Thing)
             && let Some(k) = self.entity(ctx, "after")
         {
-            let made: Vec<String> = self.m.made[made_before..].iter().map(|(x, ..)| x.clone()).collect();
+            let made: Vec<String> = self.m.made[made_before..]
+                .iter()
+                .map(|(x, ..)| x.clone())
+                .collect();
             for x in made {
-                self.m.relate(&x, &k, true, format!("“after {} …”", ctx.text()));
+                self.m
+                    .relate(&x, &k, true, format!("“after {} …”", ctx.text()));
             }
         }
         *last_subject = subject;
     }
 
     /// The row an action makes: `reserve` → Reservation.
-        fn event_of(&mut self, verb: &crate::lexicon::Verb, why: String) -> String {
+    fn event_of(&mut self, verb: &crate::lexicon::Verb, why: String) -> String {
         let noun = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
         let mut key = self.m.resolve(&noun);
         // "housekeepers clean rooms, and each cleaning task has ...": the
@@ -1667,13 +1690,23 @@ impl Reader<'_> {
                 *o = self.resolve_pronoun(o);
             }
         }
-                // A verb read from its place: "students RSVP to events" makes an
+        // A verb read from its place: "students RSVP to events" makes an
         // RSVP; "lots come from farms" places the lots.
-        if let Some(v) = vp.verbs.first().filter(|v| v.guessed && v.class == VerbClass::Light) {
-            let to_something = vp.preps.iter().any(|(p, objs)| {
-                matches!(p.as_str(), "to" | "for" | "on") && !objs.is_empty()
+        if let Some(v) = vp
+            .verbs
+            .first()
+            .filter(|v| v.guessed && v.class == VerbClass::Light)
+        {
+            let to_something = vp
+                .preps
+                .iter()
+                .any(|(p, objs)| matches!(p.as_str(), "to" | "for" | "on") && !objs.is_empty());
+            let placed = vp.preps.iter().any(|(p, _)| {
+                matches!(
+                    p.as_str(),
+                    "from" | "at" | "in" | "into" | "inside" | "within"
+                )
             });
-            let placed = vp.preps.iter().any(|(p, _)| matches!(p.as_str(), "from" | "at" | "in" | "into" | "inside" | "within"));
             if to_something {
                 vp.verbs[0] = crate::lexicon::Verb {
                     class: VerbClass::Act,
@@ -1687,12 +1720,16 @@ impl Reader<'_> {
                 };
             }
         }
-                let vp = &vp;
+        let vp = &vp;
         let Some(verb) = vp.verbs.first() else { return };
-                // "artists accept commissions from clients": they take them on.
+        // "artists accept commissions from clients": they take them on.
         if verb.class == VerbClass::Judge
             && (vp.preps.iter().any(|(p, _)| p == "from")
-                || vp.objects.iter().any(|o| o.posts.iter().any(|p| matches!(p, Post::Prep(pp, _) if pp == "from"))))
+                || vp.objects.iter().any(|o| {
+                    o.posts
+                        .iter()
+                        .any(|p| matches!(p, Post::Prep(pp, _) if pp == "from"))
+                }))
         {
             let mut v = vp.clone();
             v.verbs = vec![crate::lexicon::Verb {
@@ -1765,7 +1802,10 @@ impl Reader<'_> {
         {
             let mut rest = Vec::new();
             for o in &vp.objects {
-                                let valued = o.posts.iter().any(|p| matches!(p, Post::Choices(_) | Post::Range(..)));
+                let valued = o
+                    .posts
+                    .iter()
+                    .any(|p| matches!(p, Post::Choices(_) | Post::Range(..)));
                 let one = (matches!(o.det.as_deref(), Some("one" | "a" | "an" | "single"))
                     || o.count == Some(1.0))
                     && !valued;
@@ -1858,7 +1898,7 @@ impl Reader<'_> {
             .map(|(_, np)| np.text())
             .collect::<Vec<_>>()
             .join(" and ");
-                let said = |obj: &str| format!("“{subj_text} {} {obj}”", verb.lemma);
+        let said = |obj: &str| format!("“{subj_text} {} {obj}”", verb.lemma);
         // "tasting notes give a bottle a score": the bottle gets it.
         if !vp.second.is_empty() {
             for o in &vp.objects {
@@ -1898,7 +1938,11 @@ impl Reader<'_> {
             for s in &subj_entities {
                 let values: Vec<&str> = vp.choices.iter().map(String::as_str).collect();
                 let f = Field::new(&usable_name(s, &name), "enum", true).choices(&values);
-                self.m.field(s, f, format!("“… {} {}”", verb.lemma, vp.choices.join(", ")));
+                self.m.field(
+                    s,
+                    f,
+                    format!("“… {} {}”", verb.lemma, vp.choices.join(", ")),
+                );
             }
             return;
         }
@@ -1926,7 +1970,7 @@ impl Reader<'_> {
         match class {
             VerbClass::Have | VerbClass::Make | VerbClass::Light if !vp.passive || vp.part_of => {
                 let mut attrs = Vec::new();
-                                for (prep, o) in &targets {
+                for (prep, o) in &targets {
                     if prep.is_some() && !vp.objects.is_empty() {
                         continue;
                     }
@@ -1937,12 +1981,13 @@ impl Reader<'_> {
                         }
                         continue;
                     }
-                                                            // What a record keeps is its fields ("water tests record the
+                    // What a record keeps is its fields ("water tests record the
                     // pH and the temperature").
                     let recorder = !subj_entities.is_empty()
                         && !by_user
                         && subj_entities.iter().all(|s| !self.m.kind_of(s).is_agent());
-                    let ctx = if class == VerbClass::Have || (recorder && class != VerbClass::Have) {
+                    let ctx = if class == VerbClass::Have || (recorder && class != VerbClass::Have)
+                    {
                         Ctx::Attr
                     } else {
                         Ctx::Thing
@@ -1996,7 +2041,7 @@ impl Reader<'_> {
                         _ => {}
                     }
                 }
-                                let made_here: Vec<String> = self
+                let made_here: Vec<String> = self
                     .m
                     .made
                     .iter()
@@ -2005,7 +2050,7 @@ impl Reader<'_> {
                     .filter(|(_, mk, u, _)| *mk == subj_entities && *u == by_user)
                     .map(|(k, ..)| k.clone())
                     .collect();
-                                let recorder = !subj_entities.is_empty()
+                let recorder = !subj_entities.is_empty()
                     && !by_user
                     && subj_entities.iter().all(|s| !self.m.kind_of(s).is_agent());
                 if !attrs.is_empty() && class != VerbClass::Have && !made_here.is_empty() {
@@ -2134,14 +2179,14 @@ impl Reader<'_> {
                     .as_deref()
                     .and_then(|n| lexicon().noun(n))
                     .map(|n| n.kind);
-                                // "candidates apply with a resume link": about the
+                // "candidates apply with a resume link": about the
                 // application.
                 let withs: Vec<Np> = targets
                     .iter()
                     .filter(|(p, _)| p.as_deref() == Some("with"))
                     .map(|(_, o)| o.clone())
                     .collect();
-                                                targets.retain(|(p, _)| p.as_deref() != Some("with"));
+                targets.retain(|(p, _)| p.as_deref() != Some("with"));
                 // "each game is played between two players": the game has
                 // them.
                 if vp.passive && targets.iter().any(|(p, _)| p.as_deref() == Some("between")) {
@@ -2157,7 +2202,11 @@ impl Reader<'_> {
                 }
                 // "articles are tagged with topics": the topics are what
                 // they are linked with.
-                if vp.passive && targets.is_empty() && vp.class() == VerbClass::Link && !withs.is_empty() {
+                if vp.passive
+                    && targets.is_empty()
+                    && vp.class() == VerbClass::Link
+                    && !withs.is_empty()
+                {
                     let mut v = vp.clone();
                     v.passive = false;
                     v.objects = withs.clone();
@@ -2179,7 +2228,10 @@ impl Reader<'_> {
                     let e = match event.clone() {
                         Some(e) => e,
                         None => {
-                            let e = self.event_of(verb, format!("made when “{subj_text} {} …”", verb.lemma));
+                            let e = self.event_of(
+                                verb,
+                                format!("made when “{subj_text} {} …”", verb.lemma),
+                            );
                             for s in &subj_entities {
                                 self.m.relate(&e, s, true, said(""));
                             }
@@ -2194,7 +2246,11 @@ impl Reader<'_> {
                     return;
                 }
                 for (prep, o) in &targets {
-                    let ctx = if prep.is_some() { Ctx::Prep } else { Ctx::Thing };
+                    let ctx = if prep.is_some() {
+                        Ctx::Prep
+                    } else {
+                        Ctx::Thing
+                    };
                     match self.role(o, ctx) {
                         Role::Entity(_) => {
                             let Some(key) = self.entity(o, "acted on:") else {
@@ -2208,9 +2264,11 @@ impl Reader<'_> {
                             ));
                             // "teachers grade each submission": one grade
                             // for each, a field of it.
-                                                        let one_each = prep.is_none()
-                                && (matches!(o.det.as_deref(), Some("each" | "every" | "the" | "its" | "their"))
-                                    || !o.is_plural());
+                            let one_each = prep.is_none()
+                                && (matches!(
+                                    o.det.as_deref(),
+                                    Some("each" | "every" | "the" | "its" | "their")
+                                ) || !o.is_plural());
                             if kind.is_occurrence()
                                 && one_each
                                 && noun_kind == Some(Kind::Response)
@@ -2227,10 +2285,12 @@ impl Reader<'_> {
                                 self.m.field(&key, f, quoted.clone());
                                 continue;
                             }
-                                                                                    // "clients order projects", "customers request
+                            // "clients order projects", "customers request
                             // moves": the project, the move is the row.
-                            let work = matches!(verb.noun.as_deref(), Some("order" | "request" | "purchase"))
-                                && matches!(kind, Kind::Group | Kind::Content);
+                            let work = matches!(
+                                verb.noun.as_deref(),
+                                Some("order" | "request" | "purchase")
+                            ) && matches!(kind, Kind::Group | Kind::Content);
                             if (kind.is_occurrence() || work)
                                 && prep.is_none()
                                 && verb.noun.as_deref() != Some(key.as_str())
@@ -2331,7 +2391,7 @@ impl Reader<'_> {
                                     e
                                 }
                             };
-                                                        self.attribute(&e, o, None);
+                            self.attribute(&e, o, None);
                             *event = Some(e);
                         }
                         Role::User => self.m.auth = true,
@@ -2515,7 +2575,7 @@ fn implied_parent(child: Kind, child_key: &str, parent: Kind, parent_key: &str) 
 pub fn understand(request: &str) -> Understanding {
     let (parse, _) = crate::grammar::parse(request);
     let lx = lexicon();
-        let mut r = Reader {
+    let mut r = Reader {
         m: Model::default(),
         parse: &parse,
         role_prefix: None,
@@ -2758,7 +2818,7 @@ pub fn understand(request: &str) -> Understanding {
                 for pi in order {
                     let p = &keys[pi];
                     let pk = r.m.kind_of(p);
-                                        // An action may be filed under several groups (a
+                    // An action may be filed under several groups (a
                     // transaction's account and category).
                     let repeatable = ck.is_occurrence() && matches!(pk, Kind::Group | Kind::Org);
                     if p == c || (taken.contains(&pk) && !repeatable) {
@@ -2773,7 +2833,10 @@ pub fn understand(request: &str) -> Understanding {
                     }
                     // One container each: a song on an album is not also
                     // on the album's artist.
-                                        let has_parent_of_kind = r.m.rels.iter().any(|x| x.child == *c && r.m.kind_of(&x.parent) == pk);
+                    let has_parent_of_kind =
+                        r.m.rels
+                            .iter()
+                            .any(|x| x.child == *c && r.m.kind_of(&x.parent) == pk);
                     if has_parent_of_kind && !repeatable {
                         continue;
                     }
@@ -2801,7 +2864,7 @@ pub fn understand(request: &str) -> Understanding {
                 !m.rels
                     .iter()
                     .any(|x| x.child == e.key && !m.kind_of(&x.parent).is_agent())
-                                        && !m.links.iter().any(|l| l.through == e.key)
+                    && !m.links.iter().any(|l| l.through == e.key)
                     && !e.fields.iter().any(|f| f.name.ends_with("_user_id"))
             })
             .map(|e| e.key.clone())
@@ -2811,7 +2874,7 @@ pub fn understand(request: &str) -> Understanding {
         let thing_like = |m: &Model, k: &str| {
             m.has(k) && !m.kind_of(k).is_occurrence() && !m.kind_of(k).is_agent()
         };
-                let mut main = head_words
+        let mut main = head_words
             .iter()
             .rev()
             .map(|w| r.m.resolve(w))
@@ -2849,8 +2912,8 @@ pub fn understand(request: &str) -> Understanding {
                 r.m.order
                     .iter()
                     .find(|k| {
-                                            thing_like(&r.m, k)
-                        && matches!(r.m.kind_of(k), Kind::Thing | Kind::Content | Kind::Place)
+                        thing_like(&r.m, k)
+                            && matches!(r.m.kind_of(k), Kind::Thing | Kind::Content | Kind::Place)
                     })
                     .cloned();
         }
@@ -3028,7 +3091,7 @@ fn build(mut m: Model, title: String) -> Understanding {
         let fks = fk_fields(&m, &e.key);
         let mut fields: Vec<Field> = e.fields.clone();
         let explicit = !fields.is_empty();
-        let _ = &e.why;
+
         let has_display = fields.iter().any(|f| DISPLAY.contains(&f.name.as_str()));
         for d in defaults {
             if fields.iter().any(|f| f.name == d.name) || fks.contains(&d.name) {
@@ -3093,7 +3156,6 @@ fn build(mut m: Model, title: String) -> Understanding {
             &pascal(&l.b),
             &pascal(&l.through),
         ));
-        let _ = &l.why;
     }
     let spec = Spec {
         name: slug(&title),
@@ -3110,6 +3172,6 @@ fn build(mut m: Model, title: String) -> Understanding {
             notes.push(n);
         }
     }
-    let _ = m.ents.iter().map(|e| &e.why).count();
+
     Understanding { spec, notes }
 }

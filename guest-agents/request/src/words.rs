@@ -62,7 +62,7 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             {
                 i += 1;
             }
-                        let n: String = chars[start..i].iter().filter(|c| **c != ',').collect();
+            let n: String = chars[start..i].iter().filter(|c| **c != ',').collect();
             // "5k", "4x4": one word.
             if chars.get(i).is_some_and(|c| c.is_alphabetic()) {
                 let mut w = n.clone();

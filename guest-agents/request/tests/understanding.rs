@@ -1,0 +1,190 @@
+//! The parser against requests with what a careful reader expects of each
+//! (`requests/*.json`: entity groups, names that must not become entities,
+//! relations, typed fields with ranges). Names compare in snake_case
+//! singular; a relation counts either way round, or as a `<parent>_id`
+//! field of the child; a field counts when its name contains one of the
+//! expected names and its type one of the expected types.
+
+use nexus_spec::Spec;
+use serde_json::Value;
+
+fn norm(s: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = s.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 && chars[i - 1].is_ascii_lowercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    let mut s = out.replace(['-', ' '], "_");
+    if let Some(stem) = s.strip_suffix("ies") {
+        s = format!("{stem}y");
+    } else if s.ends_with("ses") || s.ends_with("xes") {
+        s.truncate(s.len() - 2);
+    } else if s.ends_with('s') && !s.ends_with("ss") {
+        s.truncate(s.len() - 1);
+    }
+    s
+}
+
+#[derive(Default, Debug)]
+struct Score {
+    entities: (usize, usize),
+    relations: (usize, usize),
+    fields: (usize, usize),
+    wrong: Vec<String>,
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
+}
+
+fn score(case: &Value, spec: &Spec, total: &mut Score) {
+    let ents: Vec<String> = spec.entities.iter().map(|e| norm(&e.name)).collect();
+    let entity = |n: &str| spec.entities.iter().find(|e| norm(&e.name) == n);
+    // Expected group → the spec's entity (the first match in name order).
+    let mut canon: Vec<(String, String)> = Vec::new();
+    for g in case["entities"].as_array().unwrap() {
+        let group: Vec<String> = strs(g).iter().map(|n| norm(n)).collect();
+        let mut hits: Vec<&String> = ents.iter().filter(|e| group.contains(e)).collect();
+        hits.sort();
+        if let Some(h) = hits.first() {
+            canon.push((group[0].clone(), (*h).clone()));
+        }
+    }
+    let find = |n: &str| {
+        canon
+            .iter()
+            .find(|(g, _)| g == &norm(n))
+            .map(|(_, e)| e.clone())
+    };
+    total.entities.0 += canon.len();
+    total.entities.1 += case["entities"].as_array().unwrap().len();
+    for f in strs(&case["forbidden"]) {
+        if ents.contains(&norm(&f)) {
+            total
+                .wrong
+                .push(format!("{} in “{}”", norm(&f), case["request"]));
+        }
+    }
+    let rels: Vec<(String, String)> = spec
+        .relations
+        .iter()
+        .map(|r| (norm(&r.from), norm(&r.to)))
+        .collect();
+    for r in case["relations"].as_array().unwrap() {
+        total.relations.1 += 1;
+        let pair = strs(r);
+        let (Some(c), Some(p)) = (find(&pair[0]), find(&pair[1])) else {
+            continue;
+        };
+        let fields: Vec<String> = entity(&c)
+            .map(|e| e.fields.iter().map(|f| norm(&f.name)).collect())
+            .unwrap_or_default();
+        let by_field = fields.contains(&format!("{p}_id"));
+        if rels.contains(&(c.clone(), p.clone())) || rels.contains(&(p, c)) || by_field {
+            total.relations.0 += 1;
+        }
+    }
+    for f in case["fields"].as_array().unwrap() {
+        total.fields.1 += 1;
+        let owners: Vec<String> = f[0].as_str().unwrap().split('|').filter_map(find).collect();
+        let names: Vec<String> = f[1].as_str().unwrap().split('|').map(norm).collect();
+        let kinds: Vec<&str> = f
+            .get(2)
+            .and_then(Value::as_str)
+            .map(|k| k.split('|').collect())
+            .unwrap_or_default();
+        let ok = owners.iter().filter_map(|o| entity(o)).any(|e| {
+            e.fields.iter().any(|fld| {
+                let n = norm(&fld.name);
+                names.iter().any(|w| n.contains(w.as_str()))
+                    && (kinds.is_empty() || kinds.iter().any(|k| fld.kind.contains(k)))
+                    && (f.get(3).is_none()
+                        || (fld.min == f[3].as_f64() && fld.max == f[4].as_f64()))
+            })
+        });
+        total.fields.0 += usize::from(ok);
+    }
+}
+
+fn run(file: &str) -> Score {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/requests")
+        .join(file);
+    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut total = Score::default();
+    for case in &cases {
+        let u = nexus_request::understand(case["request"].as_str().unwrap());
+        score(case, &u.spec, &mut total);
+    }
+    total
+}
+
+fn share((hit, all): (usize, usize)) -> f64 {
+    hit as f64 / all.max(1) as f64
+}
+
+/// The bar a set of requests must clear: 95% of the entities, 90% of the
+/// relations (of those a spec can name), 85% of the typed fields, at most
+/// two entities made of what is not one.
+fn clears_the_bar(file: &str) {
+    let s = run(file);
+    eprintln!("{file}: {s:?}");
+    assert!(
+        share(s.entities) >= 0.95,
+        "{file}: entities {:?}",
+        s.entities
+    );
+    assert!(
+        share(s.relations) >= 0.90,
+        "{file}: relations {:?}",
+        s.relations
+    );
+    assert!(share(s.fields) >= 0.85, "{file}: fields {:?}", s.fields);
+    assert!(s.wrong.len() <= 2, "{file}: wrong entities {:?}", s.wrong);
+}
+
+#[test]
+fn the_reference_requests_are_understood() {
+    clears_the_bar("dev.json");
+}
+
+#[test]
+fn more_requests_are_understood() {
+    clears_the_bar("more.json");
+}
+
+#[test]
+fn further_requests_are_understood() {
+    clears_the_bar("further.json");
+}
+
+#[test]
+fn every_spec_holds_together() {
+    for file in ["dev.json", "more.json", "further.json"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/requests")
+            .join(file);
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for case in &cases {
+            let request = case["request"].as_str().unwrap();
+            let u = nexus_request::understand(request);
+            assert!(
+                !u.notes.iter().any(|n| n.starts_with("relations dropped")),
+                "{request}: {:?}",
+                u.notes
+            );
+            u.spec
+                .clone()
+                .normalised()
+                .unwrap_or_else(|e| panic!("{request}: {e}"));
+        }
+    }
+}
