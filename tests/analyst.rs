@@ -1,5 +1,7 @@
-//! The analyst agent under its shipped policy: the built-in heuristic
-//! without a model, the model's spec through the LLM capability with one.
+//! The analyst agent under its shipped policy: the request parser without a
+//! model; with one, the model's spec through the LLM capability, checked
+//! against the request and repaired or replaced when it is not the one the
+//! request describes.
 
 mod support;
 
@@ -52,11 +54,11 @@ fn entities(v: &Value) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn without_a_model_the_heuristic_reads_the_three_reference_requests() {
+async fn without_a_model_the_parser_reads_the_three_reference_requests() {
     let (p, _dir) = analyst(LlmConfig::default()).await;
 
     let todo = analyze(&p, "todo app").await;
-    assert_eq!(todo["source"], "heuristic");
+    assert_eq!(todo["source"], "parser");
     assert!(todo["note"].as_str().unwrap().contains("no model answers"));
     assert_eq!(entities(&todo), ["Todo"]);
     let fields: Vec<&str> = todo["spec"]["entities"][0]["fields"]
@@ -73,16 +75,24 @@ async fn without_a_model_the_heuristic_reads_the_three_reference_requests() {
     let blog = analyze(&p, "blog with posts, comments and users").await;
     assert_eq!(entities(&blog), ["Post", "Comment"]);
     assert_eq!(blog["spec"]["auth"], true);
-    assert_eq!(
-        blog["spec"]["relations"][0],
-        json!({"from": "Comment", "to": "Post", "field": "post_id", "required": true})
-    );
+    assert_eq!(blog["spec"]["relations"][0]["from"], "Comment");
+    assert_eq!(blog["spec"]["relations"][0]["to"], "Post");
+    assert_eq!(blog["spec"]["relations"][0]["field"], "post_id");
     assert_eq!(blog["spec"]["entities"][1]["plural"], "comments");
 
     let inventory = analyze(&p, "inventory with products, suppliers and orders").await;
     assert_eq!(entities(&inventory), ["Product", "Supplier", "Order"]);
     assert_eq!(inventory["spec"]["auth"], false);
     assert_eq!(inventory["spec"]["relations"].as_array().unwrap().len(), 2);
+    // Why: which words led to each decision.
+    assert!(
+        inventory["understood"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("Product → Supplier")),
+        "{inventory}"
+    );
 }
 
 fn library_spec() -> Value {
@@ -143,23 +153,63 @@ async fn with_a_model_the_spec_comes_from_it_under_a_schema() {
 }
 
 #[tokio::test]
-async fn a_model_spec_that_does_not_hold_together_falls_back_to_the_heuristic() {
+async fn a_relation_to_a_missing_entity_is_dropped_and_the_model_spec_repaired() {
     let server = LlmServer::start().await;
     let mut broken = library_spec();
-    broken["relations"] = json!([{"from": "Loan", "to": "Member"}]);
+    broken["relations"] =
+        json!([{"from": "Loan", "to": "Member"}, {"from": "Book", "to": "Author"}]);
     server.script(
         "deepseek-coder:6.7b",
         Behavior::Reply(vec![broken.to_string()]),
     );
     let (p, _dir) = analyst(with_model(&server)).await;
     let v = analyze(&p, "a library with books, authors and loans").await;
-    assert_eq!(v["source"], "heuristic");
+    assert_eq!(v["source"], "llm");
+    assert_eq!(v["check"]["verdict"], "repaired", "{v}");
     assert!(
-        v["note"]
-            .as_str()
-            .unwrap()
-            .contains("does not hold together"),
+        v["check"]["reasons"]
+            .to_string()
+            .contains("dropped relation Loan → Member"),
         "{v}"
     );
     assert_eq!(entities(&v), ["Book", "Author", "Loan"]);
+    assert_eq!(v["spec"]["relations"].as_array().unwrap().len(), 1, "{v}");
+}
+
+/// A schema-valid answer about something else: an entity named after the
+/// app, a relation to an entity that does not exist. The project is still
+/// the one the request describes, and the answer says the model's spec was
+/// replaced and why.
+#[tokio::test]
+async fn an_ungrounded_model_spec_is_replaced_by_the_parsers() {
+    let server = LlmServer::start().await;
+    let nonsense = json!({
+        "name": "todo", "title": "ToDo App", "auth": false,
+        "entities": [
+            {"name": "TodoApp", "fields": [{"name": "name", "type": "string", "required": true}]},
+            {"name": "Widget", "fields": [{"name": "label", "type": "string"}]}
+        ],
+        "relations": [{"from": "Widget", "to": "Gadget"}]
+    });
+    server.script(
+        "deepseek-coder:6.7b",
+        Behavior::Reply(vec![nonsense.to_string()]),
+    );
+    let (p, _dir) = analyst(with_model(&server)).await;
+    let v = analyze(&p, "a todo app with users and tags").await;
+    assert_eq!(v["source"], "parser", "{v}");
+    assert_eq!(v["check"]["verdict"], "replaced", "{v}");
+    let reasons = v["check"]["reasons"].to_string();
+    assert!(reasons.contains("`TodoApp` names the app"), "{reasons}");
+    assert!(
+        reasons.contains("`Widget` is not named in the request"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("Widget → Gadget"), "{reasons}");
+    let names = entities(&v);
+    assert!(
+        names.contains(&"Todo") && names.contains(&"Tag"),
+        "{names:?}"
+    );
+    assert_eq!(v["spec"]["auth"], true);
 }

@@ -144,6 +144,124 @@ async fn watch(
     }
 }
 
+/// Says once when no model answers, and keeps the LLM capability from
+/// trying again during this run.
+async fn check_llm(rt: &Runtime, quiet_stdout: bool) {
+    let llm = &rt.services().llm;
+    let reachable =
+        llm.config().backend.is_some() && llm.list_models(Duration::from_secs(3)).await.is_ok();
+    if !reachable {
+        let line = format!(
+            "No LLM reachable ({}): the request parser, the built-in planner and templates are used.",
+            llm.backend_name()
+        );
+        if quiet_stdout {
+            eprintln!("{line}");
+        } else {
+            crate::say!("{line}");
+        }
+        llm.trip_circuit(Duration::from_secs(24 * 3600));
+    }
+}
+
+fn empty_description() -> Failure {
+    Failure::new(
+        2,
+        "the description is empty; say what to build, such as \"a todo app\"",
+    )
+}
+
+/// Runs the analyst alone, under its policy, on `description`: its answer
+/// (`spec`, `source`, `check`, `understood`, `readable`). Nothing is
+/// written: the analyst's grant has no workspace.
+pub async fn analyze(
+    rt: Arc<Runtime>,
+    description: &str,
+    policies: Option<&Path>,
+) -> Result<Value, Failure> {
+    let scratch = std::env::temp_dir().join(format!("nexus-analysis-{}", uuid::Uuid::new_v4()));
+    let project = Project::open(rt.clone(), "analysis", "local", &scratch)
+        .map_err(|e| Failure::new(2, format!("cannot open a scratch project: {e}")))?;
+    let bytes = Runtime::read_component("analyst").map_err(Failure::load)?;
+    let policy = policy_for("analyst", policies)?;
+    project.add_agent(rt.load_agent(&bytes, policy).await.map_err(Failure::load)?);
+    let result = project
+        .run(
+            "analyst",
+            "analyze",
+            &json!({ "description": description }).to_string(),
+        )
+        .await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let outcome = result.map_err(|f| Failure::task(&f))?;
+    serde_json::from_str(&outcome.payload).map_err(|e| {
+        Failure::new(
+            1,
+            format!("the analyst answered something that is not JSON: {e}"),
+        )
+    })
+}
+
+/// `nexus generate --dry-run`: what the request was understood as, and
+/// why — the readable summary and the reasons on stderr, the spec as JSON
+/// on stdout. No project is written.
+pub async fn dry_run(
+    rt: Arc<Runtime>,
+    description: String,
+    policies: Option<PathBuf>,
+) -> Result<(), Failure> {
+    if description.trim().is_empty() {
+        return Err(empty_description());
+    }
+    check_llm(&rt, true).await;
+    let analysis = analyze(rt, &description, policies.as_deref()).await?;
+    // The analyst's words: clipped and escaped before they reach the
+    // terminal.
+    let text = |v: &Value| crate::log::clip(v.as_str().unwrap_or(""), 4000);
+    let mut err = std::io::stderr().lock();
+    use std::io::Write as _;
+    for line in analysis["readable"]
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .take(200)
+    {
+        let _ = writeln!(err, "{}", crate::log::clip(line, 300));
+    }
+    let source = text(&analysis["source"]);
+    let _ = writeln!(err, "From the {source}. Why:");
+    for n in analysis["understood"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(200)
+    {
+        let _ = writeln!(
+            err,
+            "  · {}",
+            crate::log::clip(n.as_str().unwrap_or(""), 300)
+        );
+    }
+    if let Some(check) = analysis.get("check").filter(|c| c.is_object()) {
+        let _ = writeln!(err, "The model's spec was {}:", text(&check["verdict"]));
+        for r in check["reasons"].as_array().into_iter().flatten().take(100) {
+            let _ = writeln!(
+                err,
+                "  · {}",
+                crate::log::clip(r.as_str().unwrap_or(""), 300)
+            );
+        }
+    }
+    // In the spec's own order (name, title, auth, entities, relations).
+    let spec = serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone())
+        .map_err(|e| Failure::new(1, format!("the analyst's spec does not read: {e}")))?;
+    crate::say!(
+        "{}",
+        serde_json::to_string_pretty(&spec).unwrap_or_default()
+    );
+    Ok(())
+}
+
 pub async fn generate(
     rt: Arc<Runtime>,
     description: String,
@@ -152,31 +270,21 @@ pub async fn generate(
     policies: Option<PathBuf>,
 ) -> Result<(), Failure> {
     if description.trim().is_empty() {
-        return Err(Failure::new(
-            2,
-            "the description is empty; say what to build, such as \"a todo app\"",
-        ));
+        return Err(empty_description());
     }
-    let name = nexus_spec::slug(&name.unwrap_or_else(|| {
-        description
-            .split_whitespace()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }));
-    let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
     let started = Instant::now();
-
+    check_llm(&rt, false).await;
     let llm = &rt.services().llm;
-    let reachable =
-        llm.config().backend.is_some() && llm.list_models(Duration::from_secs(3)).await.is_ok();
-    if !reachable {
-        crate::say!(
-            "No LLM reachable ({}): the built-in planner and templates are used.",
-            llm.backend_name()
-        );
-        llm.trip_circuit(Duration::from_secs(24 * 3600));
-    }
+    // The default name is what the request was understood as ("hotel
+    // booking" → hotel-booking), not the first words of the sentence.
+    let name = match name {
+        Some(n) => nexus_spec::slug(&n),
+        None => {
+            let analysis = analyze(rt.clone(), &description, policies.as_deref()).await?;
+            nexus_spec::slug(analysis["spec"]["name"].as_str().unwrap_or("project"))
+        }
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
 
     let project = Project::open(rt.clone(), &name, "local", &out).map_err(|e| {
         Failure::new(

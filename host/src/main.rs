@@ -103,7 +103,8 @@ enum Command {
 struct GenerateArgs {
     /// What to build, in a sentence.
     description: String,
-    /// Project name (default: from the description).
+    /// Project name (default: the name of what the request was understood
+    /// as, such as `hotel-booking`).
     #[arg(long)]
     name: Option<String>,
     /// Where to write the project (default: ./nexus-projects/<name>).
@@ -112,6 +113,10 @@ struct GenerateArgs {
     /// Directory with <agent>.toml policies to use instead of the shipped ones.
     #[arg(long)]
     policies: Option<PathBuf>,
+    /// Only say what the request was understood as, and why: the spec as
+    /// JSON on stdout, a summary and the reasons on stderr. Writes nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -209,6 +214,9 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run(args) => run(&cli.global, args).await,
+        Command::Generate(args) if args.dry_run => {
+            nexus::generate::dry_run(runtime(&cli.global)?, args.description, args.policies).await
+        }
         Command::Generate(args) => {
             nexus::generate::generate(
                 runtime(&cli.global)?,

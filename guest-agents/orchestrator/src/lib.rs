@@ -272,15 +272,25 @@ impl Agent for Orchestrator {
         else {
             return finish(
                 &req,
-                &plan,
-                &plan_source,
-                &Value::Null,
-                None,
-                Value::Null,
+                Record {
+                    plan: &plan,
+                    plan_source: &plan_source,
+                    spec: &Value::Null,
+                    spec_source: None,
+                    spec_check: Value::Null,
+                    bodies: Value::Null,
+                },
                 reports,
             );
         };
         let spec_source = analysis[0]["source"].as_str().unwrap_or("").to_string();
+        // How the spec came about: what the model's spec was checked
+        // against and what became of it, and why the parser was used.
+        let spec_check = json!({
+            "check": analysis[0]["check"],
+            "note": analysis[0]["note"],
+            "understood": analysis[0]["understood"],
+        });
 
         // Build, then the gates; a failed gate sends the build back once
         // with its findings.
@@ -344,25 +354,45 @@ impl Agent for Orchestrator {
         }
         finish(
             &req,
-            &plan,
-            &plan_source,
-            &spec,
-            Some(spec_source),
-            bodies,
+            Record {
+                plan: &plan,
+                plan_source: &plan_source,
+                spec: &spec,
+                spec_source: Some(spec_source),
+                spec_check,
+                bodies,
+            },
             reports,
         )
     }
 }
 
+/// What `nexus-project.json` says besides the phases.
+struct Record<'a> {
+    plan: &'a [PlannedPhase],
+    plan_source: &'a str,
+    spec: &'a Value,
+    /// `llm` or `parser`.
+    spec_source: Option<String>,
+    /// The check of the model's spec, and what the parser understood.
+    spec_check: Value,
+    /// What became of the validation rules the model wrote.
+    bodies: Value,
+}
+
 fn finish(
     req: &Request,
-    plan: &[PlannedPhase],
-    plan_source: &str,
-    spec: &Value,
-    spec_source: Option<String>,
-    bodies: Value,
+    record: Record,
     mut reports: Vec<PhaseReport>,
 ) -> Result<Outcome, TaskError> {
+    let Record {
+        plan,
+        plan_source,
+        spec,
+        spec_source,
+        spec_check,
+        bodies,
+    } = record;
     for r in &mut reports {
         if r.status == "pending" {
             r.status = "skipped".into();
@@ -385,7 +415,8 @@ fn finish(
         "passed": passed,
         "plan": { "source": plan_source, "phases": plan },
         "spec": spec,
-        "spec_source": spec_source,
+                "spec_source": spec_source,
+        "spec_check": spec_check,
         "phases": reports,
         "gates": gates,
         "llm_bodies": bodies,

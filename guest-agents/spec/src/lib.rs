@@ -58,10 +58,18 @@ pub struct Field {
     #[serde(default)]
     pub required: bool,
     /// Smallest value allowed (numeric types).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_if_integral"
+    )]
     pub min: Option<f64>,
     /// Largest value allowed (numeric types).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_if_integral"
+    )]
     pub max: Option<f64>,
     /// The values an `enum` field takes (snake_case words).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -69,6 +77,15 @@ pub struct Field {
     /// No two rows share a value.
     #[serde(default, skip_serializing_if = "is_false")]
     pub unique: bool,
+}
+
+/// `10`, not `10.0`, for a bound that is a whole number.
+fn whole_if_integral<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => s.serialize_some(&(*x as i64)),
+        Some(x) => s.serialize_some(x),
+        None => s.serialize_none(),
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -500,7 +517,7 @@ impl Spec {
                     r.from, r.to
                 ));
             }
-                        if r.field.is_empty() {
+            if r.field.is_empty() {
                 r.field = format!("{}_id", snake(&r.to));
                 // `owner_id` is the logged-in owner's column.
                 if RESERVED.contains(&r.field.as_str()) {
