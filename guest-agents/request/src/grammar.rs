@@ -44,41 +44,10 @@ const DETS: &[&str] = &[
     "several", "one's", "whose",
 ];
 const PREPS: &[&str] = &[
-    "in",
-    "on",
-    "at",
-    "for",
-    "from",
-    "by",
-    "between",
-    "against",
-    "per",
-    "into",
-    "under",
-    "within",
-    "inside",
-    "about",
-    "across",
-    "through",
-    "over",
-    "among",
-    "during",
-    "after",
-    "before",
-    "without",
-    "via",
-    "onto",
-    "toward",
-    "towards",
-    "around",
-    "near",
-    "along",
-    "beside",
-    "behind",
-    "under",
-    "above",
-    "below",
-    "like_prep",
+    "in", "on", "at", "for", "from", "by", "between", "against", "per", "into", "under", "within",
+    "inside", "about", "across", "through", "over", "among", "during", "after", "before",
+    "without", "via", "onto", "toward", "towards", "around", "near", "along", "beside", "behind",
+    "under", "above", "below", "as",
 ];
 const CONJS: &[&str] = &["and", "or", "nor", "plus", "but", "either", "then"];
 const MODALS: &[&str] = &[
@@ -135,6 +104,15 @@ fn verb_of(word: &str) -> Option<(Verb, Form)> {
     let lx = lexicon();
     if let Some(v) = lx.verb(word) {
         return Some(v.clone());
+    }
+    // "pre-order", "re-book": the verb after the prefix.
+    for prefix in ["pre-", "re-", "co-", "un-", "pre", "re"] {
+        if let Some(rest) = word.strip_prefix(prefix)
+            && rest.len() > 3
+            && let Some(v) = lx.verb(rest)
+        {
+            return Some(v.clone());
+        }
     }
     let derived = verb_by_ending(word);
     if derived.is_some() {
@@ -288,8 +266,17 @@ fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, 
     if !object_next {
         return None;
     }
-    let each =
-        before.len() >= 2 && matches!(before[before.len() - 2].text.as_str(), "each" | "every");
+    // "each debate in a round pits ...": the subject began with each.
+    let each = before
+        .iter()
+        .rev()
+        .take_while(|t| {
+            !matches!(
+                t.tag,
+                Tag::Verb | Tag::Mark(';' | ':' | '.' | ',') | Tag::Where | Tag::Conj
+            )
+        })
+        .any(|t| matches!(t.text.as_str(), "each" | "every"));
     let (lemma, form) = if plural_subject && !w.ends_with('s') {
         (w.to_string(), Form::Base)
     } else if each && w.ends_with('s') {
@@ -395,6 +382,16 @@ fn word_tag(
             } else {
                 noun()
             }
+        }
+        // "an ordered list", "a shared calendar": a participle before its
+        // noun describes it.
+        Tag::Det
+            if form == Form::Past
+                && next_word.is_some_and(|n| {
+                    closed_tag(n).is_none() && verb_of(n).is_none_or(|(_, f)| f != Form::Past)
+                }) =>
+        {
+            (Tag::Adj, None)
         }
         // "..., each rated from 1 to 5": a participle about each of them.
         Tag::Det if matches!(prev.text.as_str(), "each" | "every") && form == Form::Past => as_verb,
@@ -516,6 +513,8 @@ pub struct Np {
     pub counted: bool,
     /// `whether the queen was seen`: yes or no.
     pub flag: bool,
+    /// `an ordered list of songs`: kept in a list of the owner's own.
+    pub listed: bool,
 }
 
 impl Np {
@@ -588,6 +587,8 @@ pub struct Vp {
     pub choices: Vec<String>,
     /// An `-ing` participle (`recording the date`).
     pub participle: bool,
+    /// `marked done`: the yes/no it sets.
+    pub flag: Option<String>,
 }
 
 impl Vp {
@@ -679,19 +680,52 @@ impl P<'_> {
     /// One noun phrase at `i`, with what follows it.
     fn np(&self, i: usize, nested: bool) -> Option<(Np, usize)> {
         // "whether the queen was seen": a yes/no named by what it says.
-        if self.text(i) == "whether"
-            && let Some((mut what, mut k)) = self.np_with(i + 1, true, false)
-        {
+        // "whether they have been claimed": a yes/no named by its word.
+        if self.text(i) == "whether" && self.tag(i + 1) == Some(Tag::Pron) {
+            let mut k = i + 2;
+            while matches!(
+                self.tag(k),
+                Some(Tag::Aux | Tag::Neg | Tag::Modal | Tag::Verb)
+            ) && self
+                .t
+                .get(k + 1)
+                .is_some_and(|t| !matches!(t.tag, Tag::Mark(_) | Tag::Conj))
+            {
+                k += 1;
+            }
+            let np = Np {
+                words: vec![self.text(k).to_string()],
+                flag: true,
+                ..Np::default()
+            };
+            return Some((np, k + 1));
+        }
+        // "whether the queen was seen", "whether the team escaped".
+        if self.text(i) == "whether" {
+            let mut k = i + 1;
+            let mut words = Vec::new();
+            while matches!(self.tag(k), Some(Tag::Det | Tag::Adj)) {
+                k += 1;
+            }
+            while self.tag(k) == Some(Tag::Noun) {
+                words.push(self.text(k).to_string());
+                k += 1;
+            }
             while matches!(self.tag(k), Some(Tag::Aux | Tag::Neg | Tag::Modal)) {
                 k += 1;
             }
             if matches!(self.tag(k), Some(Tag::Verb | Tag::Adj | Tag::Noun)) {
-                what.words.push(self.text(k).to_string());
+                words.push(self.text(k).to_string());
                 k += 1;
             }
-            what.flag = true;
-            what.det = None;
-            return Some((what, k));
+            if !words.is_empty() {
+                let np = Np {
+                    words,
+                    flag: true,
+                    ..Np::default()
+                };
+                return Some((np, k));
+            }
         }
         self.np_with(i, nested, true)
     }
@@ -927,7 +961,12 @@ impl P<'_> {
                     } else if let Some((items, k)) = self.choices(j + 1, None) {
                         np.posts.push(Post::Choices(items));
                         j = k;
-                    } else if let Some((objs, k)) = self.pp_objects(j + 1) {
+                    } else if let Some((first, k)) = self.np_with(j + 1, true, true) {
+                        // "wishlists of items, each with a link": the items'.
+                        let (objs, k) = match self.pp_objects(j + 1) {
+                            Some((objs, k2)) if k2 > k => (objs, k2),
+                            _ => (vec![first], k),
+                        };
                         np.posts.push(Post::Prep("of".into(), objs));
                         j = k;
                     }
@@ -1044,6 +1083,21 @@ impl P<'_> {
                     }
                     np.posts.push(Post::With(items));
                     j = k;
+                }
+                // "tools they own": what they own.
+                Some(Tag::Pron)
+                    if matches!(self.text(j), "they" | "we" | "i" | "you")
+                        && self.verb_at(j + 1).is_some() =>
+                {
+                    let v = self.verb_at(j + 1).unwrap_or(j + 1);
+                    let (mut vp, k2) = self.vp(v);
+                    vp.object_is_owner = true;
+                    vp.subject = Some(Box::new(Np {
+                        words: vec![self.text(j).to_string()],
+                        ..Np::default()
+                    }));
+                    np.posts.push(Post::Clause(vp));
+                    j = k2;
                 }
                 // "tournaments that teams register for"
                 Some(Tag::Rel)
@@ -1207,6 +1261,10 @@ impl P<'_> {
             if self.verb_at(k2).is_some() {
                 break;
             }
+            // "of copies and a color": a new item of the list around it.
+            if items[0].det.is_none() != np.det.is_none() {
+                break;
+            }
             items.push(np);
             j = k2;
         }
@@ -1311,6 +1369,20 @@ impl P<'_> {
                 j = k + 1;
             }
         }
+        // "can be marked done", "flagged as urgent": a yes/no.
+        if matches!(
+            vp.verbs.first().map(|v| v.lemma.as_str()),
+            Some("mark" | "flag" | "set")
+        ) && matches!(
+            self.tag(j + usize::from(self.text(j) == "as")),
+            Some(Tag::Adj | Tag::Noun | Tag::Verb)
+        ) {
+            let k = j + usize::from(self.text(j) == "as");
+            if !matches!(self.tag(k + 1), Some(Tag::Noun)) {
+                vp.flag = Some(self.text(k).to_string());
+                j = k + 1;
+            }
+        }
         // "slopes rated green, blue, red or black"
         if matches!(self.tag(j), Some(Tag::Noun | Tag::Adj))
             && let Some((items, k)) = self.choices(j, None)
@@ -1347,9 +1419,47 @@ impl P<'_> {
                 continue;
             }
             match self.tag(j) {
-                Some(Tag::Prep | Tag::To | Tag::With | Tag::Of)
-                    if !(self.tag(j) == Some(Tag::To) && self.tag(j + 1) == Some(Tag::Verb)) =>
+                // "assigned to days as breakfast, lunch or dinner"
+                Some(Tag::Prep)
+                    if self.text(j) == "as"
+                        && vp.choices.is_empty()
+                        && let Some((items, k)) = self.choices(j + 1, None) =>
                 {
+                    vp.choices = items;
+                    j = k;
+                }
+                // "RSVP to events with yes, no or maybe"
+                Some(Tag::With)
+                    if vp.choices.is_empty()
+                        && let Some((items, k)) = self.choices(j + 1, None)
+                        && (j..k).any(|x| self.text(x) == "or")
+                        && items
+                            .iter()
+                            .all(|i| !lexicon().nouns.contains_key(&singular(i))) =>
+                {
+                    vp.choices = items;
+                    j = k;
+                }
+                Some(Tag::With) => {
+                    let (items, k) = self.list(j + 1, true, true);
+                    if items.is_empty() {
+                        break;
+                    }
+                    vp.preps.push(("with".into(), items));
+                    j = k;
+                }
+                // "a message to write on top": what it is for, not kept.
+                Some(Tag::To) if self.tag(j + 1) == Some(Tag::Verb) => {
+                    let mut k = j + 2;
+                    while matches!(
+                        self.tag(k),
+                        Some(Tag::Prep | Tag::Noun | Tag::Det | Tag::Adj | Tag::Adv)
+                    ) {
+                        k += 1;
+                    }
+                    j = k;
+                }
+                Some(Tag::Prep | Tag::To | Tag::Of) => {
                     let prep = self.text(j).to_string();
                     match self.pp_objects(j + 1) {
                         Some((objs, k)) => {
@@ -1542,6 +1652,19 @@ fn distribute(items: &mut [Np]) {
 /// "a number of bedrooms" is a count of bedrooms; "a thread of messages"
 /// and "a list of items" are the messages and the items.
 fn unwrap_quantity(np: Np) -> Np {
+    // "an ordered list of songs": the songs, kept in a list of its own.
+    if matches!(np.head(), "list" | "selection" | "lineup")
+        && np.words.len() == 1
+        && let Some(Post::Prep(p, objs)) = np.posts.first()
+        && p == "of"
+        && objs.len() == 1
+        && objs[0].is_plural()
+    {
+        let mut inner = objs[0].clone();
+        inner.posts.extend(np.posts[1..].iter().cloned());
+        inner.listed = true;
+        return inner;
+    }
     let counted = matches!(np.head(), "number" | "count");
     let wrapper = counted
         || matches!(
@@ -1632,6 +1755,28 @@ pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
         match p.tag(j) {
             Some(Tag::Mark(_) | Tag::Where | Tag::Conj | Tag::Rel | Tag::Adv) => {
                 j += 1;
+                continue;
+            }
+            // "each week, flatmates get chores": rows by the week.
+            Some(Tag::Det)
+                if matches!(p.text(j), "each" | "every")
+                    && matches!(
+                        p.text(j + 1),
+                        "week" | "day" | "month" | "year" | "morning" | "evening" | "night"
+                    )
+                    && p.tag(j + 2) == Some(Tag::Mark(',')) =>
+            {
+                let ctx = Np {
+                    words: vec![p.text(j + 1).to_string()],
+                    det: Some("each".into()),
+                    ..Np::default()
+                };
+                let (mut c, k2) = p.clause(j + 3);
+                c.context = Some(ctx);
+                if !c.vps.is_empty() {
+                    out.clauses.push(c);
+                }
+                j = k2.max(j + 3);
                 continue;
             }
             Some(Tag::Prep)

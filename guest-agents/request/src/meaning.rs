@@ -598,6 +598,54 @@ fn typed_field(name: &str) -> Field {
         f.kind = "integer".into();
         f.min = Some(0.0);
     }
+    // "a dose number", "a floor number": a count; "a phone number", "a
+    // serial number": an identifier.
+    if let Some(what) = name.strip_suffix("_number")
+        && !matches!(
+            what.rsplit('_').next().unwrap_or(what),
+            "phone"
+                | "serial"
+                | "license"
+                | "licence"
+                | "tracking"
+                | "account"
+                | "reference"
+                | "order"
+                | "invoice"
+                | "plate"
+                | "id"
+                | "passport"
+                | "flight"
+                | "room"
+                | "apartment"
+                | "unit"
+                | "table"
+                | "house"
+                | "street"
+                | "vat"
+                | "tax"
+                | "part"
+                | "model"
+                | "policy"
+                | "case"
+                | "ticket"
+                | "booking"
+                | "confirmation"
+                | "membership"
+                | "card"
+                | "seat"
+                | "jersey"
+                | "batch"
+                | "lot"
+                | "registration"
+                | "contact"
+                | "mobile"
+                | "fax"
+        )
+    {
+        f.kind = "integer".into();
+        f.min = Some(0.0);
+    }
     // "nightly rate", "hourly wage": money.
     if (name.starts_with("nightly_")
         || name.starts_with("hourly_")
@@ -636,6 +684,8 @@ fn usable_name(owner: &str, name: &str) -> String {
 struct Reader<'a> {
     m: Model,
     parse: &'a Parse,
+    /// The subject of the clause being read, for "they".
+    subject_now: Vec<(Role, Np)>,
     /// "start at one station and end at another": the role a reference
     /// made now plays.
     role_prefix: Option<&'static str>,
@@ -680,6 +730,15 @@ impl Reader<'_> {
         }
         if np.counted || np.flag {
             return Role::Attr;
+        }
+        // "a loyalty card with a stamp count": something with fields of
+        // its own is a row.
+        if np.posts.iter().any(|p| matches!(p, Post::With(items) if items.iter().any(|i| is_attr_word(i.head()) || i.det.is_some())))
+            && !is_time_word(np.head())
+            && !lx.units.contains(np.head())
+            && !(is_attr_word(&head) && !lx.nouns.contains_key(&head))
+        {
+            return Role::Entity(head);
         }
         // "an instrument (piano, guitar or violin)": one of those values.
         if !np.is_plural() && np.posts.iter().any(|p| matches!(p, Post::Choices(_))) {
@@ -821,6 +880,27 @@ impl Reader<'_> {
                 self.m.imply(&head, &parent, quote(np));
             }
             mods.clear();
+        }
+        // "electricity meter readings": a meter reading.
+        if mods.len() > 1 {
+            let full = format!("{}_{head}", mods.join("_"));
+            if !lx.nouns.contains_key(&full) {
+                mods.drain(..mods.len() - 1);
+            }
+        }
+        // "vaccination records", "expense entries": the vaccinations.
+        if matches!(head.as_str(), "record" | "entry" | "log")
+            && let Some(m) = mods.last()
+            && lx
+                .noun(m)
+                .map_or_else(|| kind_by_ending(m), |n| n.kind)
+                .is_occurrence()
+        {
+            let key = self.m.add(m, format!("{why} {}", quote(np)));
+            if owned {
+                self.own(&key);
+            }
+            return Some(key);
         }
         let compound = if mods.is_empty() {
             head.clone()
@@ -1063,6 +1143,7 @@ impl Reader<'_> {
             let f = match head.as_str() {
                 "hour" | "minute" | "time" => Field::new("time", "datetime", true),
                 "season" | "semester" | "term" | "quarter" => Field::new(&head, "string", false),
+                "week" | "month" | "year" => Field::new(&head, "date", true),
                 _ => Field::new("date", "date", true),
             };
             self.m.field(owner, f, quoted);
@@ -1256,6 +1337,15 @@ impl Reader<'_> {
             }
             return;
         }
+        // "pick skills from a shared list": the skills are the list.
+        if matches!(
+            o.head(),
+            "list" | "catalog" | "catalogue" | "pool" | "set" | "database" | "library"
+        ) && !o.is_plural()
+            && matches!(o.det.as_deref(), Some("a" | "an" | "the"))
+        {
+            return;
+        }
         // "rent courts by the hour": how it is charged, not a field.
         if prep == "by" && is_time_word(o.head()) {
             return;
@@ -1394,7 +1484,19 @@ impl Reader<'_> {
                         None if v.objects.is_empty() => v.objects = vec![bare],
                         None => v.preps.push(("for".into(), vec![bare])),
                     }
+                    let they = who.as_ref().is_some_and(|w| w.words == ["they"]);
+                    let me = who
+                        .as_ref()
+                        .is_some_and(|w| matches!(w.words[0].as_str(), "i" | "we" | "you"));
                     let subject = match who {
+                        _ if they && !self.subject_now.is_empty() => self.subject_now.clone(),
+                        _ if me => vec![(
+                            Role::User,
+                            Np {
+                                words: vec!["user".into()],
+                                ..Np::default()
+                            },
+                        )],
                         Some(w) => match self.role(&w, Ctx::Thing) {
                             Role::Entity(_) => match self.entity(&w, "does something:") {
                                 Some(k) => vec![(Role::Entity(k), *w)],
@@ -1635,6 +1737,7 @@ impl Reader<'_> {
             return;
         }
         let made_before = self.m.made.len();
+        self.subject_now = subject.clone();
         let mut event = None;
         for vp in &c.vps {
             self.vp(&subject, vp, &mut event);
@@ -1643,6 +1746,16 @@ impl Reader<'_> {
         // "after a session the student leaves a review": the review is of
         // the session.
         if let Some(ctx) = &c.context
+            && is_time_word(ctx.head())
+        {
+            let made: Vec<String> = self.m.made[made_before..]
+                .iter()
+                .map(|(x, ..)| x.clone())
+                .collect();
+            for x in made {
+                self.attribute(&x, ctx, None);
+            }
+        } else if let Some(ctx) = &c.context
             && let Role::Entity(_) = self.role(ctx, Ctx::Thing)
             && let Some(k) = self.entity(ctx, "after")
         {
@@ -1737,6 +1850,49 @@ impl Reader<'_> {
                 ..verb.clone()
             }];
             return self.vp(subject, &v, event);
+        }
+        // "recipes are assigned to days of the week as breakfast, lunch or
+        // dinner": each assignment is a row.
+        if vp.class() == VerbClass::Send
+            && vp.passive
+            && let Some(noun) = verb.noun.clone()
+            && let Some((_, when)) = vp
+                .preps
+                .iter()
+                .find(|(p, objs)| p == "to" && objs.iter().all(|o| is_time_word(o.head())))
+        {
+            let e = self.m.add(&noun, format!("made when … {} …", verb.lemma));
+            for (r, np) in subject {
+                if let Role::Entity(s) = r {
+                    self.m
+                        .relate(&e, s, true, format!("“{} {} …”", np.text(), verb.lemma));
+                }
+            }
+            for w in when {
+                let weekday = w.posts.iter().any(|p| matches!(p, Post::Prep(pp, o) if pp == "of" && o.iter().any(|x| x.head() == "week")));
+                let f = if weekday {
+                    Field::new("day", "enum", true).choices(&[
+                        "monday",
+                        "tuesday",
+                        "wednesday",
+                        "thursday",
+                        "friday",
+                        "saturday",
+                        "sunday",
+                    ])
+                } else {
+                    Field::new(&singular(w.head()), "date", true)
+                };
+                self.m.field(&e, f, format!("“… to {}”", w.text()));
+            }
+            if !vp.choices.is_empty() {
+                let values: Vec<&str> = vp.choices.iter().map(String::as_str).collect();
+                let f = Field::new("kind", "enum", true).choices(&values);
+                self.m
+                    .field(&e, f, format!("“… as {}”", vp.choices.join(", ")));
+            }
+            *event = Some(e);
+            return;
         }
         let prefix = match verb.lemma.as_str() {
             "start" | "begin" | "depart" => Some("start"),
@@ -1863,6 +2019,7 @@ impl Reader<'_> {
         // "attendees register for events": with no object, a make verb
         // that names its row acts.
         if vp.class() == VerbClass::Make
+            && !vp.passive
             && vp.objects.is_empty()
             && verb.noun.is_some()
             && !vp.preps.is_empty()
@@ -1932,6 +2089,14 @@ impl Reader<'_> {
             }
             return;
         }
+        // "... and can be marked done"
+        if let Some(word) = &vp.flag {
+            for s in &subj_entities {
+                let f = Field::new(&usable_name(s, &ident(word)), "boolean", false);
+                self.m.field(s, f, format!("“… {} {word}”", verb.lemma));
+            }
+            return;
+        }
         // "slopes rated green, blue, red or black"
         if !vp.choices.is_empty() && vp.passive {
             let name = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
@@ -1986,7 +2151,9 @@ impl Reader<'_> {
                     let recorder = !subj_entities.is_empty()
                         && !by_user
                         && subj_entities.iter().all(|s| !self.m.kind_of(s).is_agent());
-                    let ctx = if class == VerbClass::Have || (recorder && class != VerbClass::Have)
+                    let ctx = if class == VerbClass::Have
+                        || (recorder && class != VerbClass::Have)
+                        || (vp.participle && event.is_some())
                     {
                         Ctx::Attr
                     } else {
@@ -2012,11 +2179,25 @@ impl Reader<'_> {
                             let kind = self.m.kind_of(&key);
                             for s in &subj_entities {
                                 // A playlist holds songs that are also
-                                // elsewhere: many-to-many.
-                                if class == VerbClass::Have && self.m.kind_of(s) == Kind::Collection
+                                // elsewhere: many-to-many ("each gig has an
+                                // ordered list of songs").
+                                if class == VerbClass::Have
+                                    && (self.m.kind_of(s) == Kind::Collection || o.listed)
                                 {
                                     let through = format!("{s}_{key}");
                                     self.m.link(s, &key, &through, said(&o.text()));
+                                    // "... with a position": the list's own.
+                                    if o.listed {
+                                        self.m.add(
+                                            &through,
+                                            format!("the list of {} of a {s}", o.text()),
+                                        );
+                                        for p in &o.posts {
+                                            if let Post::With(items) = p {
+                                                self.with_list(&through, items);
+                                            }
+                                        }
+                                    }
                                     continue;
                                 }
                                 if class == VerbClass::Light && !kind.is_occurrence() && !vp.part_of
@@ -2307,6 +2488,34 @@ impl Reader<'_> {
                                 *event = Some(key);
                                 continue;
                             }
+                            // "users record dreams and tag them": tags, linked
+                            // with the dreams.
+                            if matches!(
+                                verb.lemma.as_str(),
+                                "tag" | "label" | "categorize" | "categorise"
+                            ) && !matches!(kind, Kind::Group | Kind::Collection)
+                            {
+                                let t = match verb.lemma.as_str() {
+                                    "tag" => "tag",
+                                    "label" => "label",
+                                    _ => "category",
+                                };
+                                let tag = self.m.add(
+                                    t,
+                                    format!("what {} are {}ged with", o.text(), verb.lemma),
+                                );
+                                let through = format!("{key}_{tag}");
+                                self.m.link(&key, &tag, &through, quoted.clone());
+                                continue;
+                            }
+                            // "mentors pick skills": a row per pair.
+                            if vp.class() == VerbClass::Link && verb.noun.is_none() {
+                                for s in &subj_entities {
+                                    let through = format!("{s}_{key}");
+                                    self.m.link(s, &key, &through, quoted.clone());
+                                }
+                                continue;
+                            }
                             let e = match event
                                 .clone()
                                 .filter(|e| verb.noun.as_deref() == Some(e.as_str()))
@@ -2403,6 +2612,15 @@ impl Reader<'_> {
                     && !withs.is_empty()
                 {
                     self.with_list(&e, &withs);
+                }
+                // "RSVP to events with yes, no or maybe": the answer.
+                if let Some(e) = event.clone()
+                    && !vp.choices.is_empty()
+                {
+                    let values: Vec<&str> = vp.choices.iter().map(String::as_str).collect();
+                    let f = Field::new("response", "enum", true).choices(&values);
+                    self.m
+                        .field(&e, f, format!("“… with {}”", vp.choices.join(", ")));
                 }
             }
             VerbClass::Judge => {
@@ -2578,6 +2796,7 @@ pub fn understand(request: &str) -> Understanding {
     let mut r = Reader {
         m: Model::default(),
         parse: &parse,
+        subject_now: Vec::new(),
         role_prefix: None,
     };
     let words: Vec<String> = request
@@ -2638,7 +2857,16 @@ pub fn understand(request: &str) -> Understanding {
                     listed.push(keys);
                 }
                 Post::Prep(prep, items) if matches!(prep.as_str(), "for" | "of" | "to") => {
-                    let keys = r.list(items, "listed:");
+                    // "a setlist app for my band": whose app, not a table.
+                    let items: Vec<Np> = items
+                        .iter()
+                        .filter(|n| {
+                            !(matches!(n.det.as_deref(), Some("my" | "our" | "your"))
+                                && !n.is_plural())
+                        })
+                        .cloned()
+                        .collect();
+                    let keys = r.list(&items, "listed:");
                     listed.push(keys);
                 }
                 Post::Clause(vp) => {

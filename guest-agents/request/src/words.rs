@@ -129,7 +129,33 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             *t = Token::Number(v);
         }
     }
-    merge_phrasal(out)
+    drop_reciprocals(merge_phrasal(out))
+}
+
+/// "each other's tools", "one another's posts": the reciprocal says
+/// nothing about what is kept.
+fn drop_reciprocals(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let pair = (
+            tokens.get(i).and_then(Token::word),
+            tokens.get(i + 1).and_then(Token::word),
+        );
+        if matches!(
+            pair,
+            (Some("each"), Some("other")) | (Some("one"), Some("another"))
+        ) {
+            i += 2;
+            if tokens.get(i) == Some(&Token::Mark('\'')) {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
 }
 
 /// `hand in`, `signed up`: one verb (`hand_in`, `signed_up`) when the
@@ -227,9 +253,37 @@ pub fn ident(word: &str) -> String {
 /// Words written with no article or adjective of their own look like an
 /// adjective when they end like one (`nightly`, `monthly`).
 pub fn is_adjective(word: &str) -> bool {
+    // Nouns that end like adverbs.
+    const NOUNS_IN_LY: &[&str] = &[
+        "family",
+        "supply",
+        "assembly",
+        "rally",
+        "ally",
+        "anomaly",
+        "jelly",
+        "belly",
+        "lily",
+        "bully",
+        "folly",
+        "butterfly",
+        "dragonfly",
+        "firefly",
+        "monopoly",
+        "homily",
+        "reply",
+        "italy",
+        "sicily",
+        "july",
+        "melody",
+        "fly",
+    ];
     let lx = lexicon();
     lx.adjectives.contains(word)
-        || (word.ends_with("ly") && !lx.nouns.contains_key(word) && word.len() > 4)
+        || (word.ends_with("ly")
+            && !lx.nouns.contains_key(word)
+            && !NOUNS_IN_LY.contains(&word)
+            && word.len() > 4)
 }
 
 #[cfg(test)]
