@@ -541,7 +541,7 @@ pub enum Post {
     /// `with a type, a duration and calories burned`.
     With(Vec<Np>),
     /// `that work at companies`, `made of lessons`, `logged against deals`.
-    Clause(Vp),
+    Clause(Box<Vp>),
     /// `of low, medium or high`, `(in or out)`.
     Choices(Vec<String>),
     /// `from 1 to 10`.
@@ -857,7 +857,16 @@ impl P<'_> {
                 let inner_prep = matches!(t.tag, Tag::Prep)
                     && matches!(self.tag(j + 1), Some(Tag::Noun | Tag::Adj))
                     && matches!(self.tag(j + 2), None | Some(Tag::Mark(_) | Tag::Conj));
-                if (t.tag == Tag::Verb && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past))
+                // A verb ends the list only when an object follows it ("and
+                // has a reporter"), not as a value ("moderate or hard").
+                let verb_with_object = t.tag == Tag::Verb
+                    && !t.verb.as_ref().is_some_and(|(_, f)| *f == Form::Past)
+                    && (!words.is_empty()
+                        || matches!(
+                            self.tag(j + 1),
+                            Some(Tag::Det | Tag::Noun | Tag::Pron | Tag::Num | Tag::Adj)
+                        ));
+                if verb_with_object
                     || (matches!(
                         t.tag,
                         Tag::Aux
@@ -1096,7 +1105,7 @@ impl P<'_> {
                         words: vec![self.text(j).to_string()],
                         ..Np::default()
                     }));
-                    np.posts.push(Post::Clause(vp));
+                    np.posts.push(Post::Clause(Box::new(vp)));
                     j = k2;
                 }
                 // "tournaments that teams register for"
@@ -1109,7 +1118,7 @@ impl P<'_> {
                     let (mut vp, k2) = self.vp(v);
                     vp.object_is_owner = true;
                     vp.subject = Some(Box::new(who));
-                    np.posts.push(Post::Clause(vp));
+                    np.posts.push(Post::Clause(Box::new(vp)));
                     j = k2;
                 }
                 // ", each rated from 1 to 5 with an optional note"
@@ -1122,7 +1131,7 @@ impl P<'_> {
                         .verb
                         .as_ref()
                         .is_some_and(|(_, f)| *f == Form::Past);
-                    np.posts.push(Post::Clause(vp));
+                    np.posts.push(Post::Clause(Box::new(vp)));
                     j = k;
                 }
                 // "that is optional", "which can be public"
@@ -1153,7 +1162,7 @@ impl P<'_> {
                     let k = self.verb_at(j + 2).unwrap_or(j + 2);
                     let (mut vp, k2) = self.vp(k);
                     vp.object_is_owner = true;
-                    np.posts.push(Post::Clause(vp));
+                    np.posts.push(Post::Clause(Box::new(vp)));
                     j = k2;
                 }
                 Some(Tag::Rel)
@@ -1167,14 +1176,14 @@ impl P<'_> {
                     let passive = self.skip_aux(&mut k);
                     let (mut vp, mut k2) = self.vp(k);
                     vp.passive |= passive;
-                    np.posts.push(Post::Clause(vp));
+                    np.posts.push(Post::Clause(Box::new(vp)));
                     // "... that start at one station and end at another"
                     while let Some((k3, _, conj)) = self.separator(k2) {
                         if !conj || self.tag(k3) != Some(Tag::Verb) {
                             break;
                         }
                         let (vp2, k4) = self.vp(k3);
-                        np.posts.push(Post::Clause(vp2));
+                        np.posts.push(Post::Clause(Box::new(vp2)));
                         k2 = k4;
                     }
                     j = k2;
@@ -1185,7 +1194,7 @@ impl P<'_> {
                     if self.tag(k) == Some(Tag::Verb) {
                         let (mut vp, k2) = self.vp(k);
                         vp.passive |= passive;
-                        np.posts.push(Post::Clause(vp));
+                        np.posts.push(Post::Clause(Box::new(vp)));
                         j = k2;
                     }
                 }
@@ -1201,7 +1210,7 @@ impl P<'_> {
                         .is_some_and(|(_, f)| *f == Form::Past);
                     let (mut vp, k) = self.vp(j);
                     vp.passive = past;
-                    np.posts.push(Post::Clause(vp));
+                    np.posts.push(Post::Clause(Box::new(vp)));
                     j = k;
                 }
                 Some(Tag::Adv) if self.text(j) == "such" && self.text(j + 1) == "as" => {}
@@ -1465,6 +1474,14 @@ impl P<'_> {
                         Some((objs, k)) => {
                             vp.preps.push((prep, objs));
                             j = k;
+                        }
+                        // "the albums they are kept in": the preposition's
+                        // object is what the clause is about.
+                        None if self.is_boundary_or_list_end(j + 1)
+                            || self.tag(j + 1) == Some(Tag::Mark(')')) =>
+                        {
+                            vp.preps.push((prep, Vec::new()));
+                            j += 1;
                         }
                         None => break,
                     }

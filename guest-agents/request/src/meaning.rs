@@ -736,7 +736,7 @@ impl Reader<'_> {
         if np.posts.iter().any(|p| matches!(p, Post::With(items) if items.iter().any(|i| is_attr_word(i.head()) || i.det.is_some())))
             && !is_time_word(np.head())
             && !lx.units.contains(np.head())
-            && !(is_attr_word(&head) && !lx.nouns.contains_key(&head))
+                        && (!is_attr_word(&head) || lx.nouns.contains_key(&head))
         {
             return Role::Entity(head);
         }
@@ -1485,11 +1485,29 @@ impl Reader<'_> {
                         None => v.preps.push(("for".into(), vec![bare])),
                     }
                     let they = who.as_ref().is_some_and(|w| w.words == ["they"]);
+                    // "the albums they are kept in": they are what the list
+                    // is about.
+                    let first_named = self
+                        .m
+                        .order
+                        .iter()
+                        .find(|k| **k != owner && !self.m.kind_of(k).is_agent())
+                        .cloned();
                     let me = who
                         .as_ref()
                         .is_some_and(|w| matches!(w.words[0].as_str(), "i" | "we" | "you"));
                     let subject = match who {
                         _ if they && !self.subject_now.is_empty() => self.subject_now.clone(),
+                        _ if they && first_named.is_some() => {
+                            let k = first_named.unwrap_or_default();
+                            vec![(
+                                Role::Entity(k.clone()),
+                                Np {
+                                    words: vec![k],
+                                    ..Np::default()
+                                },
+                            )]
+                        }
                         _ if me => vec![(
                             Role::User,
                             Np {
@@ -2360,6 +2378,15 @@ impl Reader<'_> {
                     .as_deref()
                     .and_then(|n| lexicon().noun(n))
                     .map(|n| n.kind);
+                // "pre-order cakes, choosing a size and a flavor": what was
+                // chosen belongs to the order.
+                if vp.participle
+                    && let Some(e) = event.clone()
+                    && !vp.objects.is_empty()
+                {
+                    self.with_list(&e, &vp.objects);
+                    return;
+                }
                 // "candidates apply with a resume link": about the
                 // application.
                 let withs: Vec<Np> = targets
@@ -2861,8 +2888,8 @@ pub fn understand(request: &str) -> Understanding {
                     let items: Vec<Np> = items
                         .iter()
                         .filter(|n| {
-                            !(matches!(n.det.as_deref(), Some("my" | "our" | "your"))
-                                && !n.is_plural())
+                            !matches!(n.det.as_deref(), Some("my" | "our" | "your"))
+                                || n.is_plural()
                         })
                         .cloned()
                         .collect();

@@ -130,44 +130,80 @@ fn share((hit, all): (usize, usize)) -> f64 {
     hit as f64 / all.max(1) as f64
 }
 
-/// The bar a set of requests must clear: 95% of the entities, 90% of the
-/// relations (of those a spec can name), 85% of the typed fields, at most
-/// two entities made of what is not one.
-fn clears_the_bar(file: &str) {
+/// Shares of the entities, relations (of those a spec can name) and typed
+/// fields a set must reach, and most entities made of what is not one.
+struct Bar {
+    entities: f64,
+    relations: f64,
+    fields: f64,
+    wrong: usize,
+}
+
+/// The bar for requests like the reference ones.
+const BAR: Bar = Bar {
+    entities: 0.95,
+    relations: 0.90,
+    fields: 0.85,
+    wrong: 2,
+};
+
+fn clears(file: &str, bar: Bar) {
     let s = run(file);
     eprintln!("{file}: {s:?}");
     assert!(
-        share(s.entities) >= 0.95,
+        share(s.entities) >= bar.entities,
         "{file}: entities {:?}",
         s.entities
     );
     assert!(
-        share(s.relations) >= 0.90,
+        share(s.relations) >= bar.relations,
         "{file}: relations {:?}",
         s.relations
     );
-    assert!(share(s.fields) >= 0.85, "{file}: fields {:?}", s.fields);
-    assert!(s.wrong.len() <= 2, "{file}: wrong entities {:?}", s.wrong);
+    assert!(
+        share(s.fields) >= bar.fields,
+        "{file}: fields {:?}",
+        s.fields
+    );
+    assert!(
+        s.wrong.len() <= bar.wrong,
+        "{file}: wrong entities {:?}",
+        s.wrong
+    );
 }
 
 #[test]
 fn the_reference_requests_are_understood() {
-    clears_the_bar("dev.json");
+    clears("dev.json", BAR);
 }
 
 #[test]
 fn more_requests_are_understood() {
-    clears_the_bar("more.json");
+    clears("more.json", BAR);
 }
 
 #[test]
 fn further_requests_are_understood() {
-    clears_the_bar("further.json");
+    clears("further.json", BAR);
+}
+
+/// Shorter, first-person requests ("an app to track my sleep") hold to a
+/// lower bar for relations, which they often leave unsaid.
+#[test]
+fn everyday_requests_are_understood() {
+    clears(
+        "everyday.json",
+        Bar {
+            relations: 0.80,
+            wrong: 4,
+            ..BAR
+        },
+    );
 }
 
 #[test]
 fn every_spec_holds_together() {
-    for file in ["dev.json", "more.json", "further.json"] {
+    for file in ["dev.json", "more.json", "further.json", "everyday.json"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/requests")
             .join(file);
