@@ -6,7 +6,7 @@
 //! project with its report.
 
 use nexus_sdk::bindings::nexus::agent::bus;
-use nexus_sdk::{Agent, AgentInfo, Error, Outcome, Task, TaskError, llm, log, workspace};
+use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, log, workspace};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -58,63 +58,6 @@ fn built_in_plan() -> Vec<PlannedPhase> {
         phase("quality", &["qa", "security"], true),
         phase("deployment", &["devops"], false),
     ]
-}
-
-/// A plan from the model is kept only when it is the built-in one in
-/// substance: the same phases in the same order, agents the host has.
-fn plan_from_llm(description: &str) -> Result<Vec<PlannedPhase>, String> {
-    let schema = json!({
-        "type": "object", "required": ["phases"],
-        "properties": {"phases": {"type": "array", "items": {
-            "type": "object", "required": ["name", "agents"],
-            "properties": {
-                "name": {"enum": ["analysis", "build", "integration", "quality", "deployment"]},
-                "agents": {"type": "array", "items": {"enum": ["analyst", "backend", "frontend", "integration", "qa", "security", "devops"]}},
-                "gate": {"type": "boolean"}
-            }
-        }}}
-    });
-    let prompt = "Plan the phases of generating a FastAPI + React project: analysis (analyst), build (backend and \
-                  frontend in parallel), integration (a gate), quality (qa and security, a gate), deployment (devops). \
-                  Answer with JSON only.";
-    let opts = llm::Options {
-        temperature: Some(0.0),
-        max_tokens: Some(600),
-        seed: None,
-        json_schema: Some(schema.to_string()),
-    };
-    let reply = llm::chat(
-        "orchestrator",
-        &[
-            llm::Message::system(prompt),
-            llm::Message::user(description),
-        ],
-        &opts,
-    )
-    .map_err(|e| match e {
-        Error::Unavailable(_) => "no model answers".to_string(),
-        e => format!("the model call failed ({e})"),
-    })?;
-    #[derive(Deserialize)]
-    struct Plan {
-        phases: Vec<PlannedPhase>,
-    }
-    let plan: Plan = serde_json::from_str(&reply.content)
-        .map_err(|e| format!("the plan does not parse ({e})"))?;
-    let expected = built_in_plan();
-    let same = plan.phases.len() == expected.len()
-        && plan.phases.iter().zip(&expected).all(|(a, b)| {
-            let mut x = a.agents.clone();
-            let mut y = b.agents.clone();
-            x.sort();
-            y.sort();
-            a.name == b.name && x == y
-        });
-    if !same {
-        return Err("the model's plan leaves out or reorders phases".into());
-    }
-    // Gates are the host's to decide.
-    Ok(expected)
 }
 
 fn reason(e: &bus::RequestError) -> String {
@@ -238,7 +181,7 @@ impl Agent for Orchestrator {
         AgentInfo::new("orchestrator", "Orchestrator", env!("CARGO_PKG_VERSION"))
             .description("Plans a project and runs its phases through the other agents")
             .handles(&["generate"])
-            .capabilities(&["bus", "llm", "workspace", "log"])
+            .capabilities(&["bus", "workspace", "log"])
     }
 
     fn handle(task: Task) -> Result<Outcome, TaskError> {
@@ -249,13 +192,12 @@ impl Agent for Orchestrator {
         if req.description.trim().is_empty() {
             return Err(TaskError::Rejected("the description is empty".into()));
         }
-        let (plan, plan_source) = match plan_from_llm(&req.description) {
-            Ok(p) => (p, "llm".to_string()),
-            Err(why) => {
-                log::info(&format!("built-in planner: {why}"));
-                (built_in_plan(), format!("built-in ({why})"))
-            }
-        };
+                // The phases are the host's: every project is analysed, built,
+        // checked by both gates and deployed, in that order. (A model's plan
+        // could only agree with this one or be refused, so none is asked
+        // for.)
+        let plan = built_in_plan();
+        let plan_source = "built-in".to_string();
         let mut reports: Vec<PhaseReport> = plan.iter().map(new_report).collect();
 
         // Analysis.
