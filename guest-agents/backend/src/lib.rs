@@ -1,11 +1,16 @@
 //! The backend agent: writes a FastAPI + SQLAlchemy 2 + Pydantic v2 service
-//! for a spec into `backend/`, with pytest tests for every entity and for
-//! the auth flow. The templates are files under `templates/`; only the parts
-//! that follow from the spec (models, schemas, the route table, test
-//! samples) are generated.
+//! for a spec into `backend/`, with pytest tests for every entity, every
+//! rule of the spec and the auth flow, on SQLite or PostgreSQL. The
+//! templates are files under `templates/`; only the parts that follow from
+//! the spec (models, schemas, the route table, test samples and tables) are
+//! generated.
 
+mod models;
 mod python;
 mod rules;
+mod samples;
+mod schemas;
+mod suite;
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
 use nexus_spec::Spec;

@@ -87,7 +87,8 @@ real-world format or range (an ISBN, a page count, a price, a postcode), write t
 `def check_<field>(cls, v):` as Python statements: return v unchanged (`return v`) or raise ValueError with a \
 message. v is never None. Use only v, your own local names, builtins such as len, int, str, any and all, and the \
 `re` module; no imports. Give `valid`, a value the rule accepts, and `invalid`, one it rejects, both of the field's \
-JSON type. Only string, text, integer and number fields can have rules. Answer with JSON only.";
+JSON type; a field's `min` and `max`, when given, are already enforced and `valid` must lie within them. Only \
+string, text, integer and number fields can have rules. Answer with JSON only.";
 
 /// Asks the model for rules and keeps those that pass every check.
 pub fn propose(spec: &Spec) -> Proposals {
@@ -96,8 +97,8 @@ pub fn propose(spec: &Spec) -> Proposals {
         .iter()
         .map(|e| {
             json!({"entity": e.name, "fields": e.fields.iter()
-                .filter(|f| RULE_TYPES.contains(&f.kind.as_str()))
-                .map(|f| json!({"name": f.name, "type": f.kind}))
+                .filter(|f| RULE_TYPES.contains(&f.kind.as_str()) && !f.unique)
+                .map(|f| json!({"name": f.name, "type": f.kind, "min": f.min, "max": f.max}))
                 .collect::<Vec<_>>()})
         })
         .collect();
@@ -212,6 +213,11 @@ fn candidate(spec: &Spec, p: &Proposal, so_far: &[Rule]) -> Result<Rule, String>
             field.kind
         ));
     }
+    if field.unique {
+        // The tests need many distinct valid values of a unique field; a
+        // rule gives one.
+        return Err("a unique field keeps the template's validation".into());
+    }
     if so_far
         .iter()
         .any(|r| r.entity == p.entity && r.field == p.field)
@@ -219,9 +225,13 @@ fn candidate(spec: &Spec, p: &Proposal, so_far: &[Rule]) -> Result<Rule, String>
         return Err("a second rule for the same field".into());
     }
     for (what, v) in [("valid", &p.valid), ("invalid", &p.invalid)] {
+        let in_range = |x: f64| {
+            what == "invalid"
+                || (field.min.is_none_or(|lo| x >= lo) && field.max.is_none_or(|hi| x <= hi))
+        };
         let fits = match field.kind.as_str() {
-            "integer" => v.is_i64(),
-            "number" => v.is_number(),
+            "integer" => v.as_i64().is_some_and(|x| in_range(x as f64)),
+            "number" => v.as_f64().is_some_and(in_range),
             _ => v.as_str().is_some_and(|s| {
                 what == "invalid"
                     || (!s.trim().is_empty() && (field.kind == "text" || s.chars().count() <= 255))

@@ -4,7 +4,7 @@
 //! (`passed: false` with the findings).
 
 use nexus_sdk::{Agent, AgentInfo, Outcome, Task, TaskError, workspace};
-use nexus_spec::{Spec, python_annotation};
+use nexus_spec::{Field, Spec, number_literal, python_annotation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,8 +15,17 @@ struct Request {
     spec: Spec,
 }
 
-/// `field: annotation` lines of `class <name>(...)` in Python source.
-fn class_fields(source: &str, class: &str) -> Option<Vec<(String, String)>> {
+/// A field of a Pydantic class: its annotation and the default after `=`
+/// (which holds `Field(...)` and its constraints).
+struct ClassField {
+    name: String,
+    annotation: String,
+    default: String,
+}
+
+/// `field: annotation [= default]` lines of `class <name>(...)` in Python
+/// source.
+fn class_fields(source: &str, class: &str) -> Option<Vec<ClassField>> {
     let start = source.find(&format!("class {class}("))?;
     let body = &source[start..];
     let body = body.split_once('\n')?.1;
@@ -35,11 +44,75 @@ fn class_fields(source: &str, class: &str) -> Option<Vec<(String, String)>> {
             && !name.is_empty()
             && name != "model_config"
         {
-            let ann = ann.split('=').next().unwrap_or("").trim().to_string();
-            fields.push((name.to_string(), ann));
+            let (annotation, default) = ann.split_once('=').unwrap_or((ann, ""));
+            fields.push(ClassField {
+                name: name.to_string(),
+                annotation: annotation.trim().to_string(),
+                default: default.trim().to_string(),
+            });
         }
     }
     Some(fields)
+}
+
+/// The number a keyword argument (`ge`, `le`) is given in a default such as
+/// `Field(default=None, ge=1, le=10)`.
+fn keyword_number(default: &str, keyword: &str) -> Option<f64> {
+    let pattern = format!("{keyword}=");
+    let at = default.match_indices(&pattern).find(|(i, _)| {
+        default[..*i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c == '(' || c == ' ')
+    })?;
+    let rest = &default[at.0 + pattern.len()..];
+    let end = rest.find([',', ')']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+/// Whether two bounds are the same, as far as code writes them (six
+/// decimals).
+fn same_bound(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+        (a, b) => a.is_none() && b.is_none(),
+    }
+}
+
+/// `1 to 10`, `at least 0`, `at most 5` or `any value`.
+fn range_text(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(lo), Some(hi)) => format!("{} to {}", number_literal(lo), number_literal(hi)),
+        (Some(lo), None) => format!("at least {}", number_literal(lo)),
+        (None, Some(hi)) => format!("at most {}", number_literal(hi)),
+        (None, None) => "any value".into(),
+    }
+}
+
+/// Where a frontend field and the backend's schema field disagree on the
+/// type (the Pydantic annotation) or the range.
+fn field_findings(entity: &str, front: &Field, back: &ClassField) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = &front.name;
+    let want = python_annotation(front);
+    if !back.annotation.contains(want.as_str()) {
+        out.push(format!(
+            "{entity}.{name}: the frontend treats it as {} (`{want}`), the backend as `{}`",
+            front.kind, back.annotation
+        ));
+    }
+    let (min, max) = (
+        keyword_number(&back.default, "ge"),
+        keyword_number(&back.default, "le"),
+    );
+    if !same_bound(min, front.min) || !same_bound(max, front.max) {
+        out.push(format!(
+            "{entity}.{name}: the frontend allows {}, the backend {}",
+            range_text(front.min, front.max),
+            range_text(min, max)
+        ));
+    }
+    out
 }
 
 /// The `ENTITIES` array of the frontend's `src/spec.ts`.
@@ -77,36 +150,31 @@ fn check(spec: &Spec) -> Result<Vec<String>, TaskError> {
             continue;
         };
         for field in fe["fields"].as_array().into_iter().flatten() {
-            let name = field["name"].as_str().unwrap_or("");
-            let kind = field["type"].as_str().unwrap_or("");
-            match back.iter().find(|(n, _)| n == name) {
-                None => findings.push(format!(
-                    "{}.{name}: the frontend sends it, the backend does not accept it",
+            let Ok(front) = serde_json::from_value::<Field>(field.clone()) else {
+                findings.push(format!(
+                    "{}: frontend/src/spec.ts has a field entry that is not a field: {field}",
                     e.name
+                ));
+                continue;
+            };
+            match back.iter().find(|b| b.name == front.name) {
+                None => findings.push(format!(
+                    "{}.{}: the frontend sends it, the backend does not accept it",
+                    e.name, front.name
                 )),
-                Some((_, ann))
-                    if !ann.contains(
-                        python_annotation(&nexus_spec::Field::new(name, kind, false)).as_str(),
-                    ) =>
-                {
-                    findings.push(format!(
-                        "{}.{name}: the frontend treats it as {kind}, the backend as `{ann}`",
-                        e.name
-                    ))
-                }
-                Some(_) => {}
+                Some(b) => findings.extend(field_findings(&e.name, &front, b)),
             }
         }
         for r in fe["references"].as_array().into_iter().flatten() {
             let field = r["field"].as_str().unwrap_or("");
-            if !back.iter().any(|(n, _)| n == field) {
+            if !back.iter().any(|b| b.name == field) {
                 findings.push(format!(
                     "{}.{field}: the frontend links it, the backend has no such reference",
                     e.name
                 ));
             }
         }
-        for (name, _) in &back {
+        for ClassField { name, .. } in &back {
             let known = fe["fields"]
                 .as_array()
                 .into_iter()
@@ -180,3 +248,60 @@ impl Agent for Integration {
 }
 
 nexus_sdk::export_agent!(Integration);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMAS: &str = "class PlantBase(BaseModel):
+    price: Optional[Money] = Field(default=None, ge=0)
+    rating: int = Field(ge=1, le=10)
+    light: Optional[Literal[\"low\", \"high\"]] = None
+    name: str = Field(min_length=1, max_length=255)
+
+
+class PlantCreate(PlantBase):
+    pass
+";
+
+    fn field(name: &str) -> ClassField {
+        class_fields(SCHEMAS, "PlantBase")
+            .unwrap()
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_class_field_keeps_its_annotation_and_its_default() {
+        let price = field("price");
+        assert_eq!(price.annotation, "Optional[Money]");
+        assert_eq!(price.default, "Field(default=None, ge=0)");
+    }
+
+    #[test]
+    fn bounds_are_read_from_ge_and_le_only() {
+        assert_eq!(keyword_number(&field("rating").default, "ge"), Some(1.0));
+        assert_eq!(keyword_number(&field("rating").default, "le"), Some(10.0));
+        assert_eq!(keyword_number(&field("name").default, "le"), None);
+    }
+
+    #[test]
+    fn a_frontend_field_agrees_when_type_choices_and_range_match() {
+        let rating = Field::new("rating", "integer", true).range(Some(1.0), Some(10.0));
+        assert!(field_findings("Plant", &rating, &field("rating")).is_empty());
+        let light = Field::new("light", "enum", false).choices(&["low", "high"]);
+        assert!(field_findings("Plant", &light, &field("light")).is_empty());
+    }
+
+    #[test]
+    fn other_choices_or_another_range_is_a_finding() {
+        let light = Field::new("light", "enum", false).choices(&["low", "medium", "high"]);
+        assert_eq!(field_findings("Plant", &light, &field("light")).len(), 1);
+        let rating = Field::new("rating", "integer", true).range(Some(0.0), Some(10.0));
+        assert_eq!(
+            field_findings("Plant", &rating, &field("rating")),
+            ["Plant.rating: the frontend allows 0 to 10, the backend 1 to 10"]
+        );
+    }
+}

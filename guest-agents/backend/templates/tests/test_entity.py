@@ -1,10 +1,6 @@
-"""CRUD for @@name@@ (/api/@@plural@@)."""
+"""CRUD for @@name@@ (/api/@@plural@@), and the rules the spec gives it."""
 
-import json
-
-from conftest import create, login
-from main import AUTH
-from samples import PARENTS, SAMPLES
+@@imports@@
 
 PLURAL = "@@plural@@"
 UPDATE = json.loads(@@update@@)
@@ -49,19 +45,14 @@ def test_missing_row_is_404(client, headers):
 
 def test_required_fields_are_enforced(client, headers):
     for field in REQUIRED:
-        body = dict(SAMPLES[PLURAL])
+        body = body_for(client, headers, PLURAL)
         body.pop(field)
-        for ref, parent in PARENTS.get(PLURAL, {}).items():
-            body[ref] = create(client, headers, parent)["id"]
         assert client.post(f"/api/{PLURAL}", json=body, headers=headers).status_code == 422, field
 
 
 def test_unknown_references_are_rejected(client, headers):
     for ref in PARENTS.get(PLURAL, {}):
-        body = dict(SAMPLES[PLURAL])
-        for other, parent in PARENTS[PLURAL].items():
-            body[other] = create(client, headers, parent)["id"]
-        body[ref] = 999999
+        body = body_for(client, headers, PLURAL, **{ref: 999999})
         assert client.post(f"/api/{PLURAL}", json=body, headers=headers).status_code == 422, ref
 
 

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from conftest import create
-from samples import PARENTS, SAMPLES
+from conftest import body_for
 
 RULES = json.loads(@@rules@@)
 
@@ -14,9 +13,6 @@ RULES = json.loads(@@rules@@)
 @pytest.mark.parametrize("rule", RULES, ids=[f"{r['plural']}.{r['field']}" for r in RULES])
 def test_rule_rejects_its_counter_example(client, headers, rule):
     plural = rule["plural"]
-    body = dict(SAMPLES[plural])
-    for ref, parent in PARENTS.get(plural, {}).items():
-        body[ref] = create(client, headers, parent)["id"]
-    body[rule["field"]] = rule["invalid"]
+    body = body_for(client, headers, plural, **{rule["field"]: rule["invalid"]})
     response = client.post(f"/api/{plural}", json=body, headers=headers)
     assert response.status_code == 422, response.text
