@@ -226,6 +226,25 @@ pub fn tag(tokens: &[Token]) -> Vec<Tok> {
             verb,
         });
     }
+    // "... and both add comments": "both" stands for the people before it.
+    for i in 0..out.len().saturating_sub(2) {
+        if matches!(out[i].text.as_str(), "both" | "all")
+            && out[i].tag == Tag::Det
+            && i > 0
+            && matches!(out[i - 1].tag, Tag::Conj | Tag::Mark(_))
+            && let Some(v) = verb_of(&out[i + 1].text).filter(|v| matches!(v.1, Form::Base))
+            && matches!(out[i + 2].tag, Tag::Noun | Tag::Det | Tag::Adj)
+        {
+            out[i].tag = Tag::Pron;
+            out[i + 1].tag = Tag::Verb;
+            out[i + 1].verb = Some(v);
+            out[i + 2].tag = if out[i + 2].tag == Tag::Det {
+                Tag::Det
+            } else {
+                Tag::Noun
+            };
+        }
+    }
     // "get" / "gets" before a participle is a passive auxiliary.
     for i in 0..out.len().saturating_sub(1) {
         if matches!(out[i].text.as_str(), "get" | "gets" | "got")
@@ -361,8 +380,11 @@ fn word_tag(
     };
     match prev.tag {
         Tag::Modal | Tag::Rel | Tag::Pron => as_verb,
+        // "is split into shares": some participles look like the base.
         Tag::Aux => {
-            if matches!(form, Form::Past | Form::Ing) {
+            if matches!(form, Form::Past | Form::Ing)
+                || (form == Form::Base && !nouny(w) && !is_adjective(w))
+            {
                 as_verb
             } else {
                 noun()
@@ -461,12 +483,22 @@ fn word_tag(
                 Some(Tag::Det | Tag::Pron | Tag::To | Tag::Prep | Tag::With)
             ) || matches!(next, Some(Token::Number(_)));
             // "... and book walks": an action verb before its object.
+            let compound_object = after
+                .and_then(Token::word)
+                .is_some_and(|a| closed_tag(a).is_none() && is_plural(a));
             let acts_on_next = form == Form::Base
                 && matches!(
                     verb.class,
                     VerbClass::Act | VerbClass::Link | VerbClass::Make
                 )
-                && next_word.is_some_and(|n| closed_tag(n).is_none());
+                && next_word.is_some_and(|n| {
+                    closed_tag(n).is_none() && (is_plural(n) || is_adjective(n) || compound_object)
+                });
+            // ", donated food items": a participle describing the noun after
+            // it.
+            if form == Form::Past && next_is_plural_noun {
+                return (Tag::Adj, None);
+            }
             // "... by paying a fee and choosing a distance", ", recording
             // the date": a participle with its object.
             let participle_clause = form == Form::Ing
@@ -487,7 +519,6 @@ fn word_tag(
             if form == Form::Base && matches!(next_word.and_then(closed_tag), Some(Tag::Det)) {
                 as_verb
             } else {
-                let _ = after;
                 noun()
             }
         }
@@ -540,6 +571,9 @@ pub enum Post {
     Prep(String, Vec<Np>),
     /// `with a type, a duration and calories burned`.
     With(Vec<Np>),
+    /// `, each with a link and a price`: the fields of each of them (or,
+    /// after people, of what they are named with).
+    EachWith(Vec<Np>),
     /// `that work at companies`, `made of lessons`, `logged against deals`.
     Clause(Box<Vp>),
     /// `of low, medium or high`, `(in or out)`.
@@ -589,6 +623,9 @@ pub struct Vp {
     pub participle: bool,
     /// `marked done`: the yes/no it sets.
     pub flag: Option<String>,
+    /// `appointments where a client books a service`: the phrase it follows
+    /// is the row the action makes.
+    pub describes_owner: bool,
 }
 
 impl Vp {
@@ -982,6 +1019,19 @@ impl P<'_> {
                 }
                 Some(Tag::Prep | Tag::To) => {
                     let prep = self.text(j).to_string();
+                    // "stops in order": their position.
+                    if prep == "in"
+                        && matches!(self.text(j + 1), "order" | "sequence")
+                        && !matches!(self.tag(j + 2), Some(Tag::Noun | Tag::Of))
+                    {
+                        np.posts.push(Post::With(vec![Np {
+                            words: vec!["position".into()],
+                            det: Some("a".into()),
+                            ..Np::default()
+                        }]));
+                        j += 2;
+                        continue;
+                    }
                     // "in square meters"
                     if prep == "in"
                         && matches!(self.text(j + 1), "square" | "cubic" | "sq")
@@ -1082,15 +1132,33 @@ impl P<'_> {
                 }
                 // ", each with a description, a budget and a deadline"
                 Some(Tag::Mark(','))
-                    if with_list
-                        && matches!(self.text(j + 1), "each" | "every")
+                    if matches!(self.text(j + 1), "each" | "every")
                         && self.tag(j + 2) == Some(Tag::With) =>
                 {
                     let (items, k) = self.list(j + 3, true, nested);
                     if items.is_empty() {
                         return j;
                     }
-                    np.posts.push(Post::With(items));
+                    np.posts.push(Post::EachWith(items));
+                    j = k;
+                }
+                // "appointments where a client books a service": the clause
+                // describes one of them.
+                Some(Tag::Where)
+                    if nested
+                        && self.text(j) == "where"
+                        && np.is_plural()
+                        && matches!(self.tag(j + 1), Some(Tag::Det | Tag::Noun | Tag::Adj)) =>
+                {
+                    let (c, k) = self.clause(j + 1);
+                    if c.vps.is_empty() {
+                        return j;
+                    }
+                    for mut vp in c.vps {
+                        vp.subject = c.subject.first().cloned().map(Box::new);
+                        vp.describes_owner = true;
+                        np.posts.push(Post::Clause(Box::new(vp)));
+                    }
                     j = k;
                 }
                 // "tools they own": what they own.
@@ -1329,7 +1397,7 @@ impl P<'_> {
             j = k2;
         }
         distribute(&mut items);
-        (items, j)
+        (merge_alternatives(items), j)
     }
 
     /// Verbs (`approve or reject`) with their objects or prepositions.
@@ -1603,6 +1671,48 @@ impl P<'_> {
         }
         (c, j)
     }
+}
+
+/// "a pass or fail result", "a color or black-and-white choice": one field
+/// whose choices are the first words.
+fn merge_alternatives(items: Vec<Np>) -> Vec<Np> {
+    let mut out: Vec<Np> = Vec::new();
+    for it in items {
+        if let Some(prev) = out.last()
+            && prev.words.len() == 1
+            && prev.posts.is_empty()
+            && prev.det.is_some()
+            && it.det.is_none()
+            && it.words.len() == 2
+            && !is_plural(it.head())
+            && matches!(
+                it.head(),
+                "result"
+                    | "choice"
+                    | "option"
+                    | "outcome"
+                    | "answer"
+                    | "status"
+                    | "setting"
+                    | "mode"
+                    | "preference"
+                    | "type"
+            )
+        {
+            let first = out.pop().unwrap_or_default();
+            let mut merged = it.clone();
+            merged.words = vec![it.head().to_string()];
+            merged.det = first.det.clone();
+            merged.posts.push(Post::Choices(vec![
+                first.words[0].clone(),
+                it.words[0].clone(),
+            ]));
+            out.push(merged);
+            continue;
+        }
+        out.push(it);
+    }
+    out
 }
 
 /// "check-in and check-out dates", "a start and an end date": the first

@@ -4,7 +4,7 @@
 
 use crate::grammar::{Clause, Np, PRONOUN, Parse, Post, Vp};
 use crate::lexicon::{Kind, VerbClass, lexicon};
-use crate::words::{ident, is_adjective, pascal, singular};
+use crate::words::{ident, is_adjective, is_plural, pascal, singular};
 use nexus_spec::{Entity, Field, Relation, Spec, slug};
 
 /// Words that mean the people who log in.
@@ -222,10 +222,19 @@ impl Model {
         if !self.has(&key) {
             let lx = lexicon();
             let head = key.rsplit('_').next().unwrap_or(&key);
-            let kind = lx
+            let mut kind = lx
                 .noun(&key)
                 .or_else(|| lx.noun(head))
                 .map_or_else(|| kind_by_ending(head), |n| n.kind);
+            // "repair jobs", "service visits": what happens, named by the
+            // action.
+            if lx.noun(&key).is_none()
+                && let Some((first, _)) = key.split_once('_')
+                && lx.noun(first).is_some_and(|n| n.kind == Kind::Event)
+                && matches!(kind, Kind::Thing | Kind::Content)
+            {
+                kind = Kind::Event;
+            }
             self.notes.push(format!("{}: {why}", pascal(&key)));
             self.order.push(key.clone());
             self.ents.push(Ent {
@@ -793,6 +802,11 @@ impl Reader<'_> {
             // After `with` or `has`: attributes, unless the words name
             // rows ("hotels have rooms", "with tags").
             Ctx::Attr => {
+                // "a date, a duration and notes": the word itself is an
+                // attribute in the plural.
+                if lx.attrs.contains_key(np.head()) && is_plural(np.head()) && !known {
+                    return Role::Attr;
+                }
                 let rows = (bare_plural && (!attr_word || known || entity_word))
                     || ((known || entity_word) && !attr_word && (known || !singular_with_article))
                     || (known && !article);
@@ -849,10 +863,18 @@ impl Reader<'_> {
         let lx = lexicon();
         let (mut mods, head) = Self::words(np);
         let mut owned = false;
-        if let Some(p) = &np.possessor
-            && USER_WORDS.contains(&singular(p).as_str())
-        {
-            owned = true;
+        let mut owner_of = None;
+        if let Some(p) = &np.possessor {
+            if USER_WORDS.contains(&singular(p).as_str()) {
+                owned = true;
+            } else {
+                // "clients' pianos": the pianos belong to clients.
+                let who = Np {
+                    words: vec![p.clone()],
+                    ..Np::default()
+                };
+                owner_of = self.entity(&who, "whose");
+            }
         }
         if mods
             .first()
@@ -957,6 +979,10 @@ impl Reader<'_> {
         let key = self.m.add(&key, format!("{why} {}", quote(np)));
         if owned {
             self.own(&key);
+        }
+        if let Some(o) = owner_of {
+            self.m
+                .relate(&key, &o, true, format!("{}’ {}", o, np.text()));
         }
         Some(key)
     }
@@ -1350,7 +1376,22 @@ impl Reader<'_> {
         if prep == "by" && is_time_word(o.head()) {
             return;
         }
-        match self.role(o, Ctx::Prep) {
+        let role = match self.role(o, Ctx::Prep) {
+            // "ranked by position", "tracked by species": by what, unless
+            // by someone.
+            Role::Entity(k)
+                if prep == "by"
+                    && !self.m.has(&k)
+                    && !lexicon()
+                        .noun(&k)
+                        .map_or_else(|| kind_by_ending(&k), |n| n.kind)
+                        .is_agent() =>
+            {
+                Role::Attr
+            }
+            r => r,
+        };
+        match role {
             Role::Entity(_) => {
                 let Some(parent) = self.entity(o, prep) else {
                     return;
@@ -1414,7 +1455,14 @@ impl Reader<'_> {
                 // day": later prepositions are the owner's.
                 let mut own = o.clone();
                 let mut outer = Vec::new();
+                let agent = self.m.kind_of(&parent).is_agent();
                 own.posts.retain(|p| match p {
+                    // "commissions from clients, each with a budget": the
+                    // commissions'.
+                    Post::EachWith(_) if agent => {
+                        outer.push(p.clone());
+                        false
+                    }
                     // "sightings of species at locations", "showtimes of
                     // films on screens": where and when are the owner's;
                     // "dishes from restaurants" stays with the dishes.
@@ -1430,10 +1478,14 @@ impl Reader<'_> {
                 });
                 self.posts(&parent, &own);
                 for p in outer {
-                    if let Post::Prep(pp, objs) = p {
-                        for x in &objs {
-                            self.prep_object(owner, &pp, x, objs.len());
+                    match p {
+                        Post::Prep(pp, objs) => {
+                            for x in &objs {
+                                self.prep_object(owner, &pp, x, objs.len());
+                            }
                         }
+                        Post::EachWith(items) => self.with_list(owner, &items),
+                        _ => {}
                     }
                 }
             }
@@ -1466,11 +1518,33 @@ impl Reader<'_> {
     fn posts(&mut self, owner: &str, np: &Np) {
         for p in &np.posts {
             match p {
-                Post::With(items) => self.with_list(owner, items),
+                Post::With(items) | Post::EachWith(items) => self.with_list(owner, items),
                 Post::Prep(prep, objs) => {
                     for o in objs {
                         self.prep_object(owner, prep, o, objs.len());
                     }
+                }
+                // "appointments where a client books a service with a
+                // stylist": the appointment is what the booking makes.
+                Post::Clause(vp) if vp.describes_owner => {
+                    let mut v = (**vp).clone();
+                    let who = v.subject.take();
+                    let subject = match who.as_deref() {
+                        Some(w) => match self.role(w, Ctx::Thing) {
+                            Role::Entity(_) => match self.entity(w, "does something:") {
+                                Some(k) => vec![(Role::Entity(k), w.clone())],
+                                None => Vec::new(),
+                            },
+                            Role::User => vec![(Role::User, w.clone())],
+                            _ => Vec::new(),
+                        },
+                        None => Vec::new(),
+                    };
+                    if let Some(verb) = v.verbs.first_mut() {
+                        verb.noun = Some(owner.to_string());
+                    }
+                    let mut e = Some(owner.to_string());
+                    self.vp(&subject, &v, &mut e);
                 }
                 Post::Clause(vp) if vp.object_is_owner => {
                     let mut bare = np.clone();

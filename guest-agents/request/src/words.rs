@@ -199,6 +199,17 @@ pub fn singular(word: &str) -> String {
         return format!("{head}{sep}{last}");
     }
     let n = word.len();
+    // "DJs", "CDs", "IDs": a short word's plural.
+    if n == 3
+        && word.ends_with('s')
+        && !matches!(
+            word,
+            "bus" | "gas" | "yes" | "has" | "was" | "his" | "its" | "ass"
+        )
+        && !word[..2].chars().any(|c| "aeiou".contains(c))
+    {
+        return word[..2].to_string();
+    }
     if n <= 3 || word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
         return word.to_string();
     }

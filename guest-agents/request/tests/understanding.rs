@@ -201,9 +201,21 @@ fn everyday_requests_are_understood() {
     );
 }
 
+/// Requests for ordinary businesses, in the reference requests' style.
+#[test]
+fn business_requests_are_understood() {
+    clears("business.json", BAR);
+}
+
 #[test]
 fn every_spec_holds_together() {
-    for file in ["dev.json", "more.json", "further.json", "everyday.json"] {
+    for file in [
+        "dev.json",
+        "more.json",
+        "further.json",
+        "everyday.json",
+        "business.json",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/requests")
             .join(file);
