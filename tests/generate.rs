@@ -262,7 +262,7 @@ async fn library_from_the_model_passes_its_tests() {
         "deepseek-coder:6.7b",
         Behavior::Reply(vec![spec.to_string()]),
     );
-    
+
     // Validation rules: two good ones, one that does not parse, one that
     // imports, one for a field type that keeps the template's validation.
     let rules = json!({"validators": [
@@ -289,9 +289,9 @@ async fn library_from_the_model_passes_its_tests() {
     )
     .await;
     assert_eq!(record["spec_source"], "llm");
-        assert_eq!(record["plan"]["source"], "built-in");
+    assert_eq!(record["plan"]["source"], "built-in");
     assert_eq!(record["spec_check"]["check"]["verdict"], "kept", "{record}");
-    
+
     let bodies = &record["llm_bodies"];
     assert_eq!(
         bodies["kept"],

@@ -192,7 +192,7 @@ impl Agent for Orchestrator {
         if req.description.trim().is_empty() {
             return Err(TaskError::Rejected("the description is empty".into()));
         }
-                // The phases are the host's: every project is analysed, built,
+        // The phases are the host's: every project is analysed, built,
         // checked by both gates and deployed, in that order. (A model's plan
         // could only agree with this one or be refused, so none is asked
         // for.)
