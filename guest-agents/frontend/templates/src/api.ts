@@ -4,10 +4,13 @@ import type { Row } from "./types";
 const BASE = (import.meta.env.VITE_API_URL as string | undefined) ?? "";
 const TOKEN_KEY = "token";
 
+/** A response that was not a success: its status, the server's message and,
+ * for a 422, the message for each body field it names. */
 export class ApiError extends Error {
   constructor(
     public status: number,
     message: string,
+    public fields: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -22,13 +25,35 @@ export function setToken(token: string | null): void {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-function detail(body: unknown, fallback: string): string {
+type Issue = { loc?: unknown[]; msg?: string };
+
+function issues(body: unknown): Issue[] | string | null {
   if (body && typeof body === "object" && "detail" in body) {
     const d = (body as { detail: unknown }).detail;
     if (typeof d === "string") return d;
-    if (Array.isArray(d)) return d.map((e) => (e as { msg?: string }).msg ?? String(e)).join("; ");
+    if (Array.isArray(d)) return d.map((e) => (e && typeof e === "object" ? (e as Issue) : { msg: String(e) }));
   }
+  return null;
+}
+
+/** FastAPI's `detail` as one message. */
+function detail(body: unknown, fallback: string): string {
+  const found = issues(body);
+  if (typeof found === "string") return found;
+  if (found) return found.map((e) => e.msg ?? "invalid").join("; ");
   return fallback;
+}
+
+/** The messages of a 422 `detail` by body field (`loc: ["body", "price"]`). */
+export function fieldIssues(body: unknown): Record<string, string> {
+  const found = issues(body);
+  const fields: Record<string, string> = {};
+  if (!Array.isArray(found)) return fields;
+  for (const e of found) {
+    const loc = e.loc ?? [];
+    if (loc[0] === "body" && typeof loc[1] === "string" && !(loc[1] in fields)) fields[loc[1]] = e.msg ?? "invalid";
+  }
+  return fields;
 }
 
 export async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -39,7 +64,10 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
   const response = await fetch(`${BASE}${path}`, { ...init, headers });
   if (response.status === 204) return undefined as T;
   const body: unknown = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, detail(body, `${response.status} ${response.statusText}`));
+  if (!response.ok) {
+    const fallback = `${response.status} ${response.statusText}`.trim();
+    throw new ApiError(response.status, detail(body, fallback), fieldIssues(body));
+  }
   return body as T;
 }
 

@@ -33,6 +33,17 @@ describe("api", () => {
     expect((error as ApiError).message).toBe("field required");
   });
 
+  it("keeps a 422's messages by the body field they name", async () => {
+    stub(
+      Response.json(
+        { detail: [{ loc: ["body", "price"], msg: "must be positive" }, { loc: ["query", "page"], msg: "bad page" }] },
+        { status: 422 },
+      ),
+    );
+    const error = (await api.create("things", {}).catch((e: unknown) => e)) as ApiError;
+    expect(error.fields).toEqual({ price: "must be positive" });
+  });
+
   it("returns nothing for 204", async () => {
     stub(new Response(null, { status: 204 }));
     await expect(api.remove("things", 1)).resolves.toBeUndefined();

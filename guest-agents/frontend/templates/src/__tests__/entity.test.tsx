@@ -1,4 +1,4 @@
 import Page from "../pages/@@name@@Page";
 import { entityPageSuite } from "./suite";
 
-entityPageSuite("@@plural@@", Page);
+entityPageSuite("@@plural@@", Page, @@rules@@);

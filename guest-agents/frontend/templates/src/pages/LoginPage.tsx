@@ -1,6 +1,9 @@
 import { type FormEvent, useState } from "react";
 import { api } from "../api";
+import { message } from "../useEntity";
+import { TITLE } from "../spec";
 
+/** Log in, or register and log in, with an email and a password. */
 export default function LoginPage({ onLogin }: { onLogin: () => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -16,30 +19,55 @@ export default function LoginPage({ onLogin }: { onLogin: () => void }) {
       await api.login(email, password);
       onLogin();
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(message(e));
     } finally {
       setBusy(false);
     }
   }
 
   return (
-    <form className="login" onSubmit={(e) => submit(e, false)}>
-      <h2>Log in</h2>
-      <label>
-        Email
-        <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
-      </label>
-      <label>
-        Password
-        <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} minLength={8} required />
-      </label>
-      {error && <p role="alert">{error}</p>}
-      <button type="submit" disabled={busy}>
-        Log in
-      </button>
-      <button type="button" disabled={busy} onClick={(e) => submit(e, true)}>
-        Register
-      </button>
-    </form>
+    <main className="login-screen">
+      <p className="login-brand">{TITLE}</p>
+      <form className="card login" onSubmit={(e) => submit(e, false)}>
+        <h2>Log in</h2>
+        <div className="field">
+          <label htmlFor="login-email">Email</label>
+          <input
+            id="login-email"
+            type="email"
+            autoComplete="email"
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            required
+          />
+        </div>
+        <div className="field">
+          <label htmlFor="login-password">Password</label>
+          <input
+            id="login-password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            minLength={8}
+            required
+          />
+          <p className="field-hint">At least 8 characters.</p>
+        </div>
+        {error && (
+          <div role="alert" className="alert">
+            {error}
+          </div>
+        )}
+        <div className="form-actions">
+          <button type="submit" className="btn btn-primary" disabled={busy}>
+            {busy ? "Please wait…" : "Log in"}
+          </button>
+          <button type="button" className="btn btn-secondary" disabled={busy} onClick={(e) => submit(e, true)}>
+            Register
+          </button>
+        </div>
+      </form>
+    </main>
   );
 }
