@@ -277,7 +277,7 @@ fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, 
     // campaigns".
     let object_next = matches!(next_tag, Some(Tag::Det | Tag::Num))
         || matches!(next, Some(Token::Number(_)))
-        || (matches!(next_tag, Some(Tag::Prep | Tag::To)) && !is_plural(w))
+        || (matches!(next_tag, Some(Tag::Prep | Tag::To | Tag::With)) && !is_plural(w))
         || (plural_subject
             && next
                 .and_then(Token::word)
@@ -420,6 +420,8 @@ fn word_tag(
         Tag::Det | Tag::Adj | Tag::Num | Tag::Verb => noun(),
         Tag::Noun => {
             let subject_plural = is_plural(&prev.text) || prev.text == "people";
+            // "a series has", "the series have": both.
+            let invariant = crate::words::is_invariant(&prev.text);
             match form {
                 Form::Base if subject_plural && next.is_some() => {
                     if next_starts_object(next)
@@ -433,7 +435,7 @@ fn word_tag(
                         noun()
                     }
                 }
-                Form::Third if !subject_plural => {
+                Form::Third if !subject_plural || invariant => {
                     let prep_next =
                         matches!(next_word.and_then(closed_tag), Some(Tag::Prep | Tag::To));
                     if (next_starts_object(next) && !prep_next)
@@ -457,6 +459,13 @@ fn word_tag(
                     }
                 }
                 Form::Ing => {
+                    let compound_plural_next = next_is_singular_noun
+                        && after
+                            .and_then(Token::word)
+                            .is_some_and(|a| closed_tag(a).is_none() && is_plural(a));
+                    if compound_plural_next {
+                        return as_verb;
+                    }
                     if (next_is_plural_noun
                         || matches!(next, Some(Token::Number(_)))
                         || matches!(
@@ -986,6 +995,21 @@ impl P<'_> {
                         j = k;
                     }
                 }
+                // "passes of type day, week or season"
+                Some(Tag::Of)
+                    if matches!(
+                        self.text(j + 1),
+                        "type" | "kind" | "size" | "class" | "grade" | "level"
+                    ) && let Some((items, k)) = self.choices(j + 2, None) =>
+                {
+                    np.posts.push(Post::With(vec![Np {
+                        words: vec![self.text(j + 1).to_string()],
+                        det: Some("a".into()),
+                        posts: vec![Post::Choices(items)],
+                        ..Np::default()
+                    }]));
+                    j = k;
+                }
                 Some(Tag::Of) => {
                     // "teams of up to 4 participants"
                     let mut at = j + 1;
@@ -1007,7 +1031,7 @@ impl P<'_> {
                     } else if let Some((items, k)) = self.choices(j + 1, None) {
                         np.posts.push(Post::Choices(items));
                         j = k;
-                    } else if let Some((first, k)) = self.np_with(j + 1, true, true) {
+                    } else if let Some((first, k)) = self.np_with(j + 1, true, false) {
                         // "wishlists of items, each with a link": the items'.
                         let (objs, k) = match self.pp_objects(j + 1) {
                             Some((objs, k2)) if k2 > k => (objs, k2),

@@ -35,8 +35,6 @@ const MAKERS: &[&str] = &[
     "creator",
     "designer",
     "photographer",
-    "musician",
-    "band",
     "instructor",
     "teacher",
     "speaker",
@@ -61,6 +59,9 @@ const MAKERS: &[&str] = &[
     "coach",
     "agent",
 ];
+
+/// Things that admit to or pay for an event.
+const TOKENS: &[&str] = &["ticket", "pass", "voucher", "coupon", "badge", "wristband"];
 
 /// People who belong to an organisation (an employee to a company, a
 /// player to a team).
@@ -1398,6 +1399,20 @@ impl Reader<'_> {
                 };
                 let quoted = format!("“… {prep} {}”", o.text());
                 self.m.last_objects = vec![parent.clone()];
+                if matches!(o.det.as_deref(), Some("their" | "his" | "her")) {
+                    let owners: Vec<String> = self
+                        .subject_now
+                        .iter()
+                        .filter_map(|(r, _)| match r {
+                            Role::Entity(k) => Some(k.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    for s in owners {
+                        self.m
+                            .relate(&parent, &s, true, format!("“… their {}”", o.text()));
+                    }
+                }
                 let many = matches!(o.det.as_deref(), Some("several" | "multiple" | "many"));
                 let container = matches!(
                     self.m.kind_of(owner),
@@ -1466,10 +1481,11 @@ impl Reader<'_> {
                     // "sightings of species at locations", "showtimes of
                     // films on screens": where and when are the owner's;
                     // "dishes from restaurants" stays with the dishes.
-                    Post::Prep(pp, objs)
-                        if (prep == "of"
-                            && matches!(pp.as_str(), "at" | "on" | "in" | "during" | "within"))
-                            || objs.iter().all(|x| is_time_word(x.head())) =>
+                                        Post::Prep(pp, objs)
+                        if (prep == "of" && matches!(pp.as_str(), "at" | "on" | "in" | "during" | "within"))
+                            || objs.iter().all(|x| is_time_word(x.head()))
+                            // "for each musician at each rehearsal"
+                            || objs.iter().all(|x| matches!(x.det.as_deref(), Some("each" | "every"))) =>
                     {
                         outer.push(p.clone());
                         false
@@ -1918,6 +1934,18 @@ impl Reader<'_> {
                     noun: Some(ident(&v.lemma)),
                     ..v.clone()
                 };
+            } else if !vp.objects.is_empty()
+                && vp
+                    .preps
+                    .iter()
+                    .any(|(p, objs)| p == "with" && !objs.is_empty())
+            {
+                // "badges that scouts earn with an earned date"
+                vp.verbs[0] = crate::lexicon::Verb {
+                    class: VerbClass::Act,
+                    noun: Some(format!("{}ing", ident(&v.lemma).trim_end_matches('e'))),
+                    ..v.clone()
+                };
             } else if placed && vp.objects.is_empty() {
                 vp.verbs[0] = crate::lexicon::Verb {
                     class: VerbClass::Locate,
@@ -1927,6 +1955,15 @@ impl Reader<'_> {
         }
         let vp = &vp;
         let Some(verb) = vp.verbs.first() else { return };
+        // "nurses work shifts in wards": the shifts are theirs.
+        if verb.class == VerbClass::Locate && !vp.objects.is_empty() && !vp.passive {
+            let mut v = vp.clone();
+            v.verbs = vec![crate::lexicon::Verb {
+                class: VerbClass::Make,
+                ..verb.clone()
+            }];
+            return self.vp(subject, &v, event);
+        }
         // "artists accept commissions from clients": they take them on.
         if verb.class == VerbClass::Judge
             && (vp.preps.iter().any(|(p, _)| p == "from")
@@ -2092,6 +2129,48 @@ impl Reader<'_> {
             }
         }
         // "owners register their dogs": theirs.
+        let for_something = vp
+            .preps
+            .iter()
+            .any(|(p, objs)| matches!(p.as_str(), "for" | "in" | "to") && !objs.is_empty());
+        if matches!(
+            vp.class(),
+            VerbClass::Act | VerbClass::Link | VerbClass::Make
+        ) && !subj_entities.is_empty()
+            && vp
+                .objects
+                .iter()
+                .any(|o| matches!(o.det.as_deref(), Some("their" | "his" | "her")))
+            && for_something
+            && verb.noun.is_some()
+        {
+            // "... register their dogs for events": the dogs are theirs,
+            // and each registration is a row.
+            for o in &vp.objects {
+                if let Role::Entity(_) = self.role(o, Ctx::Thing)
+                    && let Some(k) = self.entity(o, "theirs:")
+                {
+                    for s in &subj_entities {
+                        self.m.relate(
+                            &k,
+                            s,
+                            true,
+                            format!("“… {} their {}”", verb.lemma, o.text()),
+                        );
+                    }
+                }
+            }
+            let mut v = vp.clone();
+            v.verbs = vec![crate::lexicon::Verb {
+                class: VerbClass::Act,
+                ..verb.clone()
+            }];
+            for o in &mut v.objects {
+                o.det = Some("the".into());
+            }
+
+            return self.vp(subject, &v, event);
+        }
         if matches!(
             vp.class(),
             VerbClass::Act | VerbClass::Link | VerbClass::Make
@@ -2270,6 +2349,45 @@ impl Reader<'_> {
                             };
                             let kind = self.m.kind_of(&key);
                             for s in &subj_entities {
+                                // "orders containing menu items with a
+                                // quantity", "recipes use ingredients in a
+                                // quantity": a line for each, with the
+                                // quantity.
+                                let measured = o.posts.iter().any(|p| match p {
+                                    Post::With(items) | Post::Prep(_, items) => {
+                                        items.iter().any(|i| {
+                                            matches!(
+                                                singular(i.head()).as_str(),
+                                                "quantity" | "amount" | "count" | "qty" | "portion"
+                                            )
+                                        })
+                                    }
+                                    _ => false,
+                                });
+                                if measured && !self.m.kind_of(s).is_agent() && !kind.is_agent() {
+                                    let through = if matches!(
+                                        s.as_str(),
+                                        "order" | "invoice" | "cart" | "purchase" | "bill" | "sale"
+                                    ) {
+                                        format!("{s}_item")
+                                    } else {
+                                        format!("{s}_{key}")
+                                    };
+                                    self.m.link(s, &key, &through, said(&o.text()));
+                                    self.m.add(&through, format!("a {} in a {s}", o.text()));
+                                    for p in &o.posts {
+                                        match p {
+                                            Post::With(items) => self.with_list(&through, items),
+                                            Post::Prep(_, items) => {
+                                                for i in items {
+                                                    self.attribute(&through, i, None);
+                                                }
+                                            }
+                                            _ => {}
+                                        }
+                                    }
+                                    continue;
+                                }
                                 // A playlist holds songs that are also
                                 // elsewhere: many-to-many ("each gig has an
                                 // ordered list of songs").
@@ -2569,10 +2687,11 @@ impl Reader<'_> {
                             }
                             // "clients order projects", "customers request
                             // moves": the project, the move is the row.
-                            let work = matches!(
-                                verb.noun.as_deref(),
-                                Some("order" | "request" | "purchase")
-                            ) && matches!(kind, Kind::Group | Kind::Content);
+                            let head = key.rsplit('_').next().unwrap_or(&key);
+                            let work = (matches!(verb.noun.as_deref(), Some("order" | "purchase"))
+                                && (matches!(kind, Kind::Group | Kind::Content) || TOKENS.contains(&head)))
+                                // "patients request refills": a refill request.
+                                || (verb.lemma == "request" && !kind.is_agent() && lexicon().noun(&key).is_none_or(|n| n.kind != Kind::Thing));
                             if (kind.is_occurrence() || work)
                                 && prep.is_none()
                                 && verb.noun.as_deref() != Some(key.as_str())
@@ -2878,6 +2997,10 @@ fn implied_parent(child: Kind, child_key: &str, parent: Kind, parent_key: &str) 
         (Thing | Content, Group) => 0,
         (Thing | Content | Place, Org) => 1,
         (Thing | Content | Group, Person) if maker => 1,
+        // Musicians in sections, scouts in patrols.
+        (Person, Group) if !maker => 1,
+        // A ticket is for a performance.
+        (Thing | Content, Event) if TOKENS.contains(&child_key) => 3,
         (Place, Place)
             if parent_key.ends_with("lot")
                 || parent_key == "building"
@@ -3403,9 +3526,14 @@ fn build(mut m: Model, title: String) -> Understanding {
     };
     for e in &m.ents {
         let head = e.key.rsplit('_').next().unwrap_or(&e.key);
+        // A link between two rows (a bookmark of a talk by an attendee)
+        // needs no fields of its own; the same word standing alone (a
+        // bookmarks app) does.
+        let joins = m.links.iter().any(|l| l.through == e.key);
         let defaults: Vec<Field> = lx
             .noun(&e.key)
             .or_else(|| lx.noun(head))
+            .filter(|n| !(joins && n.kind == Kind::Join))
             .map(|n| n.fields.clone())
             .unwrap_or_else(|| match e.kind {
                 Kind::Join => Vec::new(),

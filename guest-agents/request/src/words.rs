@@ -227,6 +227,11 @@ pub fn singular(word: &str) -> String {
     word.to_string()
 }
 
+/// Nouns the same in both numbers (`series`, `species`).
+pub fn is_invariant(word: &str) -> bool {
+    lexicon().plurals.get(word).is_some_and(|s| s == word)
+}
+
 pub fn is_plural(word: &str) -> bool {
     singular(word) != word
         || lexicon()
