@@ -207,6 +207,19 @@ fn business_requests_are_understood() {
     clears("business.json", BAR);
 }
 
+/// Requests for community, public and hobby apps.
+#[test]
+fn community_requests_are_understood() {
+    clears(
+        "community.json",
+        Bar {
+            relations: 0.85,
+            wrong: 6,
+            ..BAR
+        },
+    );
+}
+
 #[test]
 fn every_spec_holds_together() {
     for file in [
@@ -215,6 +228,7 @@ fn every_spec_holds_together() {
         "further.json",
         "everyday.json",
         "business.json",
+        "community.json",
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/requests")
