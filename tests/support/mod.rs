@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod llm_server;
+pub mod project;
 
 use nexus::bindings::nexus::agent::types::Outcome;
 use nexus::policy::Policy;

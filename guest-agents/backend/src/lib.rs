@@ -1,10 +1,12 @@
 //! The backend agent: writes a FastAPI + SQLAlchemy 2 + Pydantic v2 service
 //! for a spec into `backend/`, with pytest tests for every entity, every
-//! rule of the spec and the auth flow, on SQLite or PostgreSQL. The
-//! templates are files under `templates/`; only the parts that follow from
-//! the spec (models, schemas, the route table, test samples and tables) are
-//! generated.
+//! rule of the spec and the auth flow, on SQLite or PostgreSQL, and the
+//! Alembic migration that builds its tables. The templates are files under
+//! `templates/`; only the parts that follow from the spec (models, schemas,
+//! the route table, the initial migration, the README's title, test samples
+//! and tables) are generated.
 
+mod migration;
 mod models;
 mod python;
 mod rules;
@@ -40,8 +42,28 @@ const STATIC: &[(&str, &str, bool)] = &[
     ("Dockerfile", include_str!("../templates/Dockerfile"), false),
     ("pytest.ini", include_str!("../templates/pytest.ini"), false),
     (
+        "alembic.ini",
+        include_str!("../templates/alembic.ini"),
+        false,
+    ),
+    (
+        "migrations/env.py",
+        include_str!("../templates/migrations/env.py"),
+        false,
+    ),
+    (
+        "migrations/script.py.mako",
+        include_str!("../templates/migrations/script.py.mako"),
+        false,
+    ),
+    (
         "tests/conftest.py",
         include_str!("../templates/tests/conftest.py"),
+        false,
+    ),
+    (
+        "tests/test_0_migrations.py",
+        include_str!("../templates/tests/test_0_migrations.py"),
         false,
     ),
     (

@@ -1,9 +1,11 @@
 //! models.py: a SQLAlchemy model per entity, with the spec's rules kept by
 //! the database itself: a named CHECK for each bound and each set of
 //! choices, UNIQUE for unique fields and for the pair a join entity links.
+//! The column types, CHECKs and foreign keys are described here once, for
+//! the models and for the initial migration.
 
-use crate::python::{link_fields, py_string};
-use nexus_spec::{Entity, Field, Spec, number_literal};
+use crate::python::py_string;
+use nexus_spec::{Entity, Field, Relation, Spec, number_literal};
 use std::fmt::Write as _;
 
 const HEADER: &str = "\"\"\"SQLAlchemy models: the tables, and the rules the database keeps.\"\"\"
@@ -44,7 +46,7 @@ class User(Base):
 const CHOICE_LENGTH: usize = 40;
 
 /// (Python type, SQLAlchemy column type) of a field.
-fn column(f: &Field) -> (&'static str, String) {
+pub fn column(f: &Field) -> (&'static str, String) {
     let (ty, col) = match f.kind.as_str() {
         "text" => ("str", "Text"),
         "integer" => ("int", "BigInteger"),
@@ -60,6 +62,12 @@ fn column(f: &Field) -> (&'static str, String) {
     (ty, col.to_string())
 }
 
+/// Whether a field's column takes NULL: a boolean never does (it defaults
+/// to false), other fields when they are optional.
+pub fn nullable(f: &Field) -> bool {
+    f.kind != "boolean" && !f.required
+}
+
 fn column_line(f: &Field) -> String {
     if f.kind == "boolean" {
         return format!(
@@ -69,7 +77,7 @@ fn column_line(f: &Field) -> String {
     }
     let (ty, col) = column(f);
     let unique = if f.unique { ", unique=True" } else { "" };
-    if f.required {
+    if !nullable(f) {
         format!(
             "    {}: Mapped[{ty}] = mapped_column({col}{unique})\n",
             f.name
@@ -82,39 +90,111 @@ fn column_line(f: &Field) -> String {
     }
 }
 
-/// `CheckConstraint(...)` on a condition, named `ck_<table>_<name>` by the
-/// metadata's naming convention.
-fn check(condition: &str, name: &str) -> String {
-    format!("CheckConstraint({}, name=\"{name}\")", py_string(condition))
+/// A CHECK the database keeps for a field.
+pub struct Check {
+    /// Its name before the naming convention's `ck_<table>_` prefix.
+    pub name: String,
+    /// The SQL condition, on the quoted column name.
+    pub condition: String,
 }
 
 /// The CHECKs of a field: each bound of its range, or its choices.
-fn checks(f: &Field) -> Vec<String> {
+pub fn field_checks(f: &Field) -> Vec<Check> {
     let col = format!("\"{}\"", f.name);
     let mut out = Vec::new();
     if let Some(v) = f.min {
-        let rule = format!("{col} >= {}", number_literal(v));
-        out.push(check(&rule, &format!("{}_min", f.name)));
+        out.push(Check {
+            name: format!("{}_min", f.name),
+            condition: format!("{col} >= {}", number_literal(v)),
+        });
     }
     if let Some(v) = f.max {
-        let rule = format!("{col} <= {}", number_literal(v));
-        out.push(check(&rule, &format!("{}_max", f.name)));
+        out.push(Check {
+            name: format!("{}_max", f.name),
+            condition: format!("{col} <= {}", number_literal(v)),
+        });
     }
     if f.kind == "enum" {
         let choices: Vec<String> = f.choices.iter().map(|c| format!("'{c}'")).collect();
-        let rule = format!("{col} IN ({})", choices.join(", "));
-        out.push(check(&rule, &format!("{}_choices", f.name)));
+        out.push(Check {
+            name: format!("{}_choices", f.name),
+            condition: format!("{col} IN ({})", choices.join(", ")),
+        });
     }
     out
 }
 
+/// `CheckConstraint(...)`, named `ck_<table>_<name>` by the metadata's
+/// naming convention.
+fn check(c: &Check) -> String {
+    format!(
+        "CheckConstraint({}, name=\"{}\")",
+        py_string(&c.condition),
+        c.name
+    )
+}
+
+/// A foreign key of an entity's table.
+pub struct Reference {
+    /// The column (`supplier_id`, `owner_id`).
+    pub field: String,
+    /// The table it refers to (its `id`).
+    pub table: String,
+    pub required: bool,
+}
+
+/// The foreign keys of an entity: one per many-to-one relation, then the
+/// owner's when rows belong to a user.
+pub fn references(spec: &Spec, e: &Entity) -> Vec<Reference> {
+    let mut out: Vec<Reference> = spec
+        .relations_from(&e.name)
+        .map(|r| Reference {
+            field: r.field.clone(),
+            table: spec
+                .entity(&r.to)
+                .map_or(String::new(), |t| t.plural.clone()),
+            required: r.required,
+        })
+        .collect();
+    if e.owned {
+        out.push(Reference {
+            field: "owner_id".into(),
+            table: "users".into(),
+            required: false,
+        });
+    }
+    out
+}
+
+/// The join entity's two foreign keys of a many-to-many relation, in the
+/// order `from`, `to`.
+fn link_fields(spec: &Spec, link: &Relation) -> Option<[String; 2]> {
+    let through = link.through.as_deref()?;
+    let key = |end: &str| {
+        spec.relations_from(through)
+            .find(|r| r.to == end)
+            .map(|r| r.field.clone())
+    };
+    Some([key(&link.from)?, key(&link.to)?])
+}
+
+/// The foreign-key pairs a join entity's table holds at most once each.
+pub fn linked_pairs(spec: &Spec, e: &Entity) -> Vec<[String; 2]> {
+    spec.links_through(&e.name)
+        .filter_map(|link| link_fields(spec, link))
+        .collect()
+}
+
 /// The `__table_args__` entries of an entity.
 fn table_args(spec: &Spec, e: &Entity) -> Vec<String> {
-    let mut out: Vec<String> = e.fields.iter().flat_map(checks).collect();
-    for link in spec.links_through(&e.name) {
-        if let Some([a, b]) = link_fields(spec, link) {
-            out.push(format!("UniqueConstraint(\"{a}\", \"{b}\")"));
-        }
+    let mut out: Vec<String> = e
+        .fields
+        .iter()
+        .flat_map(field_checks)
+        .map(|c| check(&c))
+        .collect();
+    for [a, b] in linked_pairs(spec, e) {
+        out.push(format!("UniqueConstraint(\"{a}\", \"{b}\")"));
     }
     out
 }
@@ -136,24 +216,19 @@ fn model(spec: &Spec, e: &Entity) -> String {
     for f in &e.fields {
         out.push_str(&column_line(f));
     }
-    for r in spec.relations_from(&e.name) {
-        let target = spec.entity(&r.to).map_or("", |t| t.plural.as_str());
+    for r in references(spec, e) {
+        let (field, target) = (&r.field, &r.table);
         if r.required {
             let _ = writeln!(
                 out,
-                "    {}: Mapped[int] = mapped_column(ForeignKey(\"{target}.id\"))",
-                r.field
+                "    {field}: Mapped[int] = mapped_column(ForeignKey(\"{target}.id\"))"
             );
         } else {
             let _ = writeln!(
                 out,
-                "    {}: Mapped[Optional[int]] = mapped_column(ForeignKey(\"{target}.id\"), nullable=True)",
-                r.field
+                "    {field}: Mapped[Optional[int]] = mapped_column(ForeignKey(\"{target}.id\"), nullable=True)"
             );
         }
-    }
-    if e.owned {
-        out.push_str("    owner_id: Mapped[Optional[int]] = mapped_column(ForeignKey(\"users.id\"), nullable=True)\n");
     }
     out
 }

@@ -1,14 +1,20 @@
-//! The spec-dependent Python: which files, the route table, and what the
-//! models and tests share (the pairs a join entity links). Names in the
+//! The spec-dependent Python: which files and the route table. Names in the
 //! spec are validated identifiers (see `Spec::normalised`), so they can be
 //! written into code as they are.
 
 use crate::rules::Rule;
-use crate::{models, samples, schemas, suite};
-use nexus_spec::{Relation, Spec, render};
+use crate::{migration, models, samples, schemas, suite};
+use nexus_spec::{Spec, render};
 use serde_json::Value;
 
 const MAIN: &str = include_str!("../templates/main.py");
+const README: &str = include_str!("../templates/README.md");
+
+/// The README's paragraph on sign-in, for a backend with auth.
+const README_AUTH: &str = "
+Sign-in (`/api/auth/register`, `/api/auth/token`) issues JWTs signed with `SECRET_KEY`: set it to a long random value,
+or every start picks a new one and signs everyone out. `ACCESS_TOKEN_MINUTES` (default 60) sets how long a token lasts.
+";
 
 /// Python literal of a title (no quotes or backslashes survive).
 fn title(spec: &Spec) -> String {
@@ -21,18 +27,6 @@ fn title(spec: &Spec) -> String {
 /// A Python string literal (JSON escaping is valid Python escaping).
 pub fn py_string(text: &str) -> String {
     Value::String(text.to_string()).to_string()
-}
-
-/// The join entity's two foreign keys of a many-to-many relation, in the
-/// order `from`, `to`.
-pub fn link_fields(spec: &Spec, link: &Relation) -> Option<[String; 2]> {
-    let through = link.through.as_deref()?;
-    let key = |end: &str| {
-        spec.relations_from(through)
-            .find(|r| r.to == end)
-            .map(|r| r.field.clone())
-    };
-    Some([key(&link.from)?, key(&link.to)?])
 }
 
 fn registry(spec: &Spec) -> String {
@@ -68,6 +62,20 @@ pub fn generate(spec: &Spec, rules: &[Rule]) -> Vec<(String, String)> {
                     ("title", &title(spec)),
                     ("auth", if spec.auth { "True" } else { "False" }),
                     ("registry", &registry(spec)),
+                ],
+            ),
+        ),
+        (
+            "migrations/versions/0001_initial.py".to_string(),
+            migration::source(spec),
+        ),
+        (
+            "README.md".to_string(),
+            render(
+                README,
+                &[
+                    ("title", &title(spec)),
+                    ("auth", if spec.auth { README_AUTH } else { "" }),
                 ],
             ),
         ),

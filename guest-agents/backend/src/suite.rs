@@ -3,7 +3,8 @@
 //! fields, linked pairs, filters by parent, and the database's own CHECKs),
 //! and one for each validation rule the LLM wrote.
 
-use crate::python::{link_fields, py_string};
+use crate::models::linked_pairs;
+use crate::python::py_string;
 use crate::rules::Rule;
 use crate::samples::{check_case, choice_case, format_case, range_case, sample_for};
 use nexus_spec::{Entity, Field, Spec, render};
@@ -31,9 +32,8 @@ fn constraint_blocks(spec: &Spec, e: &Entity) -> Vec<(&'static str, Value)> {
         .filter(|f| f.unique)
         .map(|f| json!(f.name))
         .collect();
-    let links = spec
-        .links_through(&e.name)
-        .filter_map(|l| link_fields(spec, l))
+    let links = linked_pairs(spec, e)
+        .into_iter()
         .map(|pair| json!(pair))
         .collect();
     let filters = spec
