@@ -181,13 +181,16 @@ async fn generated_project_passes_its_tests(
 #[tokio::test(flavor = "multi_thread")]
 async fn todo_app_passes_its_tests() {
     let record = generated_project_passes_its_tests("todo app", &["Todo"], &[]).await;
-    assert_eq!(record["spec_source"], "heuristic");
+    assert_eq!(record["spec_source"], "parser");
     assert_eq!(record["llm_bodies"]["source"], "none");
+    assert_eq!(record["plan"]["source"], "built-in");
+    // What the parser understood is on record, with its reasons.
     assert!(
-        record["plan"]["source"]
-            .as_str()
-            .unwrap()
-            .starts_with("built-in")
+        record["spec_check"]["understood"]
+            .to_string()
+            .contains("what a todo app keeps"),
+        "{}",
+        record["spec_check"]
     );
 }
 
