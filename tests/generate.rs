@@ -625,12 +625,13 @@ async fn planted_vulnerabilities_fail_the_security_scan() {
     assert!(project_dir.join("reports/security.json").is_file());
 }
 
-/// A gate that fails again after the build was sent back fails the project:
+/// A gate whose findings no builder can act on fails the project at once:
 /// here the QA agent's policy lets it read only `backend/`, so it finds no
-/// frontend tests in either round. Exit 1, the build ran twice, deployment
-/// never ran, and the record says why.
+/// frontend tests, and the templates would write the same files again. The
+/// fix round is skipped and the record says so; exit 1, the build ran
+/// once, deployment never ran.
 #[test]
-fn a_gate_failing_twice_sends_the_build_back_once_then_fails_the_project() {
+fn a_gate_failing_with_nothing_to_fix_fails_the_project_at_once() {
     let dir = tempfile::TempDir::new().unwrap();
     let policies = dir.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
@@ -681,9 +682,17 @@ fn a_gate_failing_twice_sends_the_build_back_once_then_fails_the_project() {
             .unwrap()
             .clone()
     };
-    assert_eq!(phase("build")["attempts"], 2);
-    assert_eq!(phase("quality")["attempts"], 2);
+    assert_eq!(phase("build")["attempts"], 1);
+    assert_eq!(phase("quality")["attempts"], 1);
     assert_eq!(phase("quality")["status"], "failed");
+    assert_eq!(record["fix_round"]["status"], "skipped", "{record}");
+    assert!(
+        record["fix_round"]["findings"]
+            .to_string()
+            .contains("qa: frontend: no tests"),
+        "{}",
+        record["fix_round"]
+    );
     assert_eq!(phase("deployment")["status"], "skipped");
     assert_eq!(phase("deployment")["attempts"], 0);
     assert!(
@@ -694,6 +703,82 @@ fn a_gate_failing_twice_sends_the_build_back_once_then_fails_the_project() {
         phase("quality")
     );
     assert!(!out_dir.join("deploy").exists());
+}
+
+/// A finding a builder can act on is fixed in a second round: the model
+/// wrote a validation rule that QA accepts but that keeps a secret in the
+/// code, so the security gate fails on its line in `backend/schemas.py`;
+/// the backend leaves that rule out of the next build, which passes. The
+/// record tells this round from a skipped one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_a_builder_can_act_on_is_fixed_in_the_second_round() {
+    let server = LlmServer::start().await;
+    let rules = json!({"validators": [
+        {"entity": "Author", "field": "name",
+         "body": "if len(v.split()) < 2:\n    raise ValueError(\"give a first and a last name\")\nreturn v",
+         "valid": "Ursula Le Guin", "invalid": "Ursula"},
+        {"entity": "Book", "field": "title",
+         "body": "api_key = \"sk-live-0123456789abcdef\"\nif v == api_key:\n    raise ValueError(\"that title is reserved\")\nreturn v",
+         "valid": "Dune", "invalid": "sk-live-0123456789abcdef"}
+    ]});
+    server.script("codellama:7b", Behavior::Reply(vec![rules.to_string()]));
+    let host = server.addr.to_string();
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().to_path_buf();
+    let env = vec![
+        ("NEXUS_LLM_BACKEND".to_string(), "ollama".to_string()),
+        ("OLLAMA_HOST".to_string(), host),
+    ];
+    let record = tokio::task::spawn_blocking(move || {
+        generate(&root, "a library with books, authors and loans", &env)
+    })
+    .await
+    .unwrap();
+    let asked_for_rules = server
+        .chat_requests("codellama:7b")
+        .iter()
+        .filter(|r| r.body.to_string().contains("field validators"))
+        .count();
+    // The second build used the model's first answer instead of asking
+    // again.
+    assert_eq!(asked_for_rules, 1);
+    let fix = &record["fix_round"];
+    assert_eq!(fix["status"], "ran", "{fix}");
+    assert!(
+        fix["findings"].to_string().contains("hardcoded-secret"),
+        "{fix}"
+    );
+    assert!(
+        fix["fixes"]
+            .to_string()
+            .contains("left out the model's rule for Book.title"),
+        "{fix}"
+    );
+    assert!(
+        fix["changed"].to_string().contains("backend/schemas.py"),
+        "{fix}"
+    );
+    let phase = |name: &str| {
+        record["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(phase("build")["attempts"], 2);
+    assert_eq!(phase("quality")["attempts"], 2);
+    assert_eq!(phase("quality")["status"], "passed");
+    assert_eq!(
+        record["llm_bodies"]["kept"],
+        json!(["Author.name"]),
+        "{}",
+        record["llm_bodies"]
+    );
+    let schemas = std::fs::read_to_string(dir.path().join("project/backend/schemas.py")).unwrap();
+    assert!(!schemas.contains("sk-live"));
+    assert!(schemas.contains("give a first and a last name"));
 }
 
 /// A mismatch between frontend and backend fails the integration gate with

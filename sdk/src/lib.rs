@@ -197,27 +197,55 @@ pub mod workspace {
     pub struct Written {
         /// Workspace paths, in the order written.
         pub paths: Vec<String>,
+        /// Those whose content is new or differs from what was there.
+        pub changed: Vec<String>,
         /// Lines over all files.
         pub lines: usize,
     }
 
+    fn joined(dir: &str, path: &str) -> String {
+        if dir.is_empty() {
+            path.to_string()
+        } else {
+            format!("{dir}/{path}")
+        }
+    }
+
+    /// Whether writing `text` to `path` would change the file (a file that
+    /// cannot be read counts as changed).
+    pub fn differs(path: &str, text: &str) -> bool {
+        read(path).map_or(true, |old| old != text.as_bytes())
+    }
+
+    /// The paths of `(path, text)` files under `dir` that writing them would
+    /// create or change.
+    pub fn changes<P: AsRef<str>, T: AsRef<str>>(dir: &str, files: &[(P, T)]) -> Vec<String> {
+        files
+            .iter()
+            .map(|(p, t)| (joined(dir, p.as_ref()), t))
+            .filter(|(p, t)| differs(p, t.as_ref()))
+            .map(|(p, _)| p)
+            .collect()
+    }
+
     /// Writes `(path, text)` files under `dir` (`""` for the project root),
-    /// each atomically; stops at the first refusal.
+    /// each atomically, leaving alone those that already hold the text;
+    /// stops at the first refusal.
     pub fn write_files<P: AsRef<str>, T: AsRef<str>>(
         dir: &str,
         files: &[(P, T)],
     ) -> Result<Written, Error> {
         let mut written = Written {
             paths: Vec::with_capacity(files.len()),
+            changed: Vec::new(),
             lines: 0,
         };
         for (path, text) in files {
-            let path = if dir.is_empty() {
-                path.as_ref().to_string()
-            } else {
-                format!("{dir}/{}", path.as_ref())
-            };
-            write_text(&path, text.as_ref())?;
+            let path = joined(dir, path.as_ref());
+            if differs(&path, text.as_ref()) {
+                write_text(&path, text.as_ref())?;
+                written.changed.push(path.clone());
+            }
             written.lines += text.as_ref().lines().count();
             written.paths.push(path);
         }

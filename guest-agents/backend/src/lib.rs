@@ -6,6 +6,7 @@
 //! the route table, the initial migration, the README's title, test samples
 //! and tables) are generated.
 
+mod fixes;
 mod migration;
 mod models;
 mod python;
@@ -23,6 +24,17 @@ struct Backend;
 #[derive(Deserialize)]
 struct Request {
     spec: Spec,
+    /// What a gate found in the last build: the rules they name are left
+    /// out of this one.
+    #[serde(default)]
+    findings: Vec<String>,
+    /// Only say what would change; write nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// The model's answer to the last build (its `bodies.answer`): used
+    /// instead of asking again.
+    #[serde(default)]
+    answer: Option<Vec<rules::Proposal>>,
 }
 
 /// Static files: (path under backend/, contents, only with auth).
@@ -85,7 +97,12 @@ impl Agent for Backend {
         if task.kind != "generate-backend" {
             return Err(task.unsupported());
         }
-        let Request { spec } = task.input()?;
+        let Request {
+            spec,
+            findings,
+            dry_run,
+            answer,
+        } = task.input()?;
         let spec = spec
             .normalised()
             .map_err(|e| TaskError::Rejected(format!("the spec: {e}")))?;
@@ -94,8 +111,30 @@ impl Agent for Backend {
             .filter(|(_, _, auth_only)| spec.auth || !auth_only)
             .map(|(path, text, _)| (path.to_string(), text.to_string()))
             .collect();
-        let proposals = rules::propose(&spec);
+        let mut proposals = rules::propose(&spec, answer);
+        // Sent back by a gate: leave out the model's rules it named.
+        let mut fixes = Vec::new();
+        if !findings.is_empty() {
+            let schemas = python::generate(&spec, &proposals.rules)
+                .into_iter()
+                .find(|(p, _)| p == "schemas.py")
+                .map(|(_, t)| t)
+                .unwrap_or_default();
+            for (id, finding) in fixes::named(&proposals.rules, &schemas, &findings) {
+                proposals.drop_rule(&id, &finding);
+                fixes.push(format!(
+                    "left out the model's rule for {id} (the template's validation stays): {finding}"
+                ));
+            }
+        }
         files.extend(python::generate(&spec, &proposals.rules));
+        if dry_run {
+            let changed = workspace::changes("backend", &files);
+            return Outcome::json(
+                &serde_json::json!({ "changed": changed, "fixes": fixes }),
+                &format!("{} backend files would change", changed.len()),
+            );
+        }
         let written = workspace::write_files("backend", &files)?;
         let lines = written.lines;
         let tests = files
@@ -106,8 +145,10 @@ impl Agent for Backend {
             &serde_json::json!({
                 "files": written.paths.len(),
                 "lines": lines,
-                "test_files": tests,
+                                "test_files": tests,
                 "bodies": proposals,
+                "changed": written.changed,
+                "fixes": fixes,
             }),
             &format!(
                 "wrote {} backend files ({lines} lines)",

@@ -26,6 +26,18 @@ pub struct Rule {
     pub invalid: Value,
 }
 
+impl Proposals {
+    /// Takes back a kept rule a gate found fault with.
+    pub fn drop_rule(&mut self, id: &str, why: &str) {
+        self.rules.retain(|r| r.id() != id);
+        self.kept.retain(|k| k != id);
+        self.rejected.push(Rejected {
+            target: id.to_string(),
+            reason: format!("a gate: {why}"),
+        });
+    }
+}
+
 impl Rule {
     /// `Entity.field`, as reports name it.
     pub fn id(&self) -> String {
@@ -48,12 +60,17 @@ pub struct Proposals {
     pub note: Option<String>,
     pub kept: Vec<String>,
     pub rejected: Vec<Rejected>,
+    /// What the model answered, as it answered it: a build sent back by a
+    /// gate is given this and does not ask again, so the second build
+    /// differs from the first only by what the findings named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub answer: Vec<Proposal>,
     #[serde(skip)]
     pub rules: Vec<Rule>,
 }
 
-#[derive(Deserialize)]
-struct Proposal {
+#[derive(Deserialize, Serialize, Clone)]
+pub struct Proposal {
     entity: String,
     field: String,
     body: String,
@@ -90,8 +107,30 @@ message. v is never None. Use only v, your own local names, builtins such as len
 JSON type; a field's `min` and `max`, when given, are already enforced and `valid` must lie within them. Only \
 string, text, integer and number fields can have rules. Answer with JSON only.";
 
-/// Asks the model for rules and keeps those that pass every check.
-pub fn propose(spec: &Spec) -> Proposals {
+/// Asks the model for rules (or takes `earlier`, its answer to the last
+/// build) and keeps those that pass every check.
+pub fn propose(spec: &Spec, earlier: Option<Vec<Proposal>>) -> Proposals {
+    let mut out = Proposals {
+        source: "llm".into(),
+        ..Default::default()
+    };
+    let proposals = match earlier {
+        Some(answer) => answer,
+        None => match ask(spec) {
+            Ok(answer) => answer,
+            Err((source, note)) => {
+                out.source = source;
+                out.note = Some(note);
+                return out;
+            }
+        },
+    };
+    out.answer = proposals.iter().take(MAX_RULES).cloned().collect();
+    vet(spec, proposals, out)
+}
+
+/// The model's answer, or the source and note to report when there is none.
+fn ask(spec: &Spec) -> Result<Vec<Proposal>, (String, String)> {
     let fields: Vec<Value> = spec
         .entities
         .iter()
@@ -112,35 +151,33 @@ pub fn propose(spec: &Spec) -> Proposals {
         llm::Message::system(PROMPT),
         llm::Message::user(&json!({ "title": spec.title, "entities": fields }).to_string()),
     ];
-    let mut out = Proposals {
-        source: "llm".into(),
-        ..Default::default()
-    };
-    let answer = match llm::chat("backend", &messages, &opts) {
-        Ok(reply) => serde_json::from_str::<Answer>(&reply.content),
+    let reply = match llm::chat("backend", &messages, &opts) {
+        Ok(reply) => reply,
         Err(Error::Unavailable(why)) => {
-            out.source = "none".into();
-            out.note = Some(format!(
-                "no model answers ({why}); the templates' validation only"
+            return Err((
+                "none".into(),
+                format!("no model answers ({why}); the templates' validation only"),
             ));
-            return out;
         }
         Err(e) => {
-            out.note = Some(format!(
-                "the model call failed ({e}); the templates' validation only"
+            return Err((
+                "llm".into(),
+                format!("the model call failed ({e}); the templates' validation only"),
             ));
-            return out;
         }
     };
-    let proposals = match answer {
-        Ok(a) => a.validators,
-        Err(e) => {
-            out.note = Some(format!(
-                "the model's answer does not parse ({e}); the templates' validation only"
-            ));
-            return out;
-        }
-    };
+    serde_json::from_str::<Answer>(&reply.content)
+        .map(|a| a.validators)
+        .map_err(|e| {
+            (
+                "llm".into(),
+                format!("the model's answer does not parse ({e}); the templates' validation only"),
+            )
+        })
+}
+
+/// Keeps the proposals that fit the spec and that the QA agent accepts.
+fn vet(spec: &Spec, proposals: Vec<Proposal>, mut out: Proposals) -> Proposals {
     let mut candidates: Vec<Rule> = Vec::new();
     for p in proposals.into_iter().take(MAX_RULES) {
         let target = format!("{}.{}", p.entity, p.field);

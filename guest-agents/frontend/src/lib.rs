@@ -17,6 +17,11 @@ struct Frontend;
 #[derive(Deserialize)]
 struct Request {
     spec: Spec,
+    /// Only say what would change; write nothing. (The templates are the
+    /// whole of the output, so a build sent back with findings can only
+    /// restore files that changed since.)
+    #[serde(default)]
+    dry_run: bool,
 }
 
 const STATIC: &[(&str, &str)] = &[
@@ -307,15 +312,22 @@ impl Agent for Frontend {
         if task.kind != "generate-frontend" {
             return Err(task.unsupported());
         }
-        let Request { spec } = task.input()?;
+        let Request { spec, dry_run } = task.input()?;
         let spec = spec
             .normalised()
             .map_err(|e| TaskError::Rejected(format!("the spec: {e}")))?;
         let files = generate(&spec);
+        if dry_run {
+            let changed = workspace::changes("frontend", &files);
+            return Outcome::json(
+                &json!({ "changed": changed, "fixes": [] }),
+                &format!("{} frontend files would change", changed.len()),
+            );
+        }
         let written = workspace::write_files("frontend", &files)?;
         let lines = written.lines;
         Ok(Outcome::json(
-            &json!({ "files": written.paths.len(), "lines": lines }),
+            &json!({ "files": written.paths.len(), "lines": lines, "changed": written.changed }),
             &format!(
                 "wrote {} frontend files ({lines} lines)",
                 written.paths.len()

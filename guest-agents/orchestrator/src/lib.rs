@@ -221,6 +221,7 @@ impl Agent for Orchestrator {
                     spec_source: None,
                     spec_check: Value::Null,
                     bodies: Value::Null,
+                    fix_round: Value::Null,
                 },
                 reports,
             );
@@ -234,20 +235,44 @@ impl Agent for Orchestrator {
             "understood": analysis[0]["understood"],
         });
 
-        // Build, then the gates; a failed gate sends the build back once
-        // with its findings.
+        // Build, then the gates. A failed gate sends the build back once
+        // with its findings — when a builder can act on them; when none
+        // would change a file, the round is skipped and the project fails
+        // at once.
         let kind = |agent: &str| format!("generate-{agent}");
         let mut findings: Vec<String> = Vec::new();
         let mut bodies = Value::Null;
+        let mut fix_round = json!({ "status": "not needed" });
         for round in 0..2 {
+            // The second build gets the findings and the model's first
+            // answer, so it changes only what the findings named.
+            let payload = json!({ "spec": spec, "findings": findings, "answer": bodies["answer"] });
             if round > 0 {
+                let (changed, fixes) = would_change(&plan[1].agents, &payload);
+                if changed.is_empty() {
+                    log::warn(
+                        "a gate failed and no builder can act on its findings; the project fails",
+                    );
+                    fix_round = json!({
+                        "status": "skipped",
+                        "why": "no builder would change a file for these findings: the templates already wrote what they write and no model's work was named",
+                        "findings": findings,
+                    });
+                    break;
+                }
+                log::warn("a gate failed; sending the build back once with its findings");
+                fix_round = json!({
+                    "status": "ran",
+                    "findings": findings,
+                    "fixes": fixes,
+                    "changed": changed,
+                });
                 // The gates run again on the new build.
                 for r in &mut reports[2..4] {
                     r.warnings.clear();
                     r.status = "pending".into();
                 }
             }
-            let payload = json!({ "spec": spec, "findings": findings });
             let built = run_phase(&plan[1].agents, kind, &payload, &mut reports[1]);
             if reports[1].status != "passed" {
                 break;
@@ -282,9 +307,6 @@ impl Agent for Orchestrator {
                 break;
             }
             findings = found;
-            if round == 0 {
-                log::warn("a gate failed; sending the build back once with its findings");
-            }
         }
         if reports[2].status == "passed" && reports[3].status == "passed" {
             run_phase(
@@ -303,10 +325,48 @@ impl Agent for Orchestrator {
                 spec_source: Some(spec_source),
                 spec_check,
                 bodies,
+                fix_round,
             },
             reports,
         )
     }
+}
+
+/// Asks each builder what it would change for `findings`, writing
+/// nothing: the files it would change and what it would do about them.
+fn would_change(builders: &[String], rebuild: &Value) -> (Vec<String>, Vec<String>) {
+    let mut payload = rebuild.clone();
+    payload["dry_run"] = json!(true);
+    let payload = payload.to_string();
+    let requests: Vec<bus::Outgoing> = builders
+        .iter()
+        .map(|a| bus::Outgoing {
+            to: a.clone(),
+            kind: format!("generate-{a}"),
+            payload: payload.clone(),
+        })
+        .collect();
+    let timeout = Duration::from_secs(1800).as_millis() as u32;
+    let mut changed = Vec::new();
+    let mut fixes = Vec::new();
+    for (agent, reply) in builders.iter().zip(bus::request_all(&requests, 0, timeout)) {
+        let Ok(reply) = reply else { continue };
+        let v: Value = serde_json::from_str(&reply.payload).unwrap_or(Value::Null);
+        let strings = |k: &str| -> Vec<String> {
+            v[k].as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        };
+        changed.extend(strings("changed"));
+        fixes.extend(
+            strings("fixes")
+                .into_iter()
+                .map(|f| format!("{agent}: {f}")),
+        );
+    }
+    (changed, fixes)
 }
 
 /// What `nexus-project.json` says besides the phases.
@@ -320,6 +380,8 @@ struct Record<'a> {
     spec_check: Value,
     /// What became of the validation rules the model wrote.
     bodies: Value,
+    /// Whether a failed gate sent the build back, and what it fixed.
+    fix_round: Value,
 }
 
 fn finish(
@@ -334,6 +396,7 @@ fn finish(
         spec_source,
         spec_check,
         bodies,
+        fix_round,
     } = record;
     for r in &mut reports {
         if r.status == "pending" {
@@ -358,7 +421,8 @@ fn finish(
         "plan": { "source": plan_source, "phases": plan },
         "spec": spec,
                 "spec_source": spec_source,
-        "spec_check": spec_check,
+                "spec_check": spec_check,
+        "fix_round": fix_round,
         "phases": reports,
         "gates": gates,
         "llm_bodies": bodies,
