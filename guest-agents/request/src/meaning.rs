@@ -1736,11 +1736,13 @@ impl Reader<'_> {
                     let quoted = format!("“… with {}”", it.text());
                     let owner_kind = self.m.kind_of(owner);
                     let kind = self.m.kind_of(&key);
-                    if owner_kind.is_occurrence() && (kind.is_agent() || !kind.is_occurrence()) {
-                        self.m.relate(owner, &key, false, quoted);
-                    } else if TAG_WORDS.contains(&key.as_str()) {
+                    if TAG_WORDS.contains(&key.as_str()) {
                         let through = format!("{owner}_{key}");
                         self.m.link(owner, &key, &through, quoted);
+                    } else if owner_kind.is_occurrence()
+                        && (kind.is_agent() || !kind.is_occurrence())
+                    {
+                        self.m.relate(owner, &key, false, quoted);
                     } else {
                         self.m.relate(&key, owner, true, quoted);
                     }
@@ -2391,8 +2393,12 @@ impl Reader<'_> {
                                 // A playlist holds songs that are also
                                 // elsewhere: many-to-many ("each gig has an
                                 // ordered list of songs").
+                                // Tags are shared: "posts have tags" gives
+                                // the same tag to many posts.
                                 if class == VerbClass::Have
-                                    && (self.m.kind_of(s) == Kind::Collection || o.listed)
+                                    && (self.m.kind_of(s) == Kind::Collection
+                                        || o.listed
+                                        || TAG_WORDS.contains(&key.as_str()))
                                 {
                                     let through = format!("{s}_{key}");
                                     self.m.link(s, &key, &through, said(&o.text()));

@@ -250,3 +250,45 @@ fn every_spec_holds_together() {
         }
     }
 }
+
+/// A tag labels many things and one thing has many tags: the two are
+/// linked through a join entity, never by a foreign key on the tag.
+#[test]
+fn tags_are_shared_between_the_things_they_label() {
+    for (request, owner) in [
+        ("a blog where posts can have many tags", "Post"),
+        (
+            "a company wiki where employees write articles, and articles have tags",
+            "Article",
+        ),
+        ("a todo app where tasks have labels", "Task"),
+        (
+            "a bookmark manager: users save bookmarks with tags",
+            "Bookmark",
+        ),
+    ] {
+        let spec = nexus_request::understand(request).spec;
+        let tag = spec
+            .entities
+            .iter()
+            .find(|e| e.name == "Tag" || e.name == "Label")
+            .unwrap_or_else(|| panic!("{request}: no tag entity"))
+            .name
+            .clone();
+        assert!(
+            spec.relations.iter().any(|r| r.through.is_some()
+                && [&r.from, &r.to].contains(&&tag)
+                && [&r.from, &r.to].contains(&&owner.to_string())),
+            "{request}: {:?}",
+            spec.relations
+        );
+        assert!(
+            !spec
+                .relations
+                .iter()
+                .any(|r| r.from == tag && r.through.is_none()),
+            "{request}: {:?}",
+            spec.relations
+        );
+    }
+}
