@@ -3,7 +3,7 @@
 //! driven in Debian's Chromium through Playwright (`tests/browser/drive.py`)
 //! as a person would use them. Screenshots land in `target/browser/<app>/`.
 //!
-//! Needs `/usr/bin/chromium` (Debian's `chromium`; `.ci/run` installs it).
+//! Needs `/usr/bin/chromium` (Debian's `chromium`; `scripts/test` installs it).
 
 mod support;
 

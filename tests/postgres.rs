@@ -5,7 +5,7 @@
 //! tables there, and its migration tests apply the Alembic migration to a
 //! schema of their own.
 //!
-//! Needs Debian's `postgresql` (`.ci/run` installs it).
+//! Needs Debian's `postgresql` (`scripts/test` installs it).
 
 mod support;
 

@@ -1369,6 +1369,8 @@ impl P<'_> {
             items.push(np);
             j = k2;
         }
+        // "for check-in and check-out dates": both are dates.
+        distribute(&mut items);
         Some((items, j))
     }
 

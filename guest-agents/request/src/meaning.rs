@@ -608,6 +608,22 @@ fn typed_field(name: &str) -> Field {
         f.kind = "integer".into();
         f.min = Some(0.0);
     }
+    // "a party size", "a team size": how many people; a size alone is a
+    // garment's.
+    if let Some(what) = name.strip_suffix("_size") {
+        let word = what.rsplit('_').next().unwrap_or(what);
+        let people = word == "party"
+            || lexicon()
+                .nouns
+                .get(word)
+                .is_some_and(|n| matches!(n.kind, Kind::Person | Kind::Org | Kind::Group));
+        if people {
+            f.kind = "integer".into();
+            f.min = Some(1.0);
+            f.max = None;
+            f.choices.clear();
+        }
+    }
     // "a dose number", "a floor number": a count; "a phone number", "a
     // serial number": an identifier.
     if let Some(what) = name.strip_suffix("_number")
@@ -3562,8 +3578,11 @@ fn build(mut m: Model, title: String) -> Understanding {
             }
             // A default of the same kind as a stated field is left out
             // ("check-in date" stands for the booking's start).
+            // A date and a time of day are one kind here: a stated
+            // check-in date stands for a default start time.
+            let family = |k: &str| if k == "datetime" { "date" } else { k }.to_string();
             let same_kind = fields.iter().any(|f| {
-                f.kind == d.kind
+                family(&f.kind) == family(&d.kind)
                     && matches!(
                         d.kind.as_str(),
                         "date" | "datetime" | "decimal" | "integer" | "number"

@@ -292,3 +292,45 @@ fn tags_are_shared_between_the_things_they_label() {
         );
     }
 }
+
+/// "check-in and check-out dates" are two dates of the reservation (not a
+/// check-in entity), they stand for its default start, and "a party
+/// size" counts people while a product's size is a garment size.
+#[test]
+fn shared_heads_stated_dates_and_sizes_are_read_as_meant() {
+    let spec = nexus_request::understand(
+        "a hotel booking system where guests reserve rooms for check-in and check-out dates",
+    )
+    .spec;
+    let names: Vec<&str> = spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Guest", "Room", "Reservation"], "{names:?}");
+    let reservation = spec.entity("Reservation").unwrap();
+    let dates: Vec<(&str, &str)> = reservation
+        .fields
+        .iter()
+        .filter(|f| f.kind == "date" || f.kind == "datetime")
+        .map(|f| (f.name.as_str(), f.kind.as_str()))
+        .collect();
+    assert_eq!(
+        dates,
+        [("check_in_date", "date"), ("check_out_date", "date")]
+    );
+
+    let spec = nexus_request::understand(
+        "a restaurant app where diners reserve a table for a date and a party size",
+    )
+    .spec;
+    let size = spec
+        .entity("Reservation")
+        .and_then(|e| e.fields.iter().find(|f| f.name == "party_size"))
+        .unwrap_or_else(|| panic!("{:?}", spec.entities));
+    assert_eq!((size.kind.as_str(), size.min), ("integer", Some(1.0)));
+
+    let spec =
+        nexus_request::understand("a clothing shop where products have a size and a color").spec;
+    let size = spec
+        .entity("Product")
+        .and_then(|e| e.fields.iter().find(|f| f.name == "size"))
+        .unwrap();
+    assert_eq!(size.kind, "enum");
+}
