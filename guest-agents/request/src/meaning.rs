@@ -1131,6 +1131,8 @@ impl Reader<'_> {
                         | "main"
                         | "current"
                         | "actual"
+                        | "unique"
+                        | "distinct"
                 )
             })
             .map(|a| ident(a))
@@ -1305,6 +1307,14 @@ impl Reader<'_> {
             } else {
                 f.kind = "string".into();
             }
+        }
+        // "a unique SKU"
+        if np
+            .adjectives
+            .iter()
+            .any(|a| a == "unique" || a == "distinct")
+        {
+            f.unique = true;
         }
         f.name = usable_name(owner, &name);
         // "a score" of a match between two teams: one for each side.

@@ -333,4 +333,15 @@ fn shared_heads_stated_dates_and_sizes_are_read_as_meant() {
         .and_then(|e| e.fields.iter().find(|f| f.name == "size"))
         .unwrap();
     assert_eq!(size.kind, "enum");
+
+    // "unique" marks the field; it is not part of its name.
+    let spec = nexus_request::understand("a shop that sells products with a unique SKU").spec;
+    let product = spec.entity("Product").unwrap();
+    let skus: Vec<(&str, bool)> = product
+        .fields
+        .iter()
+        .filter(|f| f.name.contains("sku"))
+        .map(|f| (f.name.as_str(), f.unique))
+        .collect();
+    assert_eq!(skus, [("sku", true)]);
 }
