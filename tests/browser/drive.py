@@ -4,7 +4,8 @@ Reads a plan (JSON, the only argument): the app's address, its spec, where to
 put screenshots, which entity is a parent and which its child, and which
 field has a range. Then: logs in when the spec has auth, checks the nav
 links are separate visible elements, creates a parent and a child through
-the forms (choosing the parent in its select), edits the child, and enters
+the forms (choosing the parent in its select), edits the child, deletes it
+through the confirmation dialog (cancelling once first), and enters
 an out-of-range value to see the message next to the field. Saves
 screenshots of the list and form pages. Exits non-zero with the reason when
 a step fails.
@@ -156,6 +157,24 @@ def main():
         expect(page.get_by_text("Saved")).to_be_visible()
         if renamed:
             expect(page.locator("table")).to_contain_text(renamed)
+
+        # Delete the child: the dialog asks first; Cancel keeps the row,
+        # Delete removes it.
+        before = page.locator("table tbody tr").count()
+        row = page.locator("table tbody tr", has_text=renamed or parent_name).first
+        row.get_by_role("button", name=re.compile("^Delete")).click()
+        dialog = page.get_by_role("alertdialog")
+        expect(dialog).to_be_visible()
+        page.screenshot(path=str(out / f"{child['plural']}-delete.png"), full_page=True)
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("table tbody tr")).to_have_count(before)
+        row.get_by_role("button", name=re.compile("^Delete")).click()
+        page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+        if before > 1:
+            expect(page.locator("table tbody tr")).to_have_count(before - 1)
+        else:
+            expect(page.locator(".state-empty")).to_be_visible()
 
         # A value out of range: refused with a message next to the field.
         ranged = entity(spec, plan["ranged"]["plural"])
