@@ -97,6 +97,7 @@ const PRONOUNS: &[&str] = &[
     "everybody",
     "anybody",
     "people_pron",
+    "others",
 ];
 
 /// A verb's form from its spelling when the lexicon lists only the base.
@@ -1606,6 +1607,13 @@ impl P<'_> {
                             ..Np::default()
                         });
                     }
+                    // "users follow others": others of the subject's kind.
+                    if self.text(j) == "others" {
+                        vp.objects.push(Np {
+                            words: vec![OTHERS.into()],
+                            ..Np::default()
+                        });
+                    }
                     j += 1;
                 }
                 // "..., with a count and a date"
@@ -1854,6 +1862,8 @@ fn unwrap_quantity(np: Np) -> Np {
 
 /// What an object pronoun stands in for, until the meaning is read.
 pub const PRONOUN: &str = "<them>";
+/// "others" as an object: more of what the subject is.
+pub const OTHERS: &str = "<others>";
 
 /// Leading words that ask for the app rather than describe it.
 const PREAMBLE: &[&str] = &[

@@ -2,8 +2,8 @@
 //! keeps, which are their fields, and how they relate — with the reason for
 //! each decision.
 
-use crate::grammar::{Clause, Np, PRONOUN, Parse, Post, Vp};
-use crate::lexicon::{Kind, VerbClass, lexicon};
+use crate::grammar::{Clause, Np, OTHERS, PRONOUN, Parse, Post, Vp};
+use crate::lexicon::{Form, Kind, VerbClass, lexicon};
 use crate::words::{ident, is_adjective, is_plural, pascal, singular};
 use nexus_spec::{Entity, Field, Relation, Spec, slug};
 
@@ -1543,6 +1543,15 @@ impl Reader<'_> {
 
     /// `them` / `it` as what the last verb acted on.
     fn resolve_pronoun(&self, np: &Np) -> Np {
+        if np.words.first().map(String::as_str) == Some(OTHERS) {
+            return match self.subject_now.first() {
+                Some((_, subject)) => Np {
+                    det: Some("other".into()),
+                    ..subject.clone()
+                },
+                None => np.clone(),
+            };
+        }
         if np.words.first().map(String::as_str) != Some(PRONOUN) {
             return np.clone();
         }
@@ -2656,6 +2665,31 @@ impl Reader<'_> {
                     }
                     return;
                 }
+                // "agents reply with comments": the comments are what the
+                // reply makes.
+                if targets.is_empty()
+                    && event.is_none()
+                    && withs.len() == 1
+                    && matches!(noun_kind, Some(Kind::Response | Kind::Content))
+                    && lexicon()
+                        .noun(&singular(withs[0].head()))
+                        .is_some_and(|n| matches!(n.kind, Kind::Response | Kind::Content))
+                    && let Some(e) = self.entity(
+                        &withs[0],
+                        &format!("made when {subj_text} {} with:", verb.lemma),
+                    )
+                {
+                    let quoted = format!("“{subj_text} {} with {}”", verb.lemma, withs[0].text());
+                    for s in &subj_entities {
+                        self.m.relate(&e, s, true, quoted.clone());
+                    }
+                    if by_user {
+                        self.own(&e);
+                    }
+                    self.posts(&e, &withs[0]);
+                    *event = Some(e);
+                    return;
+                }
                 if targets.is_empty() && !withs.is_empty() {
                     let e = match event.clone() {
                         Some(e) => e,
@@ -2788,7 +2822,28 @@ impl Reader<'_> {
                             self.m
                                 .made
                                 .push((e.clone(), subj_entities.clone(), by_user, true));
-                            self.m.relate(&e, &key, true, quoted.clone());
+                            if subj_entities.contains(&key) {
+                                // "members follow other members": the
+                                // follower and the one followed.
+                                let past = lexicon()
+                                    .verbs
+                                    .iter()
+                                    .filter(|(_, (v, f))| v.lemma == verb.lemma && *f == Form::Past)
+                                    .map(|(w, _)| w.clone())
+                                    .min()
+                                    .unwrap_or_else(|| {
+                                        format!("{}ed", verb.lemma.trim_end_matches('e'))
+                                    });
+                                self.m.relate_as(
+                                    &e,
+                                    &key,
+                                    Some(format!("{past}_{key}_id")),
+                                    true,
+                                    quoted.clone(),
+                                );
+                            } else {
+                                self.m.relate(&e, &key, true, quoted.clone());
+                            }
                             if vp.class() == VerbClass::Link {
                                 for s in &subj_entities {
                                     self.m.link(s, &key, &e, quoted.clone());
@@ -3350,6 +3405,8 @@ pub fn understand(request: &str) -> Understanding {
                     .any(|x| x.child == e.key && !m.kind_of(&x.parent).is_agent())
                     && !m.links.iter().any(|l| l.through == e.key)
                     && !e.fields.iter().any(|f| f.name.ends_with("_user_id"))
+                    // "members like other members": about the one liked.
+                    && !m.rels.iter().any(|x| x.child == e.key && x.field.is_some())
             })
             .map(|e| e.key.clone())
             .collect()
@@ -3406,9 +3463,14 @@ pub fn understand(request: &str) -> Understanding {
                 if o == main {
                     continue;
                 }
+                let app = head_words.join(" ");
+                let app = if head_words.last().is_some_and(|w| lx.app.contains(w)) {
+                    app
+                } else {
+                    format!("{app} app")
+                };
                 let why = format!(
-                    "in a {} app, a {} is about a {}",
-                    head_words.join(" "),
+                    "in a {app}, a {} is about a {}",
                     o.replace('_', " "),
                     main.replace('_', " ")
                 );

@@ -92,6 +92,17 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             {
                 i += 1;
             }
+            // "Q&A", "R&D", "B&B": one word of initials.
+            if i - start == 1
+                && chars.get(i) == Some(&'&')
+                && chars.get(i + 1).is_some_and(|d| d.is_alphabetic())
+                && !chars.get(i + 2).is_some_and(|d| d.is_alphanumeric())
+            {
+                let w: String = [chars[start], chars[i + 1]].iter().collect();
+                out.push(Token::Word(w.to_lowercase()));
+                i += 2;
+                continue;
+            }
             let w: String = chars[start..i].iter().collect();
             let w = match w.as_str() {
                 "e-mail" | "e-mails" => w.replace('-', ""),

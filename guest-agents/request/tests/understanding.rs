@@ -345,3 +345,44 @@ fn shared_heads_stated_dates_and_sizes_are_read_as_meant() {
         .collect();
     assert_eq!(skus, [("sku", true)]);
 }
+
+/// "reply with comments" makes comments; "others" are more of the
+/// subject, so following them links two rows of one kind; "Q&A" is one
+/// word.
+#[test]
+fn replies_others_and_initials_are_read_as_meant() {
+    let spec = nexus_request::understand(
+        "a helpdesk where customers open tickets and agents reply with comments",
+    )
+    .spec;
+    let names: Vec<&str> = spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Customer", "Ticket", "Agent", "Comment"],
+        "{names:?}"
+    );
+    let comment_parents: Vec<&str> = spec
+        .relations
+        .iter()
+        .filter(|r| r.from == "Comment")
+        .map(|r| r.to.as_str())
+        .collect();
+    assert_eq!(comment_parents, ["Agent", "Ticket"]);
+
+    let spec = nexus_request::understand("a network where members follow others").spec;
+    let follows: Vec<&str> = spec
+        .relations
+        .iter()
+        .filter(|r| r.from == "Follow" && r.to == "Member")
+        .map(|r| r.field.as_str())
+        .collect();
+    assert_eq!(follows, ["member_id", "followed_member_id"]);
+
+    let spec = nexus_request::understand(
+        "a Q&A site where users ask questions and others answer with replies",
+    )
+    .spec;
+    let names: Vec<&str> = spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Question", "Reply"], "{names:?}");
+    assert!(spec.auth);
+}
