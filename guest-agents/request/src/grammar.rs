@@ -1348,6 +1348,16 @@ impl P<'_> {
                 i + 1,
             ));
         }
+        // "add songs to them": what the clause before named.
+        if matches!(self.text(i), "them" | "it") && self.tag(i) == Some(Tag::Pron) {
+            return Some((
+                vec![Np {
+                    words: vec![PRONOUN.into()],
+                    ..Np::default()
+                }],
+                i + 1,
+            ));
+        }
         let (first, mut j) = self.np_with(i, true, false)?;
         let mut items = vec![first];
         while let Some((k, comma, conj)) = self.separator(j) {
@@ -1892,6 +1902,21 @@ const PREAMBLE: &[&str] = &[
     "can",
     "you",
     "an_app",
+    "just",
+    "simply",
+    "basically",
+    "help",
+    "something",
+    "to",
+    // "track books I've read", "log my runs": what is kept follows.
+    "track",
+    "log",
+    "manage",
+    "organize",
+    "organise",
+    "catalog",
+    "catalogue",
+    "record",
 ];
 
 pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
@@ -1908,8 +1933,12 @@ pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
     let p = P { t: &toks };
     let mut out = Parse::default();
     let mut j = 0;
-    // The app: "a hotel booking system", "an app for ...".
-    if let Some((np, k)) = p.np(j, false) {
+    // The app: "a hotel booking system", "an app for ...". A request
+    // that starts with a clause ("tenants report repairs ...") names no
+    // app: its first words are the clause's subject.
+    if let Some((np, k)) = p.np(j, false)
+        && !(p.verb_at(k).is_some() && np.det.is_none() && !lexicon().app.contains(np.head()))
+    {
         out.head = Some(np);
         j = k;
     }

@@ -3392,6 +3392,28 @@ pub fn understand(request: &str) -> Understanding {
             }
         }
     }
+    // "add songs to playlists": a song is in many playlists, so a
+    // collection holds its rows through a link.
+    let into_collections: Vec<(String, String)> =
+        r.m.rels
+            .iter()
+            .filter(|x| {
+                x.field.is_none()
+                    && r.m.kind_of(&x.parent) == Kind::Collection
+                    && matches!(r.m.kind_of(&x.child), Kind::Thing | Kind::Content)
+            })
+            .map(|x| (x.child.clone(), x.parent.clone()))
+            .collect();
+    for (child, parent) in into_collections {
+        r.m.rels
+            .retain(|x| !(x.child == child && x.parent == parent));
+        let why = format!(
+            "a {} can be in many {}",
+            child.replace('_', " "),
+            nexus_spec::plural(&parent.replace('_', " "))
+        );
+        r.m.link(&parent, &child, &format!("{parent}_{child}"), why);
+    }
     // An action with nothing it is about: about the app's main thing ("a
     // pet adoption site: ... adopters submit applications"; "a habit
     // tracker with daily check-ins").
@@ -3556,8 +3578,32 @@ fn merge_actions(m: &mut Model) {
 
 fn title(parse: &Parse, m: &Model) -> String {
     let lx = lexicon();
+    // "tenants report repairs", "track books": named after what it keeps.
+    let kept = || {
+        m.ents
+            .iter()
+            .find(|e| !e.kind.is_agent())
+            .or(m.ents.first())
+            .map(|e| {
+                let words: Vec<&str> = e.key.split('_').collect();
+                let n = words.len();
+                words
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        if i + 1 == n {
+                            pascal(&nexus_spec::plural(w))
+                        } else {
+                            pascal(w)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| "App".into())
+    };
     let Some(h) = &parse.head else {
-        return "App".into();
+        return kept();
     };
     const GENERIC: &[&str] = &[
         "app",
@@ -3573,18 +3619,14 @@ fn title(parse: &Parse, m: &Model) -> String {
         "solution",
         "web",
     ];
-    let mut words: Vec<String> = h
+    let words: Vec<String> = h
         .words
         .iter()
         .filter(|w| !GENERIC.contains(&w.as_str()))
         .cloned()
         .collect();
     if words.is_empty() || h.is_plural() && !h.words.iter().any(|w| lx.app.contains(w)) {
-        words = m
-            .ents
-            .first()
-            .map(|e| vec![e.key.replace('_', " ")])
-            .unwrap_or_else(|| vec!["app".into()]);
+        return kept();
     }
     words
         .iter()

@@ -386,3 +386,49 @@ fn replies_others_and_initials_are_read_as_meant() {
     assert_eq!(names, ["Question", "Reply"], "{names:?}");
     assert!(spec.auth);
 }
+
+/// A request may start with what happens ("tenants report repairs") or
+/// with what to do ("track books ..."): no app is named, the first words
+/// are not taken for one, and the app is named after what it keeps.
+#[test]
+fn requests_without_an_app_noun_are_read_as_clauses() {
+    let u = nexus_request::understand("tasks are assigned to members within projects");
+    let names: Vec<&str> = u.spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Task", "Member", "Project"], "{names:?}");
+    assert!(
+        u.spec
+            .relations
+            .iter()
+            .any(|r| r.from == "Task" && r.to == "Member"),
+        "{:?}",
+        u.spec.relations
+    );
+    assert_eq!(u.spec.title, "Tasks");
+
+    let u = nexus_request::understand("track books I've read");
+    let names: Vec<&str> = u.spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Book"]);
+    assert_eq!(u.spec.name, "books");
+
+    let u = nexus_request::understand("just want to log my runs with distance and time");
+    assert_eq!(u.spec.entities[0].name, "Run");
+}
+
+/// "add songs to them": songs go into many playlists, through a link.
+#[test]
+fn rows_added_to_collections_are_linked() {
+    let spec = nexus_request::understand("users create playlists and add songs to them").spec;
+    assert!(
+        spec.relations.iter().any(|r| r.through.is_some()
+            && [r.from.as_str(), r.to.as_str()].contains(&"Playlist")
+            && [r.from.as_str(), r.to.as_str()].contains(&"Song")),
+        "{:?}",
+        spec.relations
+    );
+    assert!(
+        !spec
+            .relations
+            .iter()
+            .any(|r| r.from == "Song" && r.to == "Playlist")
+    );
+}
