@@ -144,7 +144,7 @@ pub fn tokenize(text: &str) -> Vec<Token> {
 }
 
 /// "each other's tools", "one another's posts": the reciprocal says
-/// nothing about what is kept.
+/// nothing about what is kept; "follow each other" follows others.
 fn drop_reciprocals(tokens: Vec<Token>) -> Vec<Token> {
     let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
     let mut i = 0;
@@ -160,6 +160,9 @@ fn drop_reciprocals(tokens: Vec<Token>) -> Vec<Token> {
             i += 2;
             if tokens.get(i) == Some(&Token::Mark('\'')) {
                 i += 1;
+            } else {
+                // "players challenge each other": others of their kind.
+                out.push(Token::Word("others".into()));
             }
             continue;
         }

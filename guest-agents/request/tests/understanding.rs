@@ -377,6 +377,14 @@ fn replies_others_and_initials_are_read_as_meant() {
         .map(|r| r.field.as_str())
         .collect();
     assert_eq!(follows, ["member_id", "followed_member_id"]);
+    let spec = nexus_request::understand("a club where players challenge each other").spec;
+    let challenges: Vec<&str> = spec
+        .relations
+        .iter()
+        .filter(|r| r.from == "Challenge" && r.to == "Player")
+        .map(|r| r.field.as_str())
+        .collect();
+    assert_eq!(challenges, ["player_id", "challenged_player_id"]);
 
     let spec = nexus_request::understand(
         "a Q&A site where users ask questions and others answer with replies",
