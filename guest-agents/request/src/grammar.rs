@@ -227,6 +227,12 @@ pub fn tag(tokens: &[Token]) -> Vec<Tok> {
             verb,
         });
     }
+    // "a score out of 100": a range, not part of the name.
+    for i in 0..out.len().saturating_sub(2) {
+        if out[i].text == "out" && out[i + 1].text == "of" && out[i + 2].tag == Tag::Num {
+            out[i].tag = Tag::Prep;
+        }
+    }
     // "... and both add comments": "both" stands for the people before it.
     for i in 0..out.len().saturating_sub(2) {
         if matches!(out[i].text.as_str(), "both" | "all")
@@ -269,10 +275,27 @@ fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, 
         return None;
     }
     let prev = before.last()?;
+    let next_tag = next.and_then(Token::word).and_then(closed_tag);
+    // "..., noting the weather": a participle after a comma, before its
+    // object.
+    if prev.tag == Tag::Mark(',')
+        && w.len() > 5
+        && w.ends_with("ing")
+        && matches!(next_tag, Some(Tag::Det))
+    {
+        return Some((
+            Verb {
+                lemma: w.trim_end_matches("ing").to_string(),
+                class: VerbClass::Light,
+                noun: None,
+                guessed: true,
+            },
+            Form::Ing,
+        ));
+    }
     if prev.tag != Tag::Noun {
         return None;
     }
-    let next_tag = next.and_then(Token::word).and_then(closed_tag);
     let plural_subject = is_plural(&prev.text);
     // "students RSVP to events", "lots come from farms", "creators launch
     // campaigns".

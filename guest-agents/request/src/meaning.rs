@@ -1215,13 +1215,27 @@ impl Reader<'_> {
         }
         // "a number of bedrooms": how many.
         if np.counted {
-            name = np
+            // "the number of birds seen": bird_count.
+            let words: Vec<String> = np
                 .adjectives
                 .iter()
                 .chain(np.words.iter())
-                .map(|w| ident(w))
+                .cloned()
+                .collect();
+            let n = words.len();
+            name = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if i + 1 == n {
+                        ident(&singular(w))
+                    } else {
+                        ident(w)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("_");
+            name.push_str("_count");
             f = Field::new(&name, "integer", false).range(Some(0.0), None);
         }
         self.m.attr_words.push(head.clone());
@@ -3054,6 +3068,17 @@ fn unit_suffix(u: &str) -> &'static str {
         "ml" => "ml",
         "liter" | "liters" | "litre" | "litres" => "liters",
         "calorie" | "calories" | "kcal" => "kcal",
+        "mg" | "milligram" | "milligrams" => "mg",
+        "mcg" => "mcg",
+        "oz" | "ounce" | "ounces" => "oz",
+        "ft" | "foot" | "feet" => "ft",
+        "inch" | "inches" => "inches",
+        "tonne" | "tonnes" | "ton" | "tons" => "tonnes",
+        "kwh" => "kwh",
+        "mph" => "mph",
+        "kmh" => "kmh",
+        "bpm" => "bpm",
+        "psi" => "psi",
         "stars" => "stars",
         "percent" => "percent",
         _ => "units",
@@ -3688,6 +3713,14 @@ fn build(mut m: Model, title: String) -> Understanding {
         let has_display = fields.iter().any(|f| DISPLAY.contains(&f.name.as_str()));
         for d in defaults {
             if fields.iter().any(|f| f.name == d.name) || fks.contains(&d.name) {
+                continue;
+            }
+            // "a dosage in mg" stands for the usual dosage.
+            if fields.iter().any(|f| {
+                f.name
+                    .strip_prefix(&format!("{}_", d.name))
+                    .is_some_and(|unit| unit_suffix(unit) == unit)
+            }) {
                 continue;
             }
             // A default of the same kind as a stated field is left out

@@ -220,9 +220,26 @@ fn community_requests_are_understood() {
     );
 }
 
+/// Requests in every style at once: casual first-person ones ("track
+/// books I've read"), ones that start with what happens, and long ones.
+/// The bar is what the parser reads of them now; it may only rise.
+#[test]
+fn mixed_requests_are_understood() {
+    clears(
+        "mixed.json",
+        Bar {
+            entities: 0.85,
+            relations: 0.78,
+            fields: 0.70,
+            wrong: 12,
+        },
+    );
+}
+
 #[test]
 fn every_spec_holds_together() {
     for file in [
+        "mixed.json",
         "dev.json",
         "more.json",
         "further.json",
@@ -439,4 +456,49 @@ fn rows_added_to_collections_are_linked() {
             .iter()
             .any(|r| r.from == "Song" && r.to == "Playlist")
     );
+}
+
+/// Units name a field, "out of" bounds it, and a clause after a comma
+/// ("…, noting the weather") describes what was just logged.
+#[test]
+fn units_bounds_and_participles_shape_fields() {
+    let field = |request: &str, entity: &str, name: &str| {
+        let spec = nexus_request::understand(request).spec;
+        spec.entity(entity)
+            .and_then(|e| e.fields.iter().find(|f| f.name == name).cloned())
+            .unwrap_or_else(|| panic!("{request}: no {entity}.{name} in {:?}", spec.entities))
+    };
+    let f = field(
+        "a wine app where tasting notes give a bottle a score out of 100",
+        "TastingNote",
+        "score",
+    );
+    assert_eq!(
+        (f.kind.as_str(), f.min, f.max),
+        ("integer", Some(1.0), Some(100.0))
+    );
+    let f = field(
+        "a pharmacy app: each prescription has a dosage in mg",
+        "Prescription",
+        "dosage_mg",
+    );
+    assert_eq!(f.kind, "integer");
+    let spec =
+        nexus_request::understand("a pharmacy app: each prescription has a dosage in mg").spec;
+    assert!(
+        !spec
+            .entity("Prescription")
+            .unwrap()
+            .fields
+            .iter()
+            .any(|f| f.name == "dosage")
+    );
+    field(
+        "a farm app where fields are planted with crops, recording the yield in tonnes",
+        "Planting",
+        "yield_tonnes",
+    );
+    let request = "a birdwatching journal where I log sightings of species at locations, noting the number of birds seen and the weather";
+    assert_eq!(field(request, "Sighting", "bird_count").kind, "integer");
+    field(request, "Sighting", "weather");
 }
