@@ -1112,8 +1112,21 @@ impl P<'_> {
                         j += 2;
                     } else if self.tag(j) == Some(Tag::To) && self.tag(j + 1) == Some(Tag::Verb) {
                         return j;
-                    } else if let Some((objs, k)) = self.pp_objects(j + 1) {
+                    } else if let Some((mut objs, k)) = self.pp_objects(j + 1) {
+                        // "shipments from warehouses to customers": both
+                        // ends are the shipment's.
+                        let mut to = None;
+                        if prep == "from"
+                            && let Some(last) = objs.last_mut()
+                            && let Some(at) = last
+                                .posts
+                                .iter()
+                                .position(|p| matches!(p, Post::Prep(q, _) if q == "to"))
+                        {
+                            to = Some(last.posts.remove(at));
+                        }
                         np.posts.push(Post::Prep(prep, objs));
+                        np.posts.extend(to);
                         j = k;
                     }
                 }

@@ -2562,6 +2562,20 @@ impl Reader<'_> {
                 // Passive ("talks given by speakers", "campaigns are sent
                 // to lists", "activities logged against deals"), placing
                 // ("contacts work at companies") and sending.
+                // "drivers are assigned routes": the routes go to the
+                // drivers.
+                if vp.passive && class == VerbClass::Send {
+                    for o in &vp.objects {
+                        if let Role::Entity(_) = self.role(o, Ctx::Thing)
+                            && let Some(k) = self.entity(o, "given:")
+                        {
+                            for s in &subj_entities {
+                                self.m.relate(&k, s, true, said(&o.text()));
+                            }
+                            self.posts(&k, o);
+                        }
+                    }
+                }
                 let movers: Vec<String> =
                     if vp.passive || class == VerbClass::Locate || vp.objects.is_empty() {
                         subj_entities.clone()

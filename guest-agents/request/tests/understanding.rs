@@ -502,3 +502,30 @@ fn units_bounds_and_participles_shape_fields() {
     assert_eq!(field(request, "Sighting", "bird_count").kind, "integer");
     field(request, "Sighting", "weather");
 }
+
+/// "shipments from warehouses to customers": both ends belong to the
+/// shipment; "drivers are assigned routes": the routes go to the drivers.
+#[test]
+fn ends_of_a_movement_and_given_things_belong_where_they_are_said_to() {
+    let rels = |request: &str| -> Vec<(String, String)> {
+        nexus_request::understand(request)
+            .spec
+            .relations
+            .iter()
+            .map(|r| (r.from.clone(), r.to.clone()))
+            .collect()
+    };
+    let got = rels("track shipments from warehouses to customers");
+    for want in [("Shipment", "Warehouse"), ("Shipment", "Customer")] {
+        assert!(
+            got.contains(&(want.0.to_string(), want.1.to_string())),
+            "{got:?}"
+        );
+    }
+    assert!(
+        !got.contains(&("Warehouse".into(), "Customer".into())),
+        "{got:?}"
+    );
+    let got = rels("a delivery app where drivers are assigned routes");
+    assert!(got.contains(&("Route".into(), "Driver".into())), "{got:?}");
+}

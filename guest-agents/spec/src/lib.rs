@@ -282,12 +282,29 @@ pub fn snake(name: &str) -> String {
 
 /// English plural of a snake_case noun, good enough for table names.
 pub fn plural(word: &str) -> String {
+    let last = word.rsplit('_').next().unwrap_or(word);
+    let stem = &word[..word.len() - last.len()];
+    match last {
+        "person" => return format!("{stem}people"),
+        "child" => return format!("{stem}children"),
+        "species" | "series" => return word.to_string(),
+        _ => {}
+    }
+    // "quiz" → "quizzes"
+    if word.ends_with('z') && !word.ends_with("zz") {
+        return format!("{word}zes");
+    }
     if let Some(stem) = word.strip_suffix('y')
         && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
     {
         return format!("{stem}ies");
     }
-    if word.ends_with('s') || word.ends_with('x') || word.ends_with("ch") || word.ends_with("sh") {
+    if word.ends_with('s')
+        || word.ends_with('x')
+        || word.ends_with('z')
+        || word.ends_with("ch")
+        || word.ends_with("sh")
+    {
         return format!("{word}es");
     }
     format!("{word}s")
@@ -654,5 +671,30 @@ pub fn python_annotation(f: &Field) -> String {
                 .join(", ")
         ),
         _ => "str".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn plurals_of_table_names() {
+        for (one, many) in [
+            ("quiz", "quizzes"),
+            ("category", "categories"),
+            ("day", "days"),
+            ("box", "boxes"),
+            ("match", "matches"),
+            ("status", "statuses"),
+            ("person", "people"),
+            ("contact_person", "contact_people"),
+            ("child", "children"),
+            ("species", "species"),
+            ("buzz", "buzzes"),
+            ("book", "books"),
+        ] {
+            assert_eq!(plural(one), many, "{one}");
+        }
     }
 }
