@@ -227,6 +227,19 @@ pub fn tag(tokens: &[Token]) -> Vec<Tok> {
             verb,
         });
     }
+    // "apply to open positions": an adjective after "to", not a verb.
+    for i in 1..out.len().saturating_sub(2) {
+        if out[i].tag == Tag::To
+            && out[i - 1].tag == Tag::Verb
+            && out[i + 1].tag == Tag::Verb
+            && is_adjective(&out[i + 1].text)
+            && out[i + 2].tag == Tag::Noun
+            && is_plural(&out[i + 2].text)
+        {
+            out[i + 1].tag = Tag::Adj;
+            out[i + 1].verb = None;
+        }
+    }
     // "a score out of 100": a range, not part of the name.
     for i in 0..out.len().saturating_sub(2) {
         if out[i].text == "out" && out[i + 1].text == "of" && out[i + 2].tag == Tag::Num {

@@ -526,6 +526,11 @@ fn ends_of_a_movement_and_given_things_belong_where_they_are_said_to() {
         !got.contains(&("Warehouse".into(), "Customer".into())),
         "{got:?}"
     );
+    let got = rels("a hiring app where applicants apply to open positions");
+    assert!(
+        got.contains(&("Application".into(), "Position".into())),
+        "{got:?}"
+    );
     let got = rels("a delivery app where drivers are assigned routes");
     assert!(got.contains(&("Route".into(), "Driver".into())), "{got:?}");
 }
