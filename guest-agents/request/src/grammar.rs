@@ -454,6 +454,18 @@ fn word_tag(
         }
         // "..., each rated from 1 to 5": a participle about each of them.
         Tag::Det if matches!(prev.text.as_str(), "each" | "every") && form == Form::Past => as_verb,
+        // "tutors with a rate between 20 and 150 teach subjects": a verb
+        // after the end of a range.
+        Tag::Num
+            if form == Form::Base
+                && !nouny(w)
+                && (next_is_plural_noun || next_starts_object(next))
+                && before.len() >= 2
+                && matches!(before[before.len() - 2].tag, Tag::Conj | Tag::To)
+                && !clause_has_verb() =>
+        {
+            as_verb
+        }
         Tag::Det | Tag::Adj | Tag::Num | Tag::Verb => noun(),
         Tag::Noun => {
             let subject_plural = is_plural(&prev.text) || prev.text == "people";

@@ -1381,6 +1381,22 @@ impl Reader<'_> {
             return;
         }
         let o = &self.resolve_pronoun(o);
+        // "fish of various species", "books of different genres": what
+        // kind each one is.
+        if prep == "of"
+            && o.adjectives
+                .iter()
+                .any(|a| matches!(a.as_str(), "various" | "different" | "many" | "all"))
+            && o.posts.is_empty()
+        {
+            let name = ident(&singular(o.head()));
+            self.m.field(
+                owner,
+                Field::new(&usable_name(owner, &name), "string", false),
+                format!("“… of {}”", o.text()),
+            );
+            return;
+        }
         // "between a white player and a black player": two references to
         // players, named for their sides.
         if prep == "between" && count == 2 && o.words.len() + o.adjectives.len() >= 2 {
@@ -3727,6 +3743,15 @@ fn build(mut m: Model, title: String) -> Understanding {
         let has_display = fields.iter().any(|f| DISPLAY.contains(&f.name.as_str()));
         for d in defaults {
             if fields.iter().any(|f| f.name == d.name) || fks.contains(&d.name) {
+                continue;
+            }
+            // "tutors teach subjects": the subjects are rows of their own.
+            if d.kind == "string"
+                && m.rels.iter().any(|r| {
+                    (r.child == e.key && r.parent == d.name)
+                        || (r.child == d.name && r.parent == e.key)
+                })
+            {
                 continue;
             }
             // "a dosage in mg" stands for the usual dosage.

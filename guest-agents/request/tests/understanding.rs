@@ -534,3 +534,39 @@ fn ends_of_a_movement_and_given_things_belong_where_they_are_said_to() {
     let got = rels("a delivery app where drivers are assigned routes");
     assert!(got.contains(&("Route".into(), "Driver".into())), "{got:?}");
 }
+
+/// "fish of various species" says what kind each fish is; "tutors teach
+/// subjects" makes subjects rows, so a tutor has no subject text too; a
+/// verb after a range ("between $20 and $150 teach") is still a verb.
+#[test]
+fn kinds_rows_and_verbs_after_ranges() {
+    let spec =
+        nexus_request::understand("an aquarium app where fish of various species live in tanks")
+            .spec;
+    let names: Vec<&str> = spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert!(!names.contains(&"Species"), "{names:?}");
+    assert!(
+        spec.entity("Fish")
+            .unwrap()
+            .fields
+            .iter()
+            .any(|f| f.name == "species")
+    );
+
+    let spec =
+        nexus_request::understand("tutors with an hourly rate between $20 and $150 teach subjects")
+            .spec;
+    let tutor = spec.entity("Tutor").unwrap();
+    let rate = tutor
+        .fields
+        .iter()
+        .find(|f| f.name == "hourly_rate")
+        .unwrap();
+    assert_eq!((rate.min, rate.max), (Some(20.0), Some(150.0)));
+    assert!(!tutor.fields.iter().any(|f| f.name == "subject"));
+    assert!(
+        spec.relations
+            .iter()
+            .any(|r| r.from == "Subject" && r.to == "Tutor")
+    );
+}
