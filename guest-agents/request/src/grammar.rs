@@ -1990,7 +1990,24 @@ pub fn parse(request: &str) -> (Parse, Vec<Tok>) {
             break;
         }
     }
-    let toks = tag(&tokens[start..]);
+    let mut toks = tag(&tokens[start..]);
+    // "books I've read with a rating": what the person did to them says
+    // which books, not what is kept.
+    let mut i = 1;
+    while i + 1 < toks.len() {
+        if toks[i - 1].tag == Tag::Noun
+            && is_plural(&toks[i - 1].text)
+            && matches!(toks[i].text.as_str(), "i" | "we")
+            && matches!(toks[i + 1].tag, Tag::Verb | Tag::Noun)
+            && toks
+                .get(i + 2)
+                .is_none_or(|t| matches!(t.tag, Tag::With | Tag::Mark(_) | Tag::Conj))
+        {
+            toks.drain(i..i + 2);
+        } else {
+            i += 1;
+        }
+    }
     let p = P { t: &toks };
     let mut out = Parse::default();
     let mut j = 0;

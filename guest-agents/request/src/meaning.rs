@@ -3199,13 +3199,21 @@ pub fn understand(request: &str) -> Understanding {
     r.mention();
     r.m.stating = true;
     let mut listed: Vec<Vec<String>> = Vec::new();
+    let head_is_kept = head_plural_list.is_some();
     if let Some(h) = head_plural_list {
         let mut only = h.clone();
         only.posts.clear();
         let mut keys = r.list(std::slice::from_ref(&only), "listed:");
+        let first = keys.first().cloned();
         for p in &h.posts {
             if let Post::With(items) = p {
-                keys.extend(r.list(items, "listed:"));
+                match &first {
+                    // "expense reports with an amount and a date": theirs.
+                    Some(k) if only.words.len() + only.adjectives.len() >= 1 => {
+                        r.with_list(k, items)
+                    }
+                    _ => keys.extend(r.list(items, "listed:")),
+                }
             }
         }
         if let Some(k) = keys.first().cloned() {
@@ -3218,6 +3226,7 @@ pub fn understand(request: &str) -> Understanding {
     if let Some(h) = &parse.head {
         for p in &h.posts {
             match p {
+                Post::With(_) if head_is_kept => {}
                 Post::With(items) => {
                     let keys = r.list(items, "listed:");
                     listed.push(keys);

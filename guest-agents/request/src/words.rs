@@ -113,6 +113,27 @@ pub fn tokenize(text: &str) -> Vec<Token> {
             continue;
         }
         match c {
+            // "I've", "we're", "I'd": the pronoun alone.
+            '\'' if matches!(
+                chars
+                    .get(i + 1..)
+                    .map(|r| r
+                        .iter()
+                        .take_while(|c| c.is_alphabetic())
+                        .collect::<String>())
+                    .as_deref(),
+                Some("ve" | "re" | "m" | "d" | "ll")
+            ) && matches!(
+                out.last(),
+                Some(Token::Word(w)) if matches!(w.as_str(), "i" | "we" | "you" | "they" | "he" | "she")
+            ) =>
+            {
+                i += 1;
+                while i < chars.len() && chars[i].is_alphabetic() {
+                    i += 1;
+                }
+                continue;
+            }
             '\'' => {
                 // `user's` / `users'`: possessive.
                 if chars.get(i + 1) == Some(&'s')

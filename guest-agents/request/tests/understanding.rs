@@ -430,10 +430,26 @@ fn requests_without_an_app_noun_are_read_as_clauses() {
     );
     assert_eq!(u.spec.title, "Tasks");
 
-    let u = nexus_request::understand("track books I've read");
+    let u = nexus_request::understand("track books I've read with a rating from 1 to 5");
     let names: Vec<&str> = u.spec.entities.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["Book"]);
     assert_eq!(u.spec.name, "books");
+    let rating = u.spec.entities[0]
+        .fields
+        .iter()
+        .find(|f| f.name == "rating")
+        .unwrap();
+    assert_eq!((rating.min, rating.max), (Some(1.0), Some(5.0)));
+
+    let u = nexus_request::understand("expense reports with an amount and a date");
+    let report = u.spec.entity("ExpenseReport").unwrap();
+    for name in ["amount", "date"] {
+        assert!(
+            report.fields.iter().any(|f| f.name == name),
+            "{:?}",
+            report.fields
+        );
+    }
 
     let u = nexus_request::understand("just want to log my runs with distance and time");
     assert_eq!(u.spec.entities[0].name, "Run");
