@@ -829,6 +829,27 @@ impl P<'_> {
     /// the object of a preposition: "matches between two teams with a
     /// score" — the score is the match's).
     fn np_with(&self, i: usize, nested: bool, with_list: bool) -> Option<(Np, usize)> {
+        // "at most 8 spots", "up to 3 renewals": how many, with a limit.
+        let limited = match (self.text(i), self.text(i + 1)) {
+            ("at", "most") | ("up", "to") => Some(true),
+            ("at", "least") => Some(false),
+            _ => None,
+        };
+        if let Some(most) = limited
+            && let Some(n) = self.number(i + 2)
+            && self.tag(i + 3) == Some(Tag::Noun)
+            && is_plural(self.text(i + 3))
+            && !lexicon().units.contains(self.text(i + 3))
+        {
+            let (mut np, k) = self.np_with(i + 3, nested, with_list)?;
+            np.counted = true;
+            np.posts.push(if most {
+                Post::Range(Some(0.0), Some(n))
+            } else {
+                Post::Range(Some(n), None)
+            });
+            return Some((np, k));
+        }
         let mut np = Np::default();
         let mut j = i;
         loop {

@@ -517,6 +517,16 @@ fn units_bounds_and_participles_shape_fields() {
     let request = "a birdwatching journal where I log sightings of species at locations, noting the number of birds seen and the weather";
     assert_eq!(field(request, "Sighting", "bird_count").kind, "integer");
     field(request, "Sighting", "weather");
+    // "at most 8 spots": how many, up to a limit; "most" is no entity.
+    let request = "a volunteer app where each shift has a location and at most 8 spots";
+    let f = field(request, "Shift", "spot_count");
+    assert_eq!((f.kind.as_str(), f.max), ("integer", Some(8.0)));
+    let spec = nexus_request::understand(request).spec;
+    assert!(
+        spec.entities
+            .iter()
+            .all(|e| e.name != "Most" && e.name != "Spot")
+    );
 }
 
 /// "shipments from warehouses to customers": both ends belong to the
