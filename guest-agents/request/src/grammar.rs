@@ -284,6 +284,28 @@ pub fn tag(tokens: &[Token]) -> Vec<Tok> {
 /// "each meeting discusses one book").
 fn unknown_verb(w: &str, before: &[Tok], next: Option<&Token>) -> Option<(Verb, Form)> {
     let lx = lexicon();
+    // "when I water them": between a person and what they act on, even a
+    // noun is a verb.
+    let after_person = before.last().is_some_and(|t| {
+        t.tag == Tag::Pron && matches!(t.text.as_str(), "i" | "we" | "you" | "they")
+    }) && matches!(
+        next.and_then(Token::word),
+        Some("them" | "it" | "my" | "our" | "the" | "their")
+    );
+    // "... and fertilize them"
+    let after_and = before.last().is_some_and(|t| t.tag == Tag::Conj)
+        && matches!(next.and_then(Token::word), Some("them" | "it"));
+    if (after_person || after_and) && w.len() >= 3 && !matches!(w, "whether" | "when" | "if") {
+        return Some((
+            Verb {
+                lemma: w.to_string(),
+                class: VerbClass::Act,
+                noun: None,
+                guessed: true,
+            },
+            Form::Base,
+        ));
+    }
     if nouny(w) || is_adjective(w) || lx.units.contains(w) || w.len() < 3 {
         return None;
     }

@@ -1948,7 +1948,8 @@ impl Reader<'_> {
 
     /// The row an action makes: `reserve` → Reservation.
     fn event_of(&mut self, verb: &crate::lexicon::Verb, why: String) -> String {
-        let noun = verb.noun.clone().unwrap_or_else(|| verb.lemma.clone());
+        // "when I water them": a watering.
+        let noun = verb.noun.clone().unwrap_or_else(|| gerund(&verb.lemma));
         let mut key = self.m.resolve(&noun);
         // "housekeepers clean rooms, and each cleaning task has ...": the
         // task is the cleaning.
@@ -3112,6 +3113,20 @@ fn unit_suffix(u: &str) -> &'static str {
         "stars" => "stars",
         "percent" => "percent",
         _ => "units",
+    }
+}
+
+/// `water` → `watering`, `prune` → `pruning`, `log` → `logging`.
+fn gerund(verb: &str) -> String {
+    let b = verb.as_bytes();
+    let vowel = |c: u8| b"aeiou".contains(&c);
+    if verb.len() > 2 && verb.ends_with('e') && !verb.ends_with("ee") {
+        format!("{}ing", &verb[..verb.len() - 1])
+    } else if b.len() == 3 && !vowel(b[0]) && vowel(b[1]) && !vowel(b[2]) && !b"wxy".contains(&b[2])
+    {
+        format!("{verb}{}ing", b[2] as char)
+    } else {
+        format!("{verb}ing")
     }
 }
 

@@ -596,3 +596,28 @@ fn kinds_rows_and_verbs_after_ranges() {
             .any(|r| r.from == "Subject" && r.to == "Tutor")
     );
 }
+
+/// "when I water them": what a person does to their things is an event of
+/// its own, named as a doing (a watering), about those things.
+#[test]
+fn things_a_person_does_to_their_rows_are_events() {
+    let spec = nexus_request::understand("an app to track my plants and when I water them").spec;
+    let names: Vec<&str> = spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Plant", "Watering"], "{names:?}");
+    assert!(
+        spec.relations
+            .iter()
+            .any(|r| r.from == "Watering" && r.to == "Plant")
+    );
+    let spec =
+        nexus_request::understand("a garden app where I prune my roses and fertilize them").spec;
+    for event in ["Pruning", "Fertilizing"] {
+        assert!(
+            spec.relations
+                .iter()
+                .any(|r| r.from == event && r.to == "Rose"),
+            "{:?}",
+            spec.relations
+        );
+    }
+}
