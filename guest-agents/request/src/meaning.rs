@@ -2402,6 +2402,39 @@ impl Reader<'_> {
                     if subj_entities.len() == 1 && self.appositive(&subj_entities[0], o) {
                         continue;
                     }
+                    // "each match records the home team and the away team":
+                    // the match names a team in each role.
+                    if subj_entities.len() == 1
+                        && !self.m.kind_of(&subj_entities[0]).is_agent()
+                        && !o.is_plural()
+                    {
+                        let s = subj_entities[0].clone();
+                        let words: Vec<String> = o
+                            .adjectives
+                            .iter()
+                            .chain(o.words.iter())
+                            .filter(|w| !matches!(w.as_str(), "a" | "an" | "the" | "each" | "its"))
+                            .cloned()
+                            .collect();
+                        if words.len() == 2 {
+                            let head = self.m.resolve(&ident(&singular(&words[1])));
+                            let side = ident(&words[0]);
+                            if head != s
+                                && self.m.has(&head)
+                                && self.m.kind_of(&head).is_agent()
+                                && !self.m.has(&side)
+                            {
+                                self.m.relate_as(
+                                    &s,
+                                    &head,
+                                    Some(format!("{side}_{head}_id")),
+                                    true,
+                                    said(&o.text()),
+                                );
+                                continue;
+                            }
+                        }
+                    }
                     let mut role = self.role(o, ctx);
                     // "record a score for each quiz": the score is the row.
                     let mut o = o.clone();

@@ -621,3 +621,33 @@ fn things_a_person_does_to_their_rows_are_events() {
         );
     }
 }
+
+/// "each match records the home team, the away team and the final
+/// score": a reference to a team in each role, and the score the match's.
+#[test]
+fn rows_named_in_roles_are_references() {
+    let spec = nexus_request::understand(
+        "a soccer league with teams and matches, where each match records the home team, the away team and the final score",
+    )
+    .spec;
+    let sides: Vec<&str> = spec
+        .relations
+        .iter()
+        .filter(|r| r.from == "Match" && r.to == "Team")
+        .map(|r| r.field.as_str())
+        .collect();
+    assert_eq!(sides, ["home_team_id", "away_team_id"]);
+    assert!(
+        spec.entity("Match")
+            .unwrap()
+            .fields
+            .iter()
+            .any(|f| f.name == "final_score")
+    );
+    assert!(
+        !spec
+            .relations
+            .iter()
+            .any(|r| r.from == "Team" && r.to == "Match")
+    );
+}
