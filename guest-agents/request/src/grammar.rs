@@ -240,6 +240,34 @@ pub fn tag(tokens: &[Token]) -> Vec<Tok> {
             out[i + 1].verb = None;
         }
     }
+    // "each visit notes the weight": after "each X", a plural-looking word
+    // before "the" is what X does.
+    for i in 2..out.len().saturating_sub(1) {
+        if matches!(out[i - 2].text.as_str(), "each" | "every")
+            && out[i - 1].tag == Tag::Noun
+            && !is_plural(&out[i - 1].text)
+            && out[i].tag == Tag::Noun
+            && out[i].text.len() > 4
+            && out[i].text.ends_with('s')
+            && !out[i].text.ends_with("ss")
+            && matches!(
+                out[i + 1].text.as_str(),
+                "the" | "a" | "an" | "its" | "their"
+            )
+        {
+            let lemma = singular(&out[i].text);
+            out[i].tag = Tag::Verb;
+            out[i].verb = Some((
+                Verb {
+                    lemma,
+                    class: VerbClass::Light,
+                    noun: None,
+                    guessed: true,
+                },
+                Form::Third,
+            ));
+        }
+    }
     // "a score out of 100": a range, not part of the name.
     for i in 0..out.len().saturating_sub(2) {
         if out[i].text == "out" && out[i + 1].text == "of" && out[i + 2].tag == Tag::Num {
