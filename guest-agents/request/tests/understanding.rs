@@ -651,3 +651,23 @@ fn rows_named_in_roles_are_references() {
             .any(|r| r.from == "Team" && r.to == "Match")
     );
 }
+
+/// "each visit notes the weight": a verb after "each X", so the weight is
+/// the visit's and there is no VisitNote.
+#[test]
+fn what_each_row_notes_is_its_own() {
+    let spec = nexus_request::understand(
+        "a vet app where pets have visits, and each visit notes the weight and the cost",
+    )
+    .spec;
+    let names: Vec<&str> = spec.entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Pet", "Visit"], "{names:?}");
+    let visit = spec.entity("Visit").unwrap();
+    for name in ["weight", "cost"] {
+        assert!(
+            visit.fields.iter().any(|f| f.name == name),
+            "{:?}",
+            visit.fields
+        );
+    }
+}
