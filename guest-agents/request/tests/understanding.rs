@@ -228,10 +228,10 @@ fn mixed_requests_are_understood() {
     clears(
         "mixed.json",
         Bar {
-            entities: 0.85,
-            relations: 0.78,
-            fields: 0.70,
-            wrong: 12,
+            entities: 0.88,
+            relations: 0.82,
+            fields: 0.78,
+            wrong: 7,
         },
     );
 }
