@@ -14,16 +14,20 @@ use support::project::{npm, pytest};
 
 /// Generates `description` into `root/project` and checks the files every
 /// project has; returns nexus-project.json.
+/// The record of the phase called `name`.
+fn phase(record: &Value, name: &str) -> Value {
+    record["phases"]
+        .as_array()
+        .and_then(|phases| phases.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no phase {name} in {record}"))
+        .clone()
+}
+
 fn generate(root: &Path, description: &str, env: &[(String, String)]) -> Value {
     let record = support::project::generate(root, description, env);
-    for phase in ["analysis", "build", "integration", "quality", "deployment"] {
-        let p = record["phases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == phase)
-            .unwrap();
-        assert_eq!(p["status"], "passed", "{phase}: {p}");
+    for name in ["analysis", "build", "integration", "quality", "deployment"] {
+        let p = phase(&record, name);
+        assert_eq!(p["status"], "passed", "{name}: {p}");
     }
     let out = root.join("project");
     for file in [
@@ -157,12 +161,7 @@ async fn generated_project_passes_its_tests(
     assert_eq!(frontend as usize, frontend_tests(&record), "{description}");
     // The quality gate measured what it parsed and passed with no
     // high-severity finding.
-    let quality = record["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "quality")
-        .unwrap();
+    let quality = phase(&record, "quality");
     assert!(
         quality["metrics"]["qa"]["python_files"].as_u64().unwrap() > 5,
         "{quality}"
@@ -673,18 +672,9 @@ fn a_gate_failing_with_nothing_to_fix_fails_the_project_at_once() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("nexus-project.json")).unwrap())
             .unwrap();
     assert_eq!(record["passed"], false);
-    let phase = |name: &str| {
-        record["phases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(phase("build")["attempts"], 1);
-    assert_eq!(phase("quality")["attempts"], 1);
-    assert_eq!(phase("quality")["status"], "failed");
+    assert_eq!(phase(&record, "build")["attempts"], 1);
+    assert_eq!(phase(&record, "quality")["attempts"], 1);
+    assert_eq!(phase(&record, "quality")["status"], "failed");
     assert_eq!(record["fix_round"]["status"], "skipped", "{record}");
     assert!(
         record["fix_round"]["findings"]
@@ -693,14 +683,14 @@ fn a_gate_failing_with_nothing_to_fix_fails_the_project_at_once() {
         "{}",
         record["fix_round"]
     );
-    assert_eq!(phase("deployment")["status"], "skipped");
-    assert_eq!(phase("deployment")["attempts"], 0);
+    assert_eq!(phase(&record, "deployment")["status"], "skipped");
+    assert_eq!(phase(&record, "deployment")["attempts"], 0);
     assert!(
-        phase("quality")["findings"]
+        phase(&record, "quality")["findings"]
             .to_string()
             .contains("qa: frontend: no tests"),
         "{}",
-        phase("quality")
+        phase(&record, "quality")
     );
     assert!(!out_dir.join("deploy").exists());
 }
@@ -758,18 +748,9 @@ async fn a_finding_a_builder_can_act_on_is_fixed_in_the_second_round() {
         fix["changed"].to_string().contains("backend/schemas.py"),
         "{fix}"
     );
-    let phase = |name: &str| {
-        record["phases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(phase("build")["attempts"], 2);
-    assert_eq!(phase("quality")["attempts"], 2);
-    assert_eq!(phase("quality")["status"], "passed");
+    assert_eq!(phase(&record, "build")["attempts"], 2);
+    assert_eq!(phase(&record, "quality")["attempts"], 2);
+    assert_eq!(phase(&record, "quality")["status"], "passed");
     assert_eq!(
         record["llm_bodies"]["kept"],
         json!(["Author.name"]),

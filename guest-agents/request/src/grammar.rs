@@ -1893,6 +1893,27 @@ fn merge_alternatives(items: Vec<Np>) -> Vec<Np> {
 
 /// "check-in and check-out dates", "a start and an end date": the first
 /// item takes the last one's head.
+/// Words that name one of a pair ("start and end dates", "home and away
+/// scores").
+const PAIRED: &[&str] = &[
+    "start",
+    "end",
+    "first",
+    "last",
+    "opening",
+    "closing",
+    "min",
+    "max",
+    "home",
+    "away",
+    "front",
+    "back",
+    "pickup",
+    "return",
+    "departure",
+    "arrival",
+];
+
 fn distribute(items: &mut [Np]) {
     let lx = lexicon();
     for i in 0..items.len().saturating_sub(1) {
@@ -1904,45 +1925,9 @@ fn distribute(items: &mut [Np]) {
         }
         let it = &items[i];
         let bare = it.det.is_none() && it.adjectives.is_empty();
-        let paired = matches!(
-            it.head(),
-            "start"
-                | "end"
-                | "first"
-                | "last"
-                | "opening"
-                | "closing"
-                | "min"
-                | "max"
-                | "home"
-                | "away"
-                | "front"
-                | "back"
-                | "pickup"
-                | "return"
-                | "departure"
-                | "arrival"
-        );
+        let paired = PAIRED.contains(&it.head());
         let single = it.words.len() == 1 && it.posts.is_empty() && !is_plural(it.head());
-        let pairs_with_next = matches!(
-            next.words[0].as_str(),
-            "start"
-                | "end"
-                | "first"
-                | "last"
-                | "opening"
-                | "closing"
-                | "min"
-                | "max"
-                | "home"
-                | "away"
-                | "front"
-                | "back"
-                | "pickup"
-                | "return"
-                | "departure"
-                | "arrival"
-        );
+        let pairs_with_next = PAIRED.contains(&next.words[0].as_str());
         if single
             && ((paired && pairs_with_next)
                 || (bare && !paired && !lx.attrs.contains_key(it.head())))
