@@ -1073,27 +1073,9 @@ impl Reader<'_> {
 
     /// Fields from an attribute phrase, for `owner`.
     fn attribute(&mut self, owner: &str, np: &Np, shared_head: Option<&Np>) {
-        // "an answer to each question": a row of its own, about the question.
-        let names_entity = np.posts.iter().any(|p| match p {
-            Post::Prep(prep, objs) => {
-                prep != "in"
-                    && objs
-                        .iter()
-                        .any(|o| matches!(self.role(o, Ctx::Prep), Role::Entity(_)))
-            }
-            _ => false,
-        });
-        // Only what is made about something is a row of its own; "a seat at
-        // one table" is a reference to the table.
-        let head_key = ident(&singular(np.head()));
-        let made_about = lexicon()
-            .noun(&head_key)
-            .map_or_else(|| kind_by_ending(&head_key), |n| n.kind);
-        let made_about = matches!(
-            made_about,
-            Kind::Response | Kind::Content | Kind::Event | Kind::Join
-        ) && lexicon().noun(&head_key).is_some();
-        if names_entity && made_about && !is_time_word(np.head()) {
+        // "an answer to each question": a row of its own, about the question;
+        // "a seat at one table" is a reference to the table.
+        if self.promotes(np) {
             let mut bare = np.clone();
             bare.det = None;
             if let Some(key) = self.entity(&bare, "about another row:") {
