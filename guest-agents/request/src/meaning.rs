@@ -2007,11 +2007,7 @@ impl Reader<'_> {
         let Some(verb) = vp.verbs.first() else { return };
         // "nurses work shifts in wards": the shifts are theirs.
         if verb.class == VerbClass::Locate && !vp.objects.is_empty() && !vp.passive {
-            let mut v = vp.clone();
-            v.verbs = vec![crate::lexicon::Verb {
-                class: VerbClass::Make,
-                ..verb.clone()
-            }];
+            let v = read_as(vp, verb, VerbClass::Make);
             return self.vp(subject, &v, event);
         }
         // "artists accept commissions from clients": they take them on.
@@ -2023,11 +2019,7 @@ impl Reader<'_> {
                         .any(|p| matches!(p, Post::Prep(pp, _) if pp == "from"))
                 }))
         {
-            let mut v = vp.clone();
-            v.verbs = vec![crate::lexicon::Verb {
-                class: VerbClass::Make,
-                ..verb.clone()
-            }];
+            let v = read_as(vp, verb, VerbClass::Make);
             return self.vp(subject, &v, event);
         }
         // "recipes are assigned to days of the week as breakfast, lunch or
@@ -2080,11 +2072,7 @@ impl Reader<'_> {
         };
         if prefix.is_some() && vp.objects.is_empty() {
             self.role_prefix = prefix;
-            let mut v = vp.clone();
-            v.verbs = vec![crate::lexicon::Verb {
-                class: VerbClass::Locate,
-                ..verb.clone()
-            }];
+            let mut v = read_as(vp, verb, VerbClass::Locate);
             v.verbs[0].lemma = format!("{}_at", verb.lemma);
             self.vp(subject, &v, event);
             self.role_prefix = None;
@@ -2210,11 +2198,7 @@ impl Reader<'_> {
                     }
                 }
             }
-            let mut v = vp.clone();
-            v.verbs = vec![crate::lexicon::Verb {
-                class: VerbClass::Act,
-                ..verb.clone()
-            }];
+            let mut v = read_as(vp, verb, VerbClass::Act);
             for o in &mut v.objects {
                 o.det = Some("the".into());
             }
@@ -2230,11 +2214,7 @@ impl Reader<'_> {
                 .iter()
                 .any(|o| matches!(o.det.as_deref(), Some("their" | "his" | "her")))
         {
-            let mut v = vp.clone();
-            v.verbs = vec![crate::lexicon::Verb {
-                class: VerbClass::Have,
-                ..verb.clone()
-            }];
+            let v = read_as(vp, verb, VerbClass::Have);
             return self.vp(subject, &v, event);
         }
         // "attendees register for events": with no object, a make verb
@@ -2245,11 +2225,7 @@ impl Reader<'_> {
             && verb.noun.is_some()
             && !vp.preps.is_empty()
         {
-            let mut v = vp.clone();
-            v.verbs = vec![crate::lexicon::Verb {
-                class: VerbClass::Act,
-                ..verb.clone()
-            }];
+            let v = read_as(vp, verb, VerbClass::Act);
             return self.vp(subject, &v, event);
         }
         // "users follow other users": a row per pair, the followed user by
@@ -3129,6 +3105,16 @@ fn unit_suffix(u: &str) -> &'static str {
         "percent" => "percent",
         _ => "units",
     }
+}
+
+/// The same phrase with its verb read as one of `class`.
+fn read_as(vp: &Vp, verb: &crate::lexicon::Verb, class: VerbClass) -> Vp {
+    let mut v = vp.clone();
+    v.verbs = vec![crate::lexicon::Verb {
+        class,
+        ..verb.clone()
+    }];
+    v
 }
 
 /// `water` → `watering`, `prune` → `pruning`, `log` → `logging`.
