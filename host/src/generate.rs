@@ -171,16 +171,24 @@ fn empty_description() -> Failure {
     )
 }
 
-/// Runs the analyst alone, under its policy, on `description`: its answer
-/// (`spec`, `source`, `check`, `understood`, `readable`). Nothing is
+/// The analyst's answer, and the scratch project its model calls are
+/// charged to.
+pub struct Analysis {
+    /// `spec`, `source`, `check`, `understood`, `readable`.
+    pub answer: Value,
+    pub project: String,
+}
+
+/// Runs the analyst alone, under its policy, on `description`. Nothing is
 /// written: the analyst's grant has no workspace.
 pub async fn analyze(
     rt: Arc<Runtime>,
     description: &str,
     policies: Option<&Path>,
-) -> Result<Value, Failure> {
-    let scratch = std::env::temp_dir().join(format!("nexus-analysis-{}", uuid::Uuid::new_v4()));
-    let project = Project::open(rt.clone(), "analysis", "local", &scratch)
+) -> Result<Analysis, Failure> {
+    let id = format!("analysis-{}", uuid::Uuid::new_v4());
+    let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
+    let project = Project::open(rt.clone(), &id, "local", &scratch)
         .map_err(|e| Failure::new(2, format!("cannot open a scratch project: {e}")))?;
     let bytes = Runtime::read_component("analyst").map_err(Failure::load)?;
     let policy = policy_for("analyst", policies)?;
@@ -194,11 +202,15 @@ pub async fn analyze(
         .await;
     let _ = std::fs::remove_dir_all(&scratch);
     let outcome = result.map_err(|f| Failure::task(&f))?;
-    serde_json::from_str(&outcome.payload).map_err(|e| {
+    let answer = serde_json::from_str(&outcome.payload).map_err(|e| {
         Failure::new(
             1,
             format!("the analyst answered something that is not JSON: {e}"),
         )
+    })?;
+    Ok(Analysis {
+        answer,
+        project: id,
     })
 }
 
@@ -214,7 +226,7 @@ pub async fn dry_run(
         return Err(empty_description());
     }
     check_llm(&rt, true).await;
-    let analysis = analyze(rt, &description, policies.as_deref()).await?;
+    let analysis = analyze(rt, &description, policies.as_deref()).await?.answer;
     // The analyst's words: clipped and escaped before they reach the
     // terminal.
     let text = |v: &Value| crate::log::clip(v.as_str().unwrap_or(""), 4000);
@@ -277,11 +289,18 @@ pub async fn generate(
     let llm = &rt.services().llm;
     // The default name is what the request was understood as ("hotel
     // booking" → hotel-booking), not the first words of the sentence.
-    let name = match name {
-        Some(n) => nexus_spec::slug(&n),
+    // That analysis is then the project's: the orchestrator does not ask
+    // the analyst again.
+    let (name, analysis) = match name {
+        Some(n) => (nexus_spec::slug(&n), None),
         None => {
             let analysis = analyze(rt.clone(), &description, policies.as_deref()).await?;
-            nexus_spec::slug(analysis["spec"]["name"].as_str().unwrap_or("project"))
+            let name = nexus_spec::slug(
+                analysis.answer["spec"]["name"]
+                    .as_str()
+                    .unwrap_or("project"),
+            );
+            (name, Some(analysis))
         }
     };
     let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
@@ -307,7 +326,12 @@ pub async fn generate(
         .run(
             "orchestrator",
             "generate",
-            &json!({ "description": description, "name": name }).to_string(),
+            &json!({
+                "description": description,
+                "name": name,
+                "analysis": analysis.as_ref().map(|a| &a.answer),
+            })
+            .to_string(),
         )
         .await;
     let _ = stop_tx.send(true);
@@ -316,7 +340,12 @@ pub async fn generate(
     let outcome = result.map_err(|f| Failure::task(&f))?;
     let record: Value = serde_json::from_str(&outcome.payload).unwrap_or_default();
     let (files, lines) = count(project.root());
-    let usage = llm.usage(&name).unwrap_or_default();
+    // The analyst's model calls were charged to the analysis before the
+    // project had its name.
+    let mut usage = llm.usage(&name).unwrap_or_default();
+    if let Some(a) = &analysis {
+        usage.extend(llm.usage(&a.project).unwrap_or_default());
+    }
     let calls: u64 = usage.iter().map(|u| u.calls).sum();
     let tokens: u64 = usage
         .iter()

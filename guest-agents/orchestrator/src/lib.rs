@@ -18,6 +18,10 @@ struct Request {
     description: String,
     #[serde(default)]
     name: Option<String>,
+    /// The analyst's answer when the host already asked it (to name the
+    /// project): used as the analysis phase instead of asking again.
+    #[serde(default)]
+    analysis: Option<Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -200,13 +204,23 @@ impl Agent for Orchestrator {
         let plan_source = "built-in".to_string();
         let mut reports: Vec<PhaseReport> = plan.iter().map(new_report).collect();
 
-        // Analysis.
-        let analysis = run_phase(
-            &plan[0].agents,
-            |_| "analyze".into(),
-            &json!({ "description": req.description, "name": req.name }),
-            &mut reports[0],
-        );
+        // Analysis, unless the host already has it.
+        let analysis = match req.analysis.clone().filter(|a| a["spec"].is_object()) {
+            Some(given) => {
+                let r = &mut reports[0];
+                r.attempts = 1;
+                r.status = "passed".into();
+                r.summaries
+                    .push("analyst: analysed when the project was named".into());
+                vec![given]
+            }
+            None => run_phase(
+                &plan[0].agents,
+                |_| "analyze".into(),
+                &json!({ "description": req.description, "name": req.name }),
+                &mut reports[0],
+            ),
+        };
         let Some(spec) = analysis
             .first()
             .map(|a| a["spec"].clone())
