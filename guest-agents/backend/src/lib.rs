@@ -145,7 +145,7 @@ impl Agent for Backend {
             &serde_json::json!({
                 "files": written.paths.len(),
                 "lines": lines,
-                                "test_files": tests,
+                "test_files": tests,
                 "bodies": proposals,
                 "changed": written.changed,
                 "fixes": fixes,
