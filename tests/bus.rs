@@ -222,18 +222,24 @@ async fn a_flaky_handler_is_retried_until_it_succeeds() {
 }
 
 #[tokio::test]
-async fn a_poison_message_goes_to_the_dead_letters_after_its_attempts() {
+async fn a_poison_message_goes_to_the_dead_letters_at_once_saying_why_it_was_not_retried() {
     let s = setup(quick(), WORKER).await;
     match s.project.run("worker", "poison", "{}").await {
         Err(TaskFailure::Trap { agent, .. }) => assert_eq!(agent, "worker"),
-        other => panic!("expected the last trap, got {other:?}"),
+        other => panic!("expected the trap, got {other:?}"),
     }
     let journal = s.rt.journal().unwrap();
     let dead = journal.dead_letters("bus-project").await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     let (_, recipient, attempts, error) = &dead[0];
-    assert_eq!((recipient.as_str(), *attempts), ("worker", 3));
+    // A trap happens again on every attempt (side effects included), so
+    // the message is not tried again, and the record says why.
+    assert_eq!((recipient.as_str(), *attempts), ("worker", 1));
     assert!(error.contains("trapped"), "{error}");
+    assert!(
+        error.contains("not retried: the trap would happen again"),
+        "{error}"
+    );
     // The worker still serves.
     assert_eq!(
         run(&s, "worker", "echo", json!({"ok": 1})).await,
@@ -469,4 +475,55 @@ async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume()
         "{error}"
     );
     assert!(!dir.path().join("project/greetings").exists());
+}
+
+/// A flood of sends cannot grow the journal past the project's share:
+/// handled messages make room, and what is still undone is refused with
+/// `quota-exceeded` rather than stored.
+#[tokio::test]
+async fn a_flood_of_sends_keeps_the_journal_within_the_project_share() {
+    let limit = 256 * 1024;
+    let s = setup(
+        BusConfig {
+            max_journal_bytes: limit,
+            ..quick()
+        },
+        WORKER,
+    )
+    .await;
+    let v = run(
+        &s,
+        "relay",
+        "send-many",
+        json!({"to": "worker", "kind": "echo", "count": 2000, "payload": {"pad": "p".repeat(3500)}}),
+    )
+    .await;
+    let sent = v["sent"].as_u64().unwrap();
+    let refused = v["other"].as_array().unwrap();
+    assert_eq!(
+        sent + v["busy"].as_u64().unwrap() + refused.len() as u64,
+        2000,
+        "{v}"
+    );
+    assert!(sent > 100, "{v}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.as_str().unwrap().contains("quota")),
+        "{v}"
+    );
+    // Let the worker finish what was accepted, then count what is kept.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let db = rusqlite::Connection::open(s._dir.path().join("nexus.db")).unwrap();
+    let kept: i64 = db
+        .query_row(
+            "SELECT coalesce(sum(length(CAST(payload AS BLOB)) + coalesce(length(CAST(reply AS BLOB)), 0)), 0)
+             FROM messages WHERE project = 'bus-project'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(kept as u64 <= limit, "{kept} bytes kept");
+    // 2000 sends of 3.5 KiB are 7 MB: the journal kept a small part.
+    assert!(kept > 0);
 }

@@ -86,22 +86,8 @@ fn run_reads_the_task_from_a_file_and_runs_a_wasm_path() {
 
 fn run_hostile(kind: &str, policy_body: &str) -> Output {
     let dir = TempDir::new().unwrap();
-    let policy = write_policy(dir.path(), "h.toml", policy_body);
-    let wasm = nexus::builtin::test_agent("hostile").unwrap();
     let task = format!(r#"{{"kind":"{kind}","payload":{{}}}}"#);
-    nexus(
-        dir.path(),
-        &[
-            "run",
-            wasm,
-            "--policy",
-            &policy,
-            "--workspace",
-            dir.path().join("w").to_str().unwrap(),
-            "--task",
-            &task,
-        ],
-    )
+    hostile_in(dir.path(), policy_body, "w", &task, &[])
 }
 
 fn one_line_reason(out: &Output) -> String {
@@ -237,4 +223,211 @@ fn closed_stdout_ends_quietly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
+}
+
+/// Runs the hostile agent under `policy_body` in `dir/workspace`.
+fn hostile_in(
+    dir: &Path,
+    policy_body: &str,
+    workspace: &str,
+    task: &str,
+    extra: &[&str],
+) -> Output {
+    let policy = write_policy(dir, "hostile.toml", policy_body);
+    let hostile = nexus::builtin::test_agent("hostile").unwrap();
+    let ws = dir.join(workspace);
+    let mut args = vec![
+        "run",
+        hostile,
+        "--policy",
+        &policy,
+        "--workspace",
+        ws.to_str().unwrap(),
+        "--task",
+        task,
+    ];
+    args.extend_from_slice(extra);
+    nexus(dir, &args)
+}
+
+fn no_raw_controls(out: &str) {
+    let raw: Vec<char> = out
+        .chars()
+        .filter(|&c| c != '\n' && nexus::text::is_unsafe(c))
+        .collect();
+    assert!(raw.is_empty(), "raw {raw:?} in {out:?}");
+}
+
+#[test]
+fn a_project_id_belongs_to_one_directory() {
+    let dir = TempDir::new().unwrap();
+    let task = r#"{"kind":"echo"}"#;
+    let first = hostile_in(dir.path(), HOSTILE_POLICY, "a/demo", task, &[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // The same folder name elsewhere gets an id of its own, and says so.
+    let second = hostile_in(dir.path(), HOSTILE_POLICY, "b/demo", task, &[]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let said = text(&second.stderr);
+    assert!(said.contains("project id `demo-"), "{said}");
+    // Naming the other directory's id is refused, in one line with a fix.
+    let taken = hostile_in(
+        dir.path(),
+        HOSTILE_POLICY,
+        "b/demo",
+        task,
+        &["--project", "demo"],
+    );
+    assert_eq!(taken.status.code(), Some(2));
+    let err = text(&taken.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("project id `demo` belongs to") && err.contains("a/demo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn control_characters_from_an_agent_never_reach_the_terminal_raw() {
+    let dir = TempDir::new().unwrap();
+    let hostile_text = "\u{9b}2J\u{1b}]0;owned\u{7}\u{202e}txt.exe\u{2028}forged line";
+    let task = serde_json::json!({"kind": "say", "payload": {"text": hostile_text}}).to_string();
+    let out = hostile_in(
+        dir.path(),
+        HOSTILE_POLICY,
+        "ws",
+        &task,
+        &["--project", "ctl"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    no_raw_controls(&stdout);
+    assert!(
+        stdout.contains("\\u{9b}2J") || stdout.contains("\\u009b2J"),
+        "{stdout}"
+    );
+
+    // A task kind is the user's text, kept in the journal and shown again.
+    let task = serde_json::json!({"kind": "x\u{9b}\u{202e}", "payload": {}}).to_string();
+    let failed = hostile_in(
+        dir.path(),
+        HOSTILE_POLICY,
+        "ws",
+        &task,
+        &["--project", "ctl"],
+    );
+    assert!(!failed.status.success());
+    no_raw_controls(&text(&failed.stderr));
+    for json in [true, false] {
+        let mut args = vec!["messages", "ctl"];
+        if json {
+            args.push("--json");
+        }
+        let listed = nexus(dir.path(), &args);
+        assert!(listed.status.success(), "{}", text(&listed.stderr));
+        let shown = text(&listed.stdout);
+        no_raw_controls(&shown);
+        if json {
+            assert!(shown.contains("x\\u009b\\u202e"), "{shown}");
+            // Still JSON, and the same text once parsed.
+            assert!(shown.lines().any(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"] == "x\u{9b}\u{202e}"
+            }));
+        }
+    }
+}
+
+#[test]
+fn task_input_is_bounded_before_it_is_parsed() {
+    let dir = TempDir::new().unwrap();
+    let big = dir.path().join("big.json");
+    let pad = "0,".repeat(1 << 20);
+    std::fs::write(&big, format!(r#"{{"kind":"echo","payload":[{pad}0]}}"#)).unwrap();
+    let out = hostile_in(
+        dir.path(),
+        HOSTILE_POLICY,
+        "ws",
+        &format!("@{}", big.display()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("larger than 1.0 MiB") || err.contains("larger than 1 MiB"),
+        "{err}"
+    );
+
+    let deep = format!(
+        r#"{{"kind":"echo","payload":{}{}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let out = hostile_in(dir.path(), HOSTILE_POLICY, "ws", &deep, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("nests deeper than 64"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn errors_are_one_line_and_keep_their_cause() {
+    let dir = TempDir::new().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, b"\xff\xfe{}").unwrap();
+    let out = hostile_in(
+        dir.path(),
+        HOSTILE_POLICY,
+        "ws",
+        &format!("@{}", bad.display()),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("reading the task file") && err.contains("not UTF-8"),
+        "{err}"
+    );
+
+    let fake = dir.path().join("agent.wasm");
+    std::fs::write(&fake, "this is a text file\nwith lines\n").unwrap();
+    let policy = write_policy(dir.path(), "p.toml", HOSTILE_POLICY);
+    let out = nexus(
+        dir.path(),
+        &[
+            "run",
+            fake.to_str().unwrap(),
+            "--policy",
+            &policy,
+            "--workspace",
+            dir.path().join("ws").to_str().unwrap(),
+            "--task",
+            r#"{"kind":"echo"}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("not WebAssembly"), "{err}");
+}
+
+#[test]
+fn a_denial_the_agent_passes_up_exits_3() {
+    let dir = TempDir::new().unwrap();
+    // The policy grants no [workspace]; the agent passes the denial up
+    // with `?` instead of reporting it.
+    let out = hostile_in(
+        dir.path(),
+        HOSTILE_POLICY,
+        "ws",
+        r#"{"kind":"read-or-fail","payload":{"path":"x.txt"}}"#,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("denied"),
+        "{}",
+        text(&out.stderr)
+    );
 }

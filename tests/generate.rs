@@ -347,10 +347,9 @@ async fn league_matches_between_two_teams_pass_their_tests() {
     assert_eq!(field(&record, "Match", "home_score")["min"], 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn library_from_the_model_passes_its_tests() {
-    let server = LlmServer::start().await;
-    let spec = json!({
+/// The library the model answers for: three entities, two relations.
+fn library_spec() -> Value {
+    json!({
         "name": "library", "title": "Library", "auth": true,
         "entities": [
             {"name": "Author", "fields": [{"name": "name", "type": "string", "required": true}, {"name": "born", "type": "date"}]},
@@ -358,15 +357,14 @@ async fn library_from_the_model_passes_its_tests() {
             {"name": "Loan", "fields": [{"name": "borrower_email", "type": "email", "required": true}, {"name": "due_date", "type": "date", "required": true}, {"name": "returned", "type": "boolean"}, {"name": "fee", "type": "number"}]}
         ],
         "relations": [{"from": "Book", "to": "Author", "required": true}, {"from": "Loan", "to": "Book", "required": true}]
-    });
-    server.script(
-        "deepseek-coder:6.7b",
-        Behavior::Reply(vec![spec.to_string()]),
-    );
+    })
+}
 
+/// The model's validation rules for the library.
+fn library_rules() -> Value {
     // Validation rules: two good ones, one that does not parse, one that
     // imports, one for a field type that keeps the template's validation.
-    let rules = json!({"validators": [
+    json!({"validators": [
         {"entity": "Book", "field": "isbn",
          "body": "digits = [c for c in v if c.isdigit()]\nif len(digits) not in (10, 13):\n    raise ValueError(\"an ISBN has 10 or 13 digits\")\nreturn v",
          "valid": "978-0-306-40615-7", "invalid": "12345"},
@@ -380,8 +378,20 @@ async fn library_from_the_model_passes_its_tests() {
          "body": "import os\nos.system('true')\nreturn v", "valid": 2.5, "invalid": -1},
         {"entity": "Author", "field": "born",
          "body": "return v", "valid": "1929-10-21", "invalid": "tomorrow"}
-    ]});
-    server.script("codellama:7b", Behavior::Reply(vec![rules.to_string()]));
+    ]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn library_from_the_model_passes_its_tests() {
+    let server = LlmServer::start().await;
+    server.script(
+        "deepseek-coder:6.7b",
+        Behavior::Reply(vec![library_spec().to_string()]),
+    );
+    server.script(
+        "codellama:7b",
+        Behavior::Reply(vec![library_rules().to_string()]),
+    );
     let host = server.addr.to_string();
     let record = generated_project_passes_its_tests(
         "a library with books, authors and loans",
@@ -411,6 +421,270 @@ async fn library_from_the_model_passes_its_tests() {
     assert!(reason("Author.name").starts_with("QA: does not parse: line "));
     assert!(reason("Loan.fee").contains("imports"));
     assert!(reason("Author.born").contains("date field"));
+}
+
+/// Every file under `dir` with its contents, by relative path, leaving out
+/// the record (its timings differ from run to run).
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                if rel != "nexus-project.json" {
+                    out.insert(rel, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// `nexus generate` killed (SIGKILL) while the backend waits on a slow
+/// model: `nexus resume` finishes the project, its files equal those of a
+/// run that was never interrupted, and no model answer is paid for twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_generation_resumes_to_the_same_project_without_paying_twice() {
+    let server = std::sync::Arc::new(LlmServer::start().await);
+    server.script(
+        "deepseek-coder:6.7b",
+        Behavior::Reply(vec![library_spec().to_string()]),
+    );
+    server.script(
+        "codellama:7b",
+        Behavior::Slow(
+            std::time::Duration::from_secs(3),
+            library_rules().to_string(),
+        ),
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let root = dir.path().to_path_buf();
+    let host = server.addr.to_string();
+    let nexus = move |state: &str, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+        cmd.arg("--state-dir")
+            .arg(root.join(state))
+            .args(args)
+            .env(
+                "NEXUS_CACHE_DIR",
+                std::env::temp_dir().join("nexus-test-component-cache"),
+            )
+            .env("NEXUS_LLM_BACKEND", "ollama")
+            .env("OLLAMA_HOST", &host)
+            .env_remove("OPENAI_BASE_URL");
+        cmd
+    };
+    let description = "a library with books, authors and loans";
+    let crash = dir.path().join("crash");
+    let whole = dir.path().join("whole");
+
+    let killed = {
+        let nexus = nexus.clone();
+        let (server_requests, crash) = (server.clone(), crash.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut child = nexus(
+                "state",
+                &["generate", description, "--name", "library", "--out"],
+            )
+            .arg(&crash)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+            // Kill it once the backend has asked the slow model: the
+            // analysis is done and paid for, the build is not.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while server_requests.chat_requests("codellama:7b").is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the build never asked the model"
+                );
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "generate ended before the kill"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap()
+        })
+    };
+    assert!(!killed.await.unwrap().success());
+    assert!(!crash.join("nexus-project.json").exists());
+
+    let resumed = {
+        let nexus = nexus.clone();
+        tokio::task::spawn_blocking(move || {
+            nexus("state", &["resume", "library"]).output().unwrap()
+        })
+    }
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        stdout.contains("gates: integration passed, quality passed"),
+        "{stdout}"
+    );
+    // The analyst's answer was paid for once; the backend's first request
+    // was never answered, so it was asked once more, and only once.
+    assert_eq!(server.chat_requests("deepseek-coder:6.7b").len(), 1);
+    assert_eq!(server.chat_requests("codellama:7b").len(), 2);
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(crash.join("nexus-project.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["passed"], true, "{record}");
+    assert_eq!(
+        record["llm_bodies"]["kept"],
+        json!(["Book.isbn", "Book.pages"])
+    );
+
+    // The same request, never interrupted, in a host of its own.
+    let uninterrupted = {
+        let whole = whole.clone();
+        tokio::task::spawn_blocking(move || {
+            nexus(
+                "other-state",
+                &["generate", description, "--name", "library", "--out"],
+            )
+            .arg(&whole)
+            .output()
+            .unwrap()
+        })
+    }
+    .await
+    .unwrap();
+    assert!(uninterrupted.status.success());
+    let (a, b) = (tree(&crash), tree(&whole));
+    let differ: Vec<&String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    assert!(differ.is_empty(), "files differ: {differ:?}");
+    assert!(a.len() > 40, "{}", a.len());
+}
+
+/// After a kill, the same `nexus generate` continues the interrupted run
+/// (another request for the same project is refused with the two ways
+/// out), and `--restart` starts over; either way nothing paid for is
+/// asked again.
+#[tokio::test(flavor = "multi_thread")]
+async fn generating_again_after_a_kill_continues_or_with_restart_starts_over() {
+    let server = std::sync::Arc::new(LlmServer::start().await);
+    server.script(
+        "deepseek-coder:6.7b",
+        Behavior::Reply(vec![library_spec().to_string()]),
+    );
+    server.script(
+        "codellama:7b",
+        Behavior::Slow(
+            std::time::Duration::from_secs(2),
+            library_rules().to_string(),
+        ),
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let (root, host) = (dir.path().to_path_buf(), server.addr.to_string());
+    let out = dir.path().join("library");
+    let generate = move |description: &str, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+        cmd.arg("--state-dir")
+            .arg(root.join("state"))
+            .args(["generate", description, "--name", "library", "--out"])
+            .arg(root.join("library"))
+            .args(extra)
+            .env(
+                "NEXUS_CACHE_DIR",
+                std::env::temp_dir().join("nexus-test-component-cache"),
+            )
+            .env("NEXUS_LLM_BACKEND", "ollama")
+            .env("OLLAMA_HOST", &host);
+        cmd
+    };
+    let description = "a library with books, authors and loans";
+    let (g, s) = (generate.clone(), server.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut child = g(description, &[])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while s.chat_requests("codellama:7b").is_empty() {
+            assert!(std::time::Instant::now() < deadline);
+            assert!(child.try_wait().unwrap().is_none());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    })
+    .await
+    .unwrap();
+
+    let run = |description: &'static str, extra: &'static [&'static str]| {
+        let g = generate.clone();
+        tokio::task::spawn_blocking(move || g(description, extra).output().unwrap())
+    };
+    let other = run("a bakery with cakes", &[]).await.unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("interrupted generation of \"a library with books, authors and loans\"")
+            && err.contains("nexus resume library")
+            && err.contains("--restart"),
+        "{err}"
+    );
+
+    let again = run(description, &[]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Continuing the interrupted generation of `library`"),
+        "{stdout}"
+    );
+    assert_eq!(server.chat_requests("deepseek-coder:6.7b").len(), 1);
+    assert_eq!(server.chat_requests("codellama:7b").len(), 2);
+
+    // Starting over asks nothing the cache already holds.
+    let restarted = run(description, &["--restart"]).await.unwrap();
+    let stdout = String::from_utf8_lossy(&restarted.stdout);
+    assert!(restarted.status.success(), "{stdout}");
+    assert!(!stdout.contains("Continuing"), "{stdout}");
+    assert_eq!(server.chat_requests("deepseek-coder:6.7b").len(), 1);
+    assert_eq!(server.chat_requests("codellama:7b").len(), 2);
+    assert!(out.join("nexus-project.json").is_file());
+
+    // The id is this directory's: the same name elsewhere is refused.
+    let elsewhere = {
+        let root = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_nexus"))
+                .arg("--state-dir")
+                .arg(root.join("state"))
+                .args(["generate", description, "--name", "library", "--out"])
+                .arg(root.join("elsewhere"))
+                .env("NEXUS_LLM_BACKEND", "none")
+                .output()
+                .unwrap()
+        })
+    }
+    .await
+    .unwrap();
+    assert_eq!(elsewhere.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&elsewhere.stderr);
+    assert!(
+        err.contains("project `library` is generated in") && err.contains("pass another --name"),
+        "{err}"
+    );
+    assert!(!dir.path().join("elsewhere/backend").exists());
 }
 
 /// The shipped policies keep each generator in its own directory: the same

@@ -331,3 +331,81 @@ async fn policy_whose_sha256_does_not_match_refuses_to_run() {
         .await;
     f.still_serves("hostile").await;
 }
+
+#[tokio::test]
+async fn a_refused_memory_grow_then_a_spin_is_named_as_the_cpu_limit() {
+    let f = hostile().await;
+    // The guest survives the refused grow (try_reserve), so what ends the
+    // task is the CPU deadline, and that is the limit named.
+    expect_limit(
+        f.run("hostile", "hoard-then-spin", json!({})).await,
+        Limit::CpuTime,
+    );
+    f.still_serves("hostile").await;
+}
+
+/// A tenant's knowledge base is bounded in entries and bytes: a flood of
+/// `remember`s gets `quota-exceeded` and the database stops growing, while
+/// another tenant still remembers.
+#[tokio::test]
+async fn a_memory_flood_is_refused_at_the_tenant_bound() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("nexus.db");
+    let rt = nexus::runtime::Runtime::new(nexus::runtime::RuntimeOptions {
+        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+        database: Some(db.clone()),
+        memory: nexus::config::MemoryConfig {
+            max_entries: 1000,
+            max_bytes: 1 << 20,
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let policy =
+        format!("{HOSTILE}[memory]\nrecall = true\nremember = true\nmax_entry = \"64KiB\"\n");
+    let project = |tenant: &str| {
+        nexus::project::Project::open(rt.clone(), tenant, tenant, &dir.path().join(tenant)).unwrap()
+    };
+    let (a, b) = (project("a"), project("b"));
+    for p in [&a, &b] {
+        let agent = rt
+            .load_agent(&support::component("hostile"), support::policy(&policy))
+            .await
+            .unwrap();
+        p.add_agent(agent);
+    }
+    let flood = a
+        .run(
+            "hostile",
+            "remember-many",
+            &json!({"count": 3000, "size": 60 * 1024}).to_string(),
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&flood.payload).unwrap();
+    assert_eq!(v["error"]["kind"], "quota-exceeded", "{v}");
+    assert!(
+        v["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("it holds at most 1000 entries"),
+        "{v}"
+    );
+    // 1 MiB of 60 KiB entries is 17 of them.
+    let kept: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM memory WHERE tenant = 'a'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(kept, 17);
+    let other = b
+        .run(
+            "hostile",
+            "remember-many",
+            &json!({"count": 3, "size": 100}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert!(other.payload.contains("ok: 3"), "{}", other.payload);
+}

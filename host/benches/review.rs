@@ -68,10 +68,13 @@ async fn main() {
     let out = dir.path().join("blog");
     nexus::generate::generate(
         rt.clone(),
-        "blog with posts, comments and users".into(),
-        Some("blog".into()),
-        Some(out.clone()),
-        None,
+        nexus::generate::Request {
+            description: "blog with posts, comments and users".into(),
+            name: Some("blog".into()),
+            out: Some(out.clone()),
+            policies: None,
+            restart: false,
+        },
     )
     .await
     .unwrap_or_else(|f| panic!("{}", f.message));

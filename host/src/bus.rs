@@ -16,7 +16,7 @@ use crate::bindings::nexus::agent::bus::{
     Host, Outgoing, Reply, RequestError, TaskFailure as WitTaskFailure,
 };
 use crate::journal::Message;
-use crate::policy::{BusGrant, Size};
+use crate::policy::BusGrant;
 use crate::project::Project;
 use crate::task::{TaskFailure, TaskState};
 use sha2::{Digest, Sha256};
@@ -27,6 +27,16 @@ use std::time::Duration;
 pub const MAX_DEPTH: u32 = 8;
 /// Most requests in one fan-out.
 pub const MAX_FANOUT: usize = 64;
+
+/// A payload is JSON no bigger than bus.max_message and no deeper than
+/// [`crate::text::MAX_JSON_DEPTH`]; both are checked before it is parsed.
+fn check_payload(payload: &str, max: u64) -> Result<(), Error> {
+    crate::text::check_json(payload, max, "bus.max_message")
+        .map_err(|e| Error::Invalid(format!("payload refused: {e}")))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(payload)
+        .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
+    Ok(())
+}
 
 /// Whether `pattern` is a valid topic pattern: dot-separated words of
 /// `[a-z0-9_-]`, where a word may be `*` (one word) and the last may be `>`
@@ -87,7 +97,7 @@ impl TaskState {
         if !crate::policy::is_agent_id(to) {
             return Err(Error::Invalid(format!(
                 "`{}` is not an agent id",
-                crate::log::clip(to, 64)
+                crate::text::clip(to, 64)
             )));
         }
         if !granted(list, to) {
@@ -96,15 +106,7 @@ impl TaskState {
         if kind.is_empty() || kind.len() > 128 {
             return Err(Error::Invalid("task kind must be 1 to 128 bytes".into()));
         }
-        if payload.len() as u64 > grant.max_message {
-            return Err(Error::Invalid(format!(
-                "payload is {}; bus.max_message is {}",
-                Size(payload.len() as u64),
-                Size(grant.max_message)
-            )));
-        }
-        serde_json::from_str::<serde::de::IgnoredAny>(payload)
-            .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
+        check_payload(payload, grant.max_message)?;
         if self.caller.depth + 1 > MAX_DEPTH {
             return Err(Error::QuotaExceeded(format!(
                 "requests nest deeper than {MAX_DEPTH}"
@@ -293,7 +295,7 @@ impl Host for TaskState {
         if !valid_pattern(&topic) || topic.contains('*') || topic.contains('>') {
             return Err(Error::Invalid(format!(
                 "`{}` is not a topic; use dot-separated lowercase words",
-                crate::log::clip(&topic, 64)
+                crate::text::clip(&topic, 64)
             )));
         }
         if !grant.publish.iter().any(|p| topic_matches(p, &topic)) {
@@ -301,14 +303,7 @@ impl Host for TaskState {
                 "bus.publish does not cover `{topic}`"
             )));
         }
-        if payload.len() as u64 > grant.max_message {
-            return Err(Error::Invalid(format!(
-                "payload is larger than bus.max_message {}",
-                Size(grant.max_message)
-            )));
-        }
-        serde_json::from_str::<serde::de::IgnoredAny>(&payload)
-            .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
+        check_payload(&payload, grant.max_message)?;
         if self.caller.depth + 1 > MAX_DEPTH {
             return Err(Error::QuotaExceeded(format!(
                 "events nest deeper than {MAX_DEPTH}"

@@ -19,6 +19,43 @@ pub struct ConfigFile {
     pub llm: LlmFile,
     #[serde(default)]
     pub bus: BusFile,
+    #[serde(default)]
+    pub memory: MemoryFile,
+}
+
+/// `[memory]`: how much each tenant's knowledge base may hold.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryFile {
+    pub max_entries: Option<u64>,
+    pub max_bytes: Option<crate::policy::Size>,
+}
+
+/// The knowledge base's bounds in force, per tenant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryConfig {
+    pub max_entries: u64,
+    /// Bytes of text and tags.
+    pub max_bytes: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            max_entries: 10_000,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+impl MemoryConfig {
+    fn from_file(f: MemoryFile) -> MemoryConfig {
+        let d = MemoryConfig::default();
+        MemoryConfig {
+            max_entries: f.max_entries.unwrap_or(d.max_entries),
+            max_bytes: f.max_bytes.map_or(d.max_bytes, |s| s.0),
+        }
+    }
 }
 
 /// `[bus]`: the seed's `max_queue_size`, `message_timeout`,
@@ -32,6 +69,7 @@ pub struct BusFile {
     pub retry_backoff: Option<Span>,
     pub dead_letter_queue_enabled: Option<bool>,
     pub retention: Option<Span>,
+    pub max_journal_bytes: Option<crate::policy::Size>,
 }
 
 /// The bus configuration in force.
@@ -50,6 +88,10 @@ pub struct BusConfig {
     pub dead_letter_queue: bool,
     /// Handled messages older than this are pruned from the journal.
     pub retention: Duration,
+    /// Most bytes of payloads and replies one project keeps in the journal;
+    /// its oldest handled messages make room, and past that new messages
+    /// are refused with `quota-exceeded`.
+    pub max_journal_bytes: u64,
 }
 
 impl Default for BusConfig {
@@ -61,6 +103,7 @@ impl Default for BusConfig {
             retry_backoff: Duration::from_millis(100),
             dead_letter_queue: true,
             retention: Duration::from_secs(7 * 24 * 3600),
+            max_journal_bytes: 256 << 20,
         }
     }
 }
@@ -75,6 +118,7 @@ impl BusConfig {
             retry_backoff: f.retry_backoff.map_or(d.retry_backoff, |s| s.0),
             dead_letter_queue: f.dead_letter_queue_enabled.unwrap_or(d.dead_letter_queue),
             retention: f.retention.map_or(d.retention, |s| s.0),
+            max_journal_bytes: f.max_journal_bytes.map_or(d.max_journal_bytes, |s| s.0),
         }
     }
 }
@@ -84,6 +128,7 @@ impl BusConfig {
 pub struct HostConfig {
     pub llm: LlmConfig,
     pub bus: BusConfig,
+    pub memory: MemoryConfig,
 }
 
 impl HostConfig {
@@ -93,6 +138,7 @@ impl HostConfig {
         Ok(HostConfig {
             llm: LlmConfig::from_file(file.llm, env),
             bus: BusConfig::from_file(file.bus),
+            memory: MemoryConfig::from_file(file.memory),
         })
     }
 }

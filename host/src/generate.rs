@@ -6,6 +6,7 @@ use crate::journal::State;
 use crate::policy::Policy;
 use crate::project::Project;
 use crate::runtime::Runtime;
+use crate::setup::{self, Generation, Setup};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -110,7 +111,7 @@ async fn watch(
                     State::Dead(err) => Some(format!(
                         "✗ {} ({})",
                         e.message.kind,
-                        crate::log::clip(err, 80)
+                        crate::text::clip(err, 80)
                     )),
                     State::Pending if e.message.attempt > 0 => {
                         entry.0.set_message(format!(
@@ -229,7 +230,7 @@ pub async fn dry_run(
     let analysis = analyze(rt, &description, policies.as_deref()).await?.answer;
     // The analyst's words: clipped and escaped before they reach the
     // terminal.
-    let text = |v: &Value| crate::log::clip(v.as_str().unwrap_or(""), 4000);
+    let text = |v: &Value| crate::text::clip(v.as_str().unwrap_or(""), 4000);
     let mut err = std::io::stderr().lock();
     use std::io::Write as _;
     for line in analysis["readable"]
@@ -238,7 +239,7 @@ pub async fn dry_run(
         .lines()
         .take(200)
     {
-        let _ = writeln!(err, "{}", crate::log::clip(line, 300));
+        let _ = writeln!(err, "{}", crate::text::clip(line, 300));
     }
     let source = text(&analysis["source"]);
     let _ = writeln!(err, "From the {source}. Why:");
@@ -251,7 +252,7 @@ pub async fn dry_run(
         let _ = writeln!(
             err,
             "  · {}",
-            crate::log::clip(n.as_str().unwrap_or(""), 300)
+            crate::text::clip(n.as_str().unwrap_or(""), 300)
         );
     }
     if let Some(check) = analysis.get("check").filter(|c| c.is_object()) {
@@ -260,7 +261,7 @@ pub async fn dry_run(
             let _ = writeln!(
                 err,
                 "  · {}",
-                crate::log::clip(r.as_str().unwrap_or(""), 300)
+                crate::text::clip(r.as_str().unwrap_or(""), 300)
             );
         }
     }
@@ -274,23 +275,43 @@ pub async fn dry_run(
     Ok(())
 }
 
-pub async fn generate(
-    rt: Arc<Runtime>,
-    description: String,
-    name: Option<String>,
-    out: Option<PathBuf>,
-    policies: Option<PathBuf>,
-) -> Result<(), Failure> {
+/// What `nexus generate` was asked.
+pub struct Request {
+    pub description: String,
+    /// `--name`: also the project's id.
+    pub name: Option<String>,
+    pub out: Option<PathBuf>,
+    pub policies: Option<PathBuf>,
+    /// Start over even when an earlier run of this project was interrupted.
+    pub restart: bool,
+}
+
+fn journal_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(1, format!("the journal: {e}"))
+}
+
+/// `nexus generate`: analyses the request (unless named), records the
+/// project's setup, and runs the orchestrator. An earlier run of the same
+/// project that was interrupted is continued rather than repeated, unless
+/// `restart` says otherwise.
+pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure> {
+    let Request {
+        description,
+        name,
+        out,
+        policies,
+        restart,
+    } = request;
     if description.trim().is_empty() {
         return Err(empty_description());
     }
     let started = Instant::now();
     check_llm(&rt, false).await;
-    let llm = &rt.services().llm;
     // The default name is what the request was understood as ("hotel
     // booking" → hotel-booking), not the first words of the sentence.
     // That analysis is then the project's: the orchestrator does not ask
     // the analyst again.
+    let explicit = name.is_some();
     let (name, analysis) = match name {
         Some(n) => (nexus_spec::slug(&n), None),
         None => {
@@ -304,8 +325,139 @@ pub async fn generate(
         }
     };
     let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
+    let workspace = std::fs::create_dir_all(&out)
+        .and_then(|()| out.canonicalize())
+        .map_err(|e| {
+            Failure::new(
+                2,
+                format!("cannot use {} for the project: {e}", out.display()),
+            )
+        })?;
+    let policies =
+        match policies {
+            Some(p) => Some(p.canonicalize().map_err(|e| {
+                Failure::new(2, format!("the policy directory {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
 
-    let project = Project::open(rt.clone(), &name, "local", &out).map_err(|e| {
+    let mut id = name.clone();
+    let mut continuing = None;
+    if let Some(journal) = rt.journal() {
+        let previous = if explicit {
+            setup::claim(journal, &name, &workspace)
+                .await
+                .map_err(|e| match e {
+                    setup::SetupError::Taken { owner, .. } => Failure::new(
+                        2,
+                        format!(
+                            "project `{name}` is generated in {}; pass another --name, or --out {} to generate it there again",
+                            owner.display(),
+                            owner.display()
+                        ),
+                    ),
+                    e => Failure::new(2, e.to_string()),
+                })?
+        } else {
+            id = setup::default_id(journal, &name, &workspace)
+                .await
+                .map_err(|e| Failure::new(2, e.to_string()))?;
+            setup::Setup::load(journal, &id)
+                .await
+                .map_err(|e| Failure::new(2, e.to_string()))?
+        };
+        if let Some(g) = previous.and_then(|s| s.generation) {
+            let state = journal.state(&g.root).await.map_err(journal_failure)?;
+            if !restart && state == Some(State::Pending) {
+                if g.description != description {
+                    return Err(Failure::new(
+                        2,
+                        format!(
+                            "project `{id}` has an interrupted generation of \"{}\"; `nexus resume {id}` finishes it, --restart starts over with this request",
+                            crate::text::clip(&g.description, 200)
+                        ),
+                    ));
+                }
+                continuing = Some(g.root);
+            }
+        }
+        if continuing.is_none() {
+            // What an earlier, interrupted run left undone is not delivered
+            // into this one.
+            let left = journal
+                .abandon(&id, "abandoned: the project was generated again")
+                .await
+                .map_err(journal_failure)?;
+            if left > 0 {
+                tracing::info!(project = %id, left, "gave up the undone messages of an earlier run");
+            }
+        }
+    }
+    let resuming = continuing.is_some();
+    let generation = Generation {
+        description,
+        name,
+        policies,
+        root: continuing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+    };
+    let setup = Setup {
+        tenant: "local".into(),
+        workspace,
+        agents: Vec::new(),
+        generation: Some(generation),
+    };
+    if let Some(journal) = rt.journal() {
+        setup
+            .save(journal, &id)
+            .await
+            .map_err(|e| Failure::new(1, e.to_string()))?;
+    }
+    if resuming {
+        crate::say!("Continuing the interrupted generation of `{id}` (--restart starts over)");
+    }
+    let payload = json!({
+        "description": &setup.generation.as_ref().map(|g| &g.description),
+        "name": &setup.generation.as_ref().map(|g| &g.name),
+        "analysis": analysis.as_ref().map(|a| &a.answer),
+    })
+    .to_string();
+    run_generation(
+        rt,
+        &id,
+        &setup,
+        resuming,
+        &payload,
+        analysis.map(|a| a.project),
+        started,
+    )
+    .await
+}
+
+/// `nexus resume` of a generated project: delivers again what the killed
+/// host left undone, then reports as `generate` does.
+pub async fn resume(rt: Arc<Runtime>, id: &str, setup: &Setup) -> Result<(), Failure> {
+    check_llm(&rt, false).await;
+    run_generation(rt, id, setup, true, "{}", None, Instant::now()).await
+}
+
+/// Opens the project with its agents, runs (or, `resuming`, finishes) the
+/// orchestrator's message and prints the summary.
+async fn run_generation(
+    rt: Arc<Runtime>,
+    id: &str,
+    setup: &Setup,
+    resuming: bool,
+    payload: &str,
+    analysis_project: Option<String>,
+    started: Instant,
+) -> Result<(), Failure> {
+    let generation = setup
+        .generation
+        .as_ref()
+        .ok_or_else(|| Failure::new(2, format!("project `{id}` is not a generation")))?;
+    let llm = &rt.services().llm;
+    let out = &setup.workspace;
+    let project = Project::open(rt.clone(), id, &setup.tenant, out).map_err(|e| {
         Failure::new(
             2,
             format!("cannot use {} for the project: {e}", out.display()),
@@ -313,27 +465,24 @@ pub async fn generate(
     })?;
     for agent in AGENTS {
         let bytes = Runtime::read_component(agent).map_err(Failure::load)?;
-        let policy = policy_for(agent, policies.as_deref())?;
+        let policy = policy_for(agent, generation.policies.as_deref())?;
         let loaded = rt.load_agent(&bytes, policy).await.map_err(Failure::load)?;
         project.add_agent(loaded);
     }
-    crate::say!("Generating `{name}` into {}", out.display());
+    crate::say!("Generating `{}` into {}", generation.name, out.display());
 
     let bars = MultiProgress::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(watch(rt.clone(), name.clone(), bars.clone(), stop_rx));
-    let result = project
-        .run(
-            "orchestrator",
-            "generate",
-            &json!({
-                "description": description,
-                "name": name,
-                "analysis": analysis.as_ref().map(|a| &a.answer),
-            })
-            .to_string(),
-        )
-        .await;
+    let watcher = tokio::spawn(watch(rt.clone(), id.to_string(), bars.clone(), stop_rx));
+    let result = async {
+        if resuming {
+            project.resume().await?;
+        }
+        project
+            .run_as(&generation.root, "orchestrator", "generate", payload)
+            .await
+    }
+    .await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
 
@@ -342,9 +491,9 @@ pub async fn generate(
     let (files, lines) = count(project.root());
     // The analyst's model calls were charged to the analysis before the
     // project had its name.
-    let mut usage = llm.usage(&name).unwrap_or_default();
-    if let Some(a) = &analysis {
-        usage.extend(llm.usage(&a.project).unwrap_or_default());
+    let mut usage = llm.usage(id).unwrap_or_default();
+    if let Some(a) = &analysis_project {
+        usage.extend(llm.usage(a).unwrap_or_default());
     }
     let calls: u64 = usage.iter().map(|u| u.calls).sum();
     let tokens: u64 = usage
@@ -354,7 +503,7 @@ pub async fn generate(
     crate::say!();
     // The record is the orchestrator's (a guest's) words: clipped and
     // escaped before they reach the terminal.
-    let text = |v: &Value, max: usize| crate::log::clip(v.as_str().unwrap_or(""), max);
+    let text = |v: &Value, max: usize| crate::text::clip(v.as_str().unwrap_or(""), max);
     for phase in record["phases"].as_array().into_iter().flatten() {
         crate::say!(
             "  {:<12} {:<7} {:>7.1}s  {}",
@@ -403,9 +552,10 @@ pub async fn generate(
         let rejected = bodies["rejected"].as_array().map_or(0, Vec::len);
         crate::say!(
             "Validation rules from the LLM: {kept} kept, {rejected} rejected (the template's validation stays for those){}",
-            bodies["note"]
-                .as_str()
-                .map_or(String::new(), |n| format!("; {}", crate::log::clip(n, 300)))
+            bodies["note"].as_str().map_or(String::new(), |n| format!(
+                "; {}",
+                crate::text::clip(n, 300)
+            ))
         );
         for r in bodies["rejected"].as_array().into_iter().flatten() {
             crate::say!(
@@ -426,7 +576,7 @@ pub async fn generate(
             1,
             format!(
                 "generation failed: {}",
-                crate::log::clip(&outcome.summary, 300)
+                crate::text::clip(&outcome.summary, 300)
             ),
         ))
     }

@@ -9,6 +9,7 @@
 //! history (`nexus messages`) and the dead-letter queue.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,15 +64,32 @@ enum Op {
     History(String, u32, Reply<Vec<Entry>>),
     DeadLetters(String, Reply<Vec<(String, String, u32, String)>>),
     Setting(String, Option<String>, Reply<Option<String>>),
+    State(String, Reply<Option<State>>),
+    Abandon(String, String, Reply<usize>),
 }
 
 /// Why the journal failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("the journal database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
     #[error("the journal thread has stopped")]
     Stopped,
+    /// The project's share of the journal is used up by messages not yet
+    /// handled (or the disk is full).
+    #[error("{0}")]
+    Full(String),
+}
+
+impl JournalError {
+    fn from_db(e: rusqlite::Error) -> JournalError {
+        match e {
+            rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::DiskFull => {
+                JournalError::Full(msg.unwrap_or_else(|| "the disk is full".into()))
+            }
+            e => JournalError::Db(e),
+        }
+    }
 }
 
 pub struct Journal {
@@ -97,29 +115,44 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 impl Journal {
-    /// Opens the journal in the database at `path` (`None`: in memory).
-    /// Opens (creating) the journal. With `retention`, handled and dead
-    /// messages older than it are deleted first, so a host that is only
-    /// ever started for runs still keeps its journal bounded.
-    pub fn open(path: Option<&Path>, retention: Option<Duration>) -> Result<Journal, JournalError> {
-        let conn = match path {
-            Some(p) => Connection::open(p)?,
-            None => Connection::open_in_memory()?,
-        };
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "wal")?;
-        conn.pragma_update(None, "synchronous", "full")?;
-        conn.execute_batch(SCHEMA)?;
-        if let Some(age) = retention {
-            let pruned = prune(&conn, now() - age.as_secs() as i64)?;
-            if pruned > 0 {
-                tracing::info!(pruned, "pruned handled messages older than the retention");
+    /// Opens (creating) the journal in the database at `path` (`None`: in
+    /// memory). With `retention`, handled and dead messages older than it
+    /// are deleted first, so a host that is only ever started for runs
+    /// still keeps its journal bounded. Each project may keep at most
+    /// `max_project_bytes` of payloads and replies: past it, its oldest
+    /// handled messages make room, and when only undone ones are left, a
+    /// new message is refused ([`JournalError::Full`]).
+    pub fn open(
+        path: Option<&Path>,
+        retention: Option<Duration>,
+        max_project_bytes: u64,
+    ) -> Result<Journal, JournalError> {
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = match path {
+                Some(p) => Connection::open(p)?,
+                None => Connection::open_in_memory()?,
+            };
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            conn.pragma_update(None, "synchronous", "full")?;
+            conn.execute_batch(SCHEMA)?;
+            if let Some(age) = retention {
+                let pruned = prune(&conn, now() - age.as_secs() as i64)?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "pruned handled messages older than the retention");
+                }
             }
-        }
+            Ok(conn)
+        };
+        let conn = open().map_err(JournalError::from_db)?;
         let (tx, rx) = mpsc::channel::<Op>();
+        let budget = Budget {
+            limit: max_project_bytes,
+            used: HashMap::new(),
+        };
         std::thread::Builder::new()
             .name("nexus-journal".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, budget))
             .map_err(|_| JournalError::Stopped)?;
         Ok(Journal { ops: tx })
     }
@@ -127,7 +160,9 @@ impl Journal {
     async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, JournalError> {
         let (tx, rx) = oneshot::channel();
         self.ops.send(op(tx)).map_err(|_| JournalError::Stopped)?;
-        Ok(rx.await.map_err(|_| JournalError::Stopped)??)
+        rx.await
+            .map_err(|_| JournalError::Stopped)?
+            .map_err(JournalError::from_db)
     }
 
     /// Writes a new message; when one with the same id exists, writes
@@ -176,6 +211,18 @@ impl Journal {
         self.call(|r| Op::DeadLetters(project.into(), r)).await
     }
 
+    /// Where the message `id` stands, if the journal has it.
+    pub async fn state(&self, id: &str) -> Result<Option<State>, JournalError> {
+        self.call(|r| Op::State(id.into(), r)).await
+    }
+
+    /// Gives up on every message of `project` not yet done, with `reason`,
+    /// so that no later `resume` delivers them; returns how many there were.
+    pub async fn abandon(&self, project: &str, reason: &str) -> Result<usize, JournalError> {
+        self.call(|r| Op::Abandon(project.into(), reason.into(), r))
+            .await
+    }
+
     /// Reads (`value: None`) or writes a setting; returns the stored value.
     pub async fn setting(
         &self,
@@ -190,7 +237,87 @@ impl Journal {
 /// Most operations written in one transaction.
 const BATCH: usize = 512;
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Op>) {
+/// Bytes of payloads and replies each project keeps in the journal,
+/// counted as they change (read from the tables the first time a project
+/// is seen), and the most it may keep.
+struct Budget {
+    limit: u64,
+    used: HashMap<String, u64>,
+}
+
+const MESSAGE_BYTES: &str =
+    "length(CAST(payload AS BLOB)) + coalesce(length(CAST(reply AS BLOB)), 0)";
+
+impl Budget {
+    fn used(&mut self, c: &Connection, project: &str) -> rusqlite::Result<u64> {
+        if let Some(n) = self.used.get(project) {
+            return Ok(*n);
+        }
+        let messages: i64 = c.query_row(
+            &format!("SELECT coalesce(sum({MESSAGE_BYTES}), 0) FROM messages WHERE project = ?1"),
+            params![project],
+            |r| r.get(0),
+        )?;
+        let letters: i64 = c.query_row(
+            "SELECT coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM dead_letters WHERE project = ?1",
+            params![project],
+            |r| r.get(0),
+        )?;
+        let n = (messages + letters).max(0) as u64;
+        self.used.insert(project.to_string(), n);
+        Ok(n)
+    }
+
+    fn change(&mut self, project: &str, add: u64, sub: u64) {
+        if let Some(n) = self.used.get_mut(project) {
+            *n = n.saturating_add(add).saturating_sub(sub);
+        }
+    }
+
+    /// Makes room for `need` more bytes of `project`, deleting its oldest
+    /// handled and dead messages (then its oldest dead letters) as far as
+    /// needed. Returns whether the room is there.
+    fn make_room(&mut self, c: &Connection, project: &str, need: u64) -> rusqlite::Result<bool> {
+        for (select, delete) in [
+            (
+                format!(
+                    "SELECT id, {MESSAGE_BYTES} FROM messages WHERE project = ?1 AND state IN ('done', 'dead')
+                     ORDER BY updated, rowid LIMIT 256"
+                ),
+                "DELETE FROM messages WHERE id = ?1",
+            ),
+            (
+                "SELECT id, length(CAST(payload AS BLOB)) FROM dead_letters WHERE project = ?1
+                 ORDER BY at, rowid LIMIT 256"
+                    .to_string(),
+                "DELETE FROM dead_letters WHERE id = ?1",
+            ),
+        ] {
+            loop {
+                if self.used(c, project)?.saturating_add(need) <= self.limit {
+                    return Ok(true);
+                }
+                let oldest: Vec<(String, i64)> = c
+                    .prepare_cached(&select)?
+                    .query_map(params![project], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                if oldest.is_empty() {
+                    break;
+                }
+                for (id, bytes) in oldest {
+                    c.execute(delete, params![id])?;
+                    self.change(project, 0, bytes.max(0) as u64);
+                    if self.used(c, project)?.saturating_add(need) <= self.limit {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(self.used(c, project)?.saturating_add(need) <= self.limit)
+    }
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -211,12 +338,14 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Op>) {
         };
         let mut done = Vec::with_capacity(batch.len());
         for op in batch {
-            done.push(apply(&tx, op));
+            done.push(apply(&tx, op, &mut budget));
         }
         // Acknowledge only after the batch is durable.
         match tx.commit() {
             Ok(()) => done.into_iter().for_each(|ack| ack(None)),
             Err(e) => {
+                // What was counted for the batch did not happen: count anew.
+                budget.used.clear();
                 let msg = e.to_string();
                 done.into_iter().for_each(|ack| ack(Some(msg.clone())));
             }
@@ -249,6 +378,8 @@ fn fail(batch: Vec<Op>, e: &rusqlite::Error) {
             Op::History(_, _, r) => drop(r.send(Err(err()))),
             Op::DeadLetters(_, r) => drop(r.send(Err(err()))),
             Op::Setting(_, _, r) => drop(r.send(Err(err()))),
+            Op::State(_, r) => drop(r.send(Err(err()))),
+            Op::Abandon(_, _, r) => drop(r.send(Err(err()))),
         }
     }
 }
@@ -286,7 +417,14 @@ fn state(kind: &str, reply: Option<String>, error: Option<String>) -> State {
 
 const COLUMNS: &str = "id, project, sender, recipient, kind, payload, depth, attempt";
 
-fn apply(c: &Connection, op: Op) -> Ack {
+fn full(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some(message),
+    )
+}
+
+fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
     match op {
         Op::Insert(m, r) => {
             let result = (|| {
@@ -298,6 +436,16 @@ fn apply(c: &Connection, op: Op) -> Ack {
                     )
                     .optional()?;
                 if existing.is_none() {
+                    let need = m.payload.len() as u64;
+                    if !budget.make_room(c, &m.project, need)? {
+                        return Err(full(format!(
+                            "project `{}` keeps {} of messages not yet handled; the journal holds at most {} a project",
+                            crate::text::clip(&m.project, 64),
+                            crate::policy::Size(budget.used(c, &m.project)?),
+                            crate::policy::Size(budget.limit)
+                        )));
+                    }
+                    budget.change(&m.project, need, 0);
                     let t = now();
                     c.execute(
                         "INSERT INTO messages (id, project, sender, recipient, kind, payload, depth, attempt, state, created, updated)
@@ -310,12 +458,22 @@ fn apply(c: &Connection, op: Op) -> Ack {
             ack(r, result)
         }
         Op::Done(id, reply, r) => {
-            let result = c
-                .execute(
-                    "UPDATE messages SET state = 'done', reply = ?2, updated = ?3 WHERE id = ?1",
-                    params![id, reply, now()],
-                )
-                .map(drop);
+            let result = (|| {
+                let project: Option<String> = c
+                    .query_row(
+                        "UPDATE messages SET state = 'done', reply = ?2, updated = ?3 WHERE id = ?1 RETURNING project",
+                        params![id, reply, now()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(p) = project {
+                    budget.change(&p, reply.len() as u64, 0);
+                    // The reply is kept whatever it costs; older handled
+                    // messages make room for it.
+                    budget.make_room(c, &p, 0)?;
+                }
+                Ok(())
+            })();
             ack(r, result)
         }
         Op::Retry(id, attempt, error, r) => {
@@ -337,20 +495,38 @@ fn apply(c: &Connection, op: Op) -> Ack {
                 if !keep {
                     return Ok(());
                 }
-                c.execute(
-                    "INSERT OR REPLACE INTO dead_letters (id, project, recipient, kind, payload, attempts, error, at)
-                     SELECT id, project, recipient, kind, payload, attempt + 1, ?2, ?3 FROM messages WHERE id = ?1",
-                    params![id, error, t],
-                )?;
+                let copied: Option<(String, i64)> = c
+                    .query_row(
+                        "INSERT OR REPLACE INTO dead_letters (id, project, recipient, kind, payload, attempts, error, at)
+                         SELECT id, project, recipient, kind, payload, attempt + 1, ?2, ?3 FROM messages WHERE id = ?1
+                         RETURNING project, length(CAST(payload AS BLOB))",
+                        params![id, error, t],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((p, bytes)) = copied {
+                    budget.change(&p, bytes.max(0) as u64, 0);
+                    budget.make_room(c, &p, 0)?;
+                }
                 Ok(())
             })();
             ack(r, result)
         }
-        Op::Forget(id, r) => ack(
-            r,
-            c.execute("DELETE FROM messages WHERE id = ?1", params![id])
-                .map(drop),
-        ),
+        Op::Forget(id, r) => {
+            let result = c
+                .query_row(
+                    &format!("DELETE FROM messages WHERE id = ?1 RETURNING project, {MESSAGE_BYTES}"),
+                    params![id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()
+                .map(|gone| {
+                    if let Some((p, bytes)) = gone {
+                        budget.change(&p, 0, bytes.max(0) as u64);
+                    }
+                });
+            ack(r, result)
+        }
         Op::Pending(project, r) => {
             let result = (|| {
                 let mut stmt = c.prepare_cached(&format!(
@@ -392,6 +568,22 @@ fn apply(c: &Connection, op: Op) -> Ack {
             })();
             ack(r, result)
         }
+        Op::State(id, r) => ack(
+            r,
+            c.query_row(
+                "SELECT state, reply, last_error FROM messages WHERE id = ?1",
+                params![id],
+                |r| Ok(state(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional(),
+        ),
+        Op::Abandon(project, reason, r) => ack(
+            r,
+            c.execute(
+                "UPDATE messages SET state = 'dead', last_error = ?2, updated = ?3 WHERE project = ?1 AND state = 'pending'",
+                params![project, reason, now()],
+            ),
+        ),
         Op::Setting(key, value, r) => {
             let result = (|| {
                 if let Some(v) = &value {
@@ -434,7 +626,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let db = dir.path().join("nexus.db");
         {
-            let j = Journal::open(Some(&db), None).unwrap();
+            let j = Journal::open(Some(&db), None, u64::MAX).unwrap();
             for id in ["old-done", "new-done", "old-pending"] {
                 j.insert(&message(id)).await.unwrap();
             }
@@ -450,7 +642,7 @@ mod tests {
         .unwrap();
         drop(c);
 
-        let j = Journal::open(Some(&db), Some(Duration::from_secs(86_400))).unwrap();
+        let j = Journal::open(Some(&db), Some(Duration::from_secs(86_400)), u64::MAX).unwrap();
         let left: Vec<String> = j
             .history("p", 10)
             .await
@@ -460,5 +652,63 @@ mod tests {
             .collect();
         // Undone work is never pruned, however old.
         assert_eq!(left, ["new-done", "old-pending"]);
+    }
+
+    fn sized(id: &str, bytes: usize) -> Message {
+        Message {
+            payload: format!("\"{}\"", "x".repeat(bytes - 2)),
+            ..message(id)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_keeps_each_project_within_its_share() {
+        let j = Journal::open(None, None, 10_000).unwrap();
+        // Handled messages make room for new ones, oldest first.
+        for i in 0..100 {
+            let id = format!("m{i}");
+            j.insert(&sized(&id, 1000)).await.unwrap();
+            j.done(&id, "{}").await.unwrap();
+        }
+        let left = j.history("p", 1000).await.unwrap();
+        assert!(left.len() <= 10 && left.len() >= 8, "{}", left.len());
+        assert_eq!(left.last().unwrap().message.id, "m99");
+
+        // Undone messages are never dropped: once they fill the share, a new
+        // one is refused.
+        let mut accepted = 0;
+        let err = loop {
+            match j.insert(&sized(&format!("p{accepted}"), 1000)).await {
+                Ok(_) => accepted += 1,
+                Err(e) => break e,
+            }
+            assert!(accepted <= 10, "the share was never full");
+        };
+        assert!(matches!(err, JournalError::Full(_)), "{err}");
+        assert!(err.to_string().contains("holds at most"), "{err}");
+        assert!(accepted >= 9, "{accepted}");
+        assert_eq!(j.pending("p").await.unwrap().len(), accepted);
+        // Another project has its own share.
+        let mut other = sized("q0", 1000);
+        other.project = "q".into();
+        j.insert(&other).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_count_survives_a_reopen() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = dir.path().join("nexus.db");
+        {
+            let j = Journal::open(Some(&db), None, 5_000).unwrap();
+            for i in 0..4 {
+                j.insert(&sized(&format!("a{i}"), 1000)).await.unwrap();
+            }
+        }
+        let j = Journal::open(Some(&db), None, 5_000).unwrap();
+        j.insert(&sized("a4", 1000)).await.unwrap();
+        assert!(matches!(
+            j.insert(&sized("a5", 1000)).await,
+            Err(JournalError::Full(_))
+        ));
     }
 }

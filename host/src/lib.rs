@@ -40,5 +40,7 @@ pub mod policy;
 pub mod project;
 pub mod runtime;
 pub mod services;
+pub mod setup;
 pub mod task;
+pub mod text;
 pub mod workspace;

@@ -4,26 +4,12 @@
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::log::{Host, Level};
 use crate::task::TaskState;
+use crate::text::clip;
 
 /// Longest message kept, in bytes.
 pub const MAX_MESSAGE: usize = 4096;
 /// Most fields kept per line.
 pub const MAX_FIELDS: usize = 32;
-
-/// Cuts `text` to at most `max` bytes on a character boundary and escapes
-/// control characters, so guest text cannot forge log lines or terminal
-/// sequences.
-pub fn clip(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out: String = text[..end].escape_debug().collect();
-    if end < text.len() {
-        out.push('…');
-    }
-    out
-}
 
 fn level(l: Level) -> tracing::Level {
     match l {

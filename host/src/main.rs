@@ -1,12 +1,12 @@
 //! The `nexus` command line.
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use nexus::config::{HostConfig, ProcessEnv};
 use nexus::failure::Failure;
 use nexus::policy::Policy;
 use nexus::project::Project;
 use nexus::runtime::{Runtime, RuntimeOptions};
+use nexus::setup::Setup;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,10 +65,11 @@ enum Command {
     /// role resolves to right now.
     Models,
     /// Continue a project whose host was killed: deliver again every message
-    /// the journal holds as not done, and wait until each is handled.
+    /// the journal holds as not done, and wait until each is handled. A
+    /// generation ends with the summary `nexus generate` prints.
     Resume {
-        /// The project id given to `nexus run --project` (or its default, the
-        /// workspace directory's name).
+        /// The project's id: the name given to `nexus generate` or `nexus run
+        /// --project`, or the id they printed.
         project: String,
     },
     /// Show a project's message history from the journal.
@@ -117,6 +118,11 @@ struct GenerateArgs {
     /// JSON on stdout, a summary and the reasons on stderr. Writes nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Start over even when an earlier run of this project was interrupted
+    /// (without it, that run is continued: what it finished, and the model
+    /// answers it paid for, are kept).
+    #[arg(long)]
+    restart: bool,
 }
 
 #[derive(Args)]
@@ -205,7 +211,7 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("nexus: {}", f.message);
+            eprintln!("nexus: {}", nexus::text::escape(&f.message));
             ExitCode::from(f.code)
         }
     }
@@ -220,10 +226,13 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Generate(args) => {
             nexus::generate::generate(
                 runtime(&cli.global)?,
-                args.description,
-                args.name,
-                args.out,
-                args.policies,
+                nexus::generate::Request {
+                    description: args.description,
+                    name: args.name,
+                    out: args.out,
+                    policies: args.policies,
+                    restart: args.restart,
+                },
             )
             .await
         }
@@ -274,6 +283,7 @@ fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
         database: state_dir.map(|d| d.join("nexus.db")),
         llm: config.llm,
         bus: config.bus,
+        memory: config.memory,
         no_journal: false,
     })
     .map_err(|e| Failure {
@@ -288,15 +298,6 @@ fn host_config(g: &Global) -> Result<HostConfig, Failure> {
     Ok(HostConfig::load(path, &ProcessEnv)?)
 }
 
-/// What `resume` needs to rebuild a project: written by `run`.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ProjectSetup {
-    tenant: String,
-    workspace: PathBuf,
-    /// (component: path or built-in name, policy path)
-    agents: Vec<(String, PathBuf)>,
-}
-
 fn journal_of(rt: &Runtime) -> Result<&nexus::journal::Journal, Failure> {
     rt.journal().ok_or_else(|| Failure {
         code: 2,
@@ -307,10 +308,13 @@ fn journal_of(rt: &Runtime) -> Result<&nexus::journal::Journal, Failure> {
 async fn open_project(
     rt: &std::sync::Arc<Runtime>,
     id: &str,
-    setup: &ProjectSetup,
+    setup: &Setup,
 ) -> Result<(std::sync::Arc<Project>, String), Failure> {
-    let project = Project::open(rt.clone(), id, &setup.tenant, &setup.workspace)
-        .with_context(|| format!("opening the workspace {}", setup.workspace.display()))?;
+    let project =
+        Project::open(rt.clone(), id, &setup.tenant, &setup.workspace).map_err(|e| Failure {
+            code: 2,
+            message: format!("opening the workspace {}: {e}", setup.workspace.display()),
+        })?;
     let mut first = None;
     for (component, policy) in &setup.agents {
         let agent = load(rt, component, policy).await?;
@@ -323,16 +327,15 @@ async fn open_project(
 async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
     let rt = runtime(g)?;
     let journal = journal_of(&rt)?;
-    let stored = journal
-        .setting(&format!("project:{id}"), None)
-        .await?
-        .ok_or_else(|| Failure {
-            code: 2,
-            message: format!(
-                "no project `{id}` in the journal; `nexus run --project {id}` creates one"
-            ),
-        })?;
-    let setup: ProjectSetup = serde_json::from_str(&stored)?;
+    let setup = Setup::load(journal, id).await?.ok_or_else(|| Failure {
+        code: 2,
+        message: format!(
+            "no project `{id}` in the journal; `nexus generate --name {id}` or `nexus run --project {id}` creates one"
+        ),
+    })?;
+    if setup.generation.is_some() {
+        return nexus::generate::resume(rt.clone(), id, &setup).await;
+    }
     let (project, _) = open_project(&rt, id, &setup).await?;
     let report = project.resume().await.map_err(|f| Failure::task(&f))?;
     nexus::say!(
@@ -367,16 +370,16 @@ async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Fa
         if json {
             nexus::say!(
                 "{}",
-                serde_json::json!({
+                nexus::text::json_line(&serde_json::json!({
                     "id": m.id, "from": m.sender, "to": m.recipient, "kind": m.kind, "state": state,
                     "attempt": m.attempt, "created": e.created, "updated": e.updated, "error": e.last_error,
-                })
+                }))
             );
         } else {
-            let clip = |s: &str, n| nexus::log::clip(s, n);
+            let clip = |s: &str, n| nexus::text::clip(s, n);
             nexus::say!(
                 "{} {:<8} {:>12} -> {:<12} {:<20} attempt {} {}",
-                &m.id[..m.id.len().min(12)],
+                clip(&m.id, 12),
                 state,
                 clip(&m.sender, 12),
                 clip(&m.recipient, 12),
@@ -438,12 +441,34 @@ async fn models(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Reads at most `max` bytes of `path` as UTF-8; a bigger file is refused
+/// before it is read.
+fn read_bounded(path: &str, max: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("it is larger than {}", nexus::policy::Size(max)));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 ({e})"))
+}
+
 fn read_task(arg: &str) -> Result<(String, String), Failure> {
+    let max = nexus::project::MAX_TASK;
     let text = match arg.strip_prefix('@') {
-        Some(file) => std::fs::read_to_string(file)
-            .with_context(|| format!("reading the task file {file}"))?,
+        Some(file) => read_bounded(file, max).map_err(|e| Failure {
+            code: 2,
+            message: format!("reading the task file {file}: {e}"),
+        })?,
         None => arg.to_string(),
     };
+    nexus::text::check_json(&text, max, "the task limit").map_err(|e| Failure {
+        code: 2,
+        message: format!("the task is refused: {e}"),
+    })?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure {
         code: 2,
         message: format!(
@@ -479,13 +504,10 @@ async fn load(
 async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
     let (kind, payload) = read_task(&args.task)?;
     let rt = runtime(g)?;
-    let project_id = args.project.clone().unwrap_or_else(|| {
-        args.workspace
-            .file_name()
-            .map_or("project".into(), |n| n.to_string_lossy().into_owned())
-    });
-    std::fs::create_dir_all(&args.workspace)
-        .with_context(|| format!("creating the workspace {}", args.workspace.display()))?;
+    std::fs::create_dir_all(&args.workspace).map_err(|e| Failure {
+        code: 2,
+        message: format!("creating the workspace {}: {e}", args.workspace.display()),
+    })?;
     let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     // Paths are stored absolute so `resume` works from any directory; a
     // built-in agent's name stays a name.
@@ -504,29 +526,46 @@ async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
         })?;
         agents.push((spec(agent), absolute(Path::new(policy))));
     }
-    let setup = ProjectSetup {
+    let setup = Setup {
         tenant: args.tenant.clone(),
         workspace: absolute(&args.workspace),
         agents,
+        generation: None,
+    };
+    // One id, one directory: an id recorded for another directory is
+    // refused, and the default id is made unique.
+    let project_id = match (rt.journal(), args.project.clone()) {
+        (Some(journal), Some(id)) => {
+            nexus::setup::claim(journal, &id, &setup.workspace).await?;
+            id
+        }
+        (Some(journal), None) => {
+            let name = setup
+                .workspace
+                .file_name()
+                .map_or("project".into(), |n| n.to_string_lossy().into_owned());
+            let id = nexus::setup::default_id(journal, &name, &setup.workspace).await?;
+            if id != name {
+                eprintln!("nexus: project id `{id}` (`{name}` belongs to another directory)");
+            }
+            id
+        }
+        (None, id) => id.unwrap_or_else(|| "project".into()),
     };
     let (project, id) = open_project(&rt, &project_id, &setup).await?;
     if let Some(journal) = rt.journal() {
-        journal
-            .setting(
-                &format!("project:{project_id}"),
-                Some(&serde_json::to_string(&setup)?),
-            )
-            .await?;
+        setup.save(journal, &project_id).await?;
     }
     match project.run(&id, &kind, &payload).await {
         Ok(outcome) => {
-            nexus::say!("ok: {}", outcome.summary);
+            // The agent's words: escaped before they reach the terminal.
+            nexus::say!("ok: {}", nexus::text::clip(&outcome.summary, 1024));
             let pretty = serde_json::from_str::<serde_json::Value>(&outcome.payload)
-                .and_then(|v| serde_json::to_string_pretty(&v))
-                .unwrap_or(outcome.payload);
+                .map(|v| nexus::text::json_pretty(&v))
+                .unwrap_or_else(|_| nexus::text::escape(&outcome.payload));
             nexus::say!("{pretty}");
             for a in &outcome.artifacts {
-                nexus::say!("wrote {}", nexus::log::clip(a, 1024));
+                nexus::say!("wrote {}", nexus::text::clip(a, 1024));
             }
             Ok(())
         }
@@ -538,7 +577,7 @@ async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
     let rt = runtime(g)?;
     let bytes = Runtime::read_component(agent).map_err(Failure::load)?;
     let i = rt.inspect(&bytes).await.map_err(Failure::load)?;
-    let clip = |s: &str| nexus::log::clip(s, 256);
+    let clip = |s: &str| nexus::text::clip(s, 256);
     nexus::say!("id:           {}", clip(&i.info.id));
     nexus::say!("name:         {}", clip(&i.info.name));
     nexus::say!("version:      {}", clip(&i.info.version));

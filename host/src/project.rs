@@ -12,7 +12,7 @@
 
 use crate::bindings::{Error, Outcome, Task, TaskError};
 use crate::config::BusConfig;
-use crate::journal::{Journal, Message, State};
+use crate::journal::{Journal, JournalError, Message, State};
 use crate::policy::Size;
 use crate::runtime::{Agent, Runtime};
 use crate::task::{Caller, Limit, TaskFailure, TaskState};
@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use wasmtime::Store;
+
+/// Largest task payload accepted from outside the project (the command
+/// line, a service request), checked before it is parsed.
+pub const MAX_TASK: u64 = 1 << 20;
 
 /// Most artifacts an outcome may list.
 const MAX_ARTIFACTS: usize = 10_000;
@@ -85,15 +89,29 @@ fn outcome_from_json(text: &str) -> Outcome {
     }
 }
 
-/// Whether trying the task again could help.
-fn retryable(f: &TaskFailure) -> bool {
+/// Whether trying the task again could help: `Err` says why not. Only
+/// what may pass (a busy or slow peer, a backend that is down for now, an
+/// agent's own failure) is tried again; a denial, a quota, a limit or a
+/// trap would only repeat, side effects included.
+fn retryable(f: &TaskFailure) -> Result<(), &'static str> {
+    let transient = |e: &Error| match e {
+        Error::Busy | Error::Timeout | Error::Unavailable(_) | Error::Internal(_) => Ok(()),
+        Error::Denied(_) => Err("a policy denial is the same on every attempt"),
+        Error::QuotaExceeded(_) => Err("the quota is still exceeded on a second attempt"),
+        Error::NotFound(_) | Error::Invalid(_) => Err("the same request fails the same way"),
+    };
     match f {
-        TaskFailure::Agent { error, .. } => {
-            matches!(error, TaskError::Failed(_) | TaskError::Capability(_))
-        }
-        TaskFailure::Limit { .. } | TaskFailure::Trap { .. } => true,
-        TaskFailure::Refused(e) => matches!(e, Error::Busy | Error::Timeout),
-        TaskFailure::DeadLetter { .. } => false,
+        TaskFailure::Agent { error, .. } => match error {
+            TaskError::Failed(_) => Ok(()),
+            TaskError::Capability(e) => transient(e),
+            TaskError::Rejected(_) | TaskError::Unsupported(_) => {
+                Err("the agent turned the task down")
+            }
+        },
+        TaskFailure::Limit { .. } => Err("the limit would be hit again"),
+        TaskFailure::Trap { .. } => Err("the trap would happen again"),
+        TaskFailure::Refused(e) => transient(e),
+        TaskFailure::DeadLetter { .. } => Err("it is in the dead letters"),
     }
 }
 
@@ -217,11 +235,31 @@ impl Project {
         kind: &str,
         payload: &str,
     ) -> Result<Outcome, TaskFailure> {
+        self.run_as(&uuid::Uuid::new_v4().to_string(), agent, kind, payload)
+            .await
+    }
+
+    /// [`Project::run`] with the message id chosen by the caller. When the
+    /// journal already holds that message, nothing is delivered again: a
+    /// handled one answers with its stored outcome, a pending one is waited
+    /// for (after [`Project::resume`] delivered it again).
+    pub async fn run_as(
+        self: &Arc<Self>,
+        id: &str,
+        agent: &str,
+        kind: &str,
+        payload: &str,
+    ) -> Result<Outcome, TaskFailure> {
+        crate::text::check_json(payload, MAX_TASK, "the task limit").map_err(|e| {
+            TaskFailure::Refused(Error::QuotaExceeded(format!(
+                "the task payload is refused: {e}"
+            )))
+        })?;
         serde_json::from_str::<serde::de::IgnoredAny>(payload).map_err(|e| {
             TaskFailure::Refused(Error::Invalid(format!("the task payload is not JSON: {e}")))
         })?;
         let message = Message {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: id.to_string(),
             project: self.id.clone(),
             sender: "user".into(),
             recipient: agent.to_string(),
@@ -283,8 +321,12 @@ impl Project {
             .push(done_tx);
         if let Some(journal) = self.journal() {
             let existing = journal.insert(&message).await.map_err(|e| {
-                self.resolve(&message.id, Err(refused(Error::Internal(e.to_string()))));
-                refused(Error::Internal(e.to_string()))
+                let error = match e {
+                    JournalError::Full(why) => Error::QuotaExceeded(why),
+                    e => Error::Internal(e.to_string()),
+                };
+                self.resolve(&message.id, Err(refused(error.clone())));
+                refused(error)
             })?;
             match existing {
                 None => {}
@@ -406,7 +448,7 @@ impl Project {
                 self.resolve(&message.id, Ok(outcome));
             }
             Err(failure)
-                if retryable(&failure)
+                if retryable(&failure).is_ok()
                     && message.attempt + 1 < self.bus_config().retry_attempts =>
             {
                 let attempt = message.attempt + 1;
@@ -432,7 +474,10 @@ impl Project {
                 });
             }
             Err(failure) => {
-                let reason = failure.to_string();
+                let reason = match retryable(&failure) {
+                    Err(why) => format!("{failure} (not retried: {why})"),
+                    Ok(()) => failure.to_string(),
+                };
                 if let Some(j) = journal {
                     let recorded = j
                         .dead(&message.id, &reason, self.bus_config().dead_letter_queue)
@@ -457,7 +502,7 @@ impl Project {
             )))
         })?;
         let wall = agent.policy.limits.wall_time;
-        let span = tracing::info_span!("task", project = %self.id, agent = %agent_id, task = %m.id, kind = %crate::log::clip(&m.kind, 64));
+        let span = tracing::info_span!("task", project = %self.id, agent = %agent_id, task = %m.id, kind = %crate::text::clip(&m.kind, 64));
         let caller = Caller {
             agent: agent_id.into(),
             project: self.id.as_str().into(),
@@ -536,6 +581,6 @@ fn check_outcome(agent: &str, mut outcome: Outcome, max: u64) -> Result<Outcome,
             "its outcome lists more than {MAX_ARTIFACTS} artifacts"
         )));
     }
-    outcome.summary = crate::log::clip(&outcome.summary, 1024);
+    outcome.summary = crate::text::clip(&outcome.summary, 1024);
     Ok(outcome)
 }

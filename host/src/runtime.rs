@@ -68,6 +68,8 @@ pub struct RuntimeOptions {
     pub llm: crate::config::LlmConfig,
     /// Mailboxes, retries, dead letters.
     pub bus: crate::config::BusConfig,
+    /// What each tenant's knowledge base may hold.
+    pub memory: crate::config::MemoryConfig,
     /// Journal bus messages (in `database`, or in memory without one).
     /// Without a journal, messages live only in memory.
     pub no_journal: bool,
@@ -113,13 +115,14 @@ impl Agent {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
-        let services = Services::open(options.database.as_deref(), options.llm)?;
+        let services = Services::open(options.database.as_deref(), options.llm, options.memory)?;
         let journal = if options.no_journal {
             None
         } else {
             Some(Arc::new(crate::journal::Journal::open(
                 options.database.as_deref(),
                 Some(options.bus.retention),
+                options.bus.max_journal_bytes,
             )?))
         };
         let ticking = Arc::new(Mutex::new(Vec::<Engine>::new()));
@@ -191,7 +194,7 @@ impl Runtime {
         let agent = self.prepare(bytes, sha256, Arc::new(policy)).await?;
         if agent.info.id != agent.policy.agent {
             return Err(LoadError::IdMismatch {
-                component: crate::log::clip(&agent.info.id, 64),
+                component: crate::text::clip(&agent.info.id, 64),
                 expected: agent.policy.agent.clone(),
                 policy: agent.policy.source.display().to_string(),
             });
@@ -278,8 +281,20 @@ impl Runtime {
         {
             return Ok((component, true));
         }
-        let component =
-            Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::Compile(
+                "the file is not WebAssembly (it does not start with `\\0asm`); build the agent for wasm32-wasip2".into(),
+            ));
+        }
+        // wasmtime's message spans lines (hex dumps); one line is kept.
+        let component = Component::new(engine, bytes).map_err(|e| {
+            LoadError::Compile(
+                format!("{e:#}")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
         if let Some(cache) = &self.cache {
             cache.store(engine, sha256, &component);
         }

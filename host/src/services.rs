@@ -1,7 +1,7 @@
 //! Backends shared by every task: the database, the knowledge base, host
 //! metrics and the LLM client.
 
-use crate::config::LlmConfig;
+use crate::config::{LlmConfig, MemoryConfig};
 use crate::db::Database;
 use crate::llm::Llm;
 use crate::memory::MemoryStore;
@@ -18,7 +18,11 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn open(database: Option<&Path>, llm: LlmConfig) -> anyhow::Result<Services> {
+    pub fn open(
+        database: Option<&Path>,
+        llm: LlmConfig,
+        memory: MemoryConfig,
+    ) -> anyhow::Result<Services> {
         if let Some(dir) = database.and_then(Path::parent) {
             std::fs::create_dir_all(dir)?;
         }
@@ -26,7 +30,7 @@ impl Services {
         let db = Database::open(database)
             .map_err(|e| anyhow::anyhow!("opening the database {name}: {e}"))?;
         Ok(Services {
-            memory: MemoryStore::open(db.clone())
+            memory: MemoryStore::open(db.clone(), memory)
                 .map_err(|e| anyhow::anyhow!("preparing the knowledge base in {name}: {e}"))?,
             metrics: Metrics::default(),
             llm: Llm::new(llm, db.clone())?,

@@ -76,7 +76,7 @@ pub enum TaskFailure {
     /// The task failed on every attempt and is in the dead-letter queue.
     #[error(
         "agent `{agent}` gave up on the task: {}",
-        crate::log::clip(reason, 1024)
+        crate::text::clip(reason, 1024)
     )]
     DeadLetter { agent: String, reason: String },
 }
@@ -85,8 +85,13 @@ impl TaskFailure {
     /// Process exit code for this failure (see `nexus run --help`).
     pub fn exit_code(&self) -> i32 {
         match self {
+            // A denial the agent passed on is still a denial.
+            TaskFailure::Refused(Error::Denied(_))
+            | TaskFailure::Agent {
+                error: crate::bindings::TaskError::Capability(Error::Denied(_)),
+                ..
+            } => 3,
             TaskFailure::Agent { .. } | TaskFailure::DeadLetter { .. } => 1,
-            TaskFailure::Refused(Error::Denied(_)) => 3,
             TaskFailure::Refused(_) => 1,
             TaskFailure::Limit {
                 limit: Limit::WallTime,
@@ -108,7 +113,7 @@ impl TaskFailure {
 /// A task error in words, with the agent's text escaped and clipped.
 pub fn task_error_text(e: &crate::bindings::TaskError) -> String {
     use crate::bindings::TaskError;
-    let clip = |s: &str| crate::log::clip(s, 1024);
+    let clip = |s: &str| crate::text::clip(s, 1024);
     match e {
         TaskError::Rejected(r) => format!("rejected: {}", clip(r)),
         TaskError::Unsupported(r) => format!("unsupported: {}", clip(r)),
@@ -119,7 +124,7 @@ pub fn task_error_text(e: &crate::bindings::TaskError) -> String {
 
 /// A host error in words, with any guest-supplied text escaped and clipped.
 pub fn error_text(e: &Error) -> String {
-    let clip = |s: &str| crate::log::clip(s, 1024);
+    let clip = |s: &str| crate::text::clip(s, 1024);
     match e {
         Error::Denied(r) => format!("denied: {}", clip(r)),
         Error::QuotaExceeded(r) => format!("quota exceeded: {}", clip(r)),
@@ -142,9 +147,13 @@ pub(crate) struct Meter {
     pub(crate) host_calls: u64,
     /// Bytes of linear memory across the instance's memories.
     memory: u64,
-    /// The first limit hit, recorded where it is detected so the failure can
-    /// be reported by name whatever error wasmtime raises.
+    /// The limit that stopped the guest (CPU time, host calls), recorded
+    /// where it is detected so the failure can be reported by name whatever
+    /// error wasmtime raises.
     pub(crate) hit: Option<Limit>,
+    /// A memory grow was refused. The guest may go on (and hit another
+    /// limit), so this names the failure only when nothing else does.
+    memory_refused: bool,
 }
 
 impl Meter {
@@ -267,8 +276,10 @@ impl TaskState {
         // wasmtime reports hostcall-fuel exhaustion with a private error
         // type; its message is the only handle on it.
         let fuel = root.contains("fuel allocated for hostcalls");
-        let detail = crate::log::clip(&root, 300);
-        let limit = limit.or(fuel.then_some(Limit::HostcallBytes));
+        let detail = crate::text::clip(&root, 300);
+        let limit = limit
+            .or(fuel.then_some(Limit::HostcallBytes))
+            .or(self.meter.memory_refused.then_some(Limit::Memory));
         match limit {
             Some(limit) => TaskFailure::Limit {
                 agent,
@@ -315,7 +326,7 @@ impl ResourceLimiter for TaskState {
         // Counted over all memories of the instance, initial sizes included.
         let total = self.meter.memory - current as u64 + desired as u64;
         if total > self.policy.limits.memory {
-            self.meter.hit.get_or_insert(Limit::Memory);
+            self.meter.memory_refused = true;
             return Ok(false);
         }
         self.meter.memory = total;

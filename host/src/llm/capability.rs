@@ -19,7 +19,7 @@ impl TaskState {
             return Err(Error::Denied(format!(
                 "llm.roles {:?} does not include `{}`",
                 grant.roles,
-                crate::log::clip(role, 64)
+                crate::text::clip(role, 64)
             )));
         }
         if self.project.is_none() {

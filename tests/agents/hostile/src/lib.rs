@@ -203,6 +203,41 @@ impl Agent for Hostile {
                 &s("text"),
                 &[],
             )),
+            // Answers with `text` as both summary and payload: terminal
+            // sequences for the host to escape.
+            "say" => Outcome::json(&s("text"), &s("text")),
+            // Passes a refusal up with `?` instead of reporting it.
+            "read-or-fail" => {
+                let bytes = workspace::read(&s("path"))?;
+                Outcome::json(&bytes.len(), "read")
+            }
+            "remember-many" => {
+                let text = "m".repeat(n("size") as usize);
+                for i in 0..n("count") {
+                    let r = nexus_sdk::memory::remember(&format!("k{i}"), &text, &[]);
+                    if r.is_err() {
+                        return report(r.map(|()| i));
+                    }
+                }
+                report(Ok(n("count")))
+            }
+            // Grows memory until a grow is refused, survives that, then
+            // spins: the CPU limit ends it, not the memory limit.
+            "hoard-then-spin" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut chunk = Vec::new();
+                    if chunk.try_reserve_exact(1 << 20).is_err() {
+                        break;
+                    }
+                    chunk.resize(1 << 20, 1u8);
+                    hoard.push(chunk);
+                }
+                std::hint::black_box(&hoard);
+                loop {
+                    std::hint::black_box(0u64);
+                }
+            }
             "panic" => panic!("hostile agent panics on purpose"),
             "echo" => Ok(Outcome::json(&"fine", "still serving")?),
             _ => Err(task.unsupported()),
