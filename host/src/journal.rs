@@ -136,6 +136,18 @@ impl Journal {
             conn.pragma_update(None, "journal_mode", "wal")?;
             conn.pragma_update(None, "synchronous", "full")?;
             conn.execute_batch(SCHEMA)?;
+            // Journals written before messages kept their size get the
+            // column; their rows are measured when first counted.
+            for table in ["messages", "dead_letters"] {
+                let has_bytes = conn
+                    .prepare(&format!(
+                        "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'bytes'"
+                    ))?
+                    .exists([])?;
+                if !has_bytes {
+                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN bytes INTEGER"))?;
+                }
+            }
             if let Some(age) = retention {
                 let pruned = prune(&conn, now() - age.as_secs() as i64)?;
                 if pruned > 0 {
@@ -245,8 +257,11 @@ struct Budget {
     used: HashMap<String, u64>,
 }
 
+/// A message's bytes: kept in its `bytes` column (rows written before the
+/// column existed are measured).
 const MESSAGE_BYTES: &str =
-    "length(CAST(payload AS BLOB)) + coalesce(length(CAST(reply AS BLOB)), 0)";
+    "coalesce(bytes, length(CAST(payload AS BLOB)) + coalesce(length(CAST(reply AS BLOB)), 0))";
+const LETTER_BYTES: &str = "coalesce(bytes, length(CAST(payload AS BLOB)))";
 
 impl Budget {
     fn used(&mut self, c: &Connection, project: &str) -> rusqlite::Result<u64> {
@@ -259,7 +274,9 @@ impl Budget {
             |r| r.get(0),
         )?;
         let letters: i64 = c.query_row(
-            "SELECT coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM dead_letters WHERE project = ?1",
+            &format!(
+                "SELECT coalesce(sum({LETTER_BYTES}), 0) FROM dead_letters WHERE project = ?1"
+            ),
             params![project],
             |r| r.get(0),
         )?;
@@ -282,14 +299,14 @@ impl Budget {
             (
                 format!(
                     "SELECT id, {MESSAGE_BYTES} FROM messages WHERE project = ?1 AND state IN ('done', 'dead')
-                     ORDER BY updated, rowid LIMIT 256"
+                     ORDER BY rowid LIMIT 32"
                 ),
                 "DELETE FROM messages WHERE id = ?1",
             ),
             (
-                "SELECT id, length(CAST(payload AS BLOB)) FROM dead_letters WHERE project = ?1
-                 ORDER BY at, rowid LIMIT 256"
-                    .to_string(),
+                format!(
+                    "SELECT id, {LETTER_BYTES} FROM dead_letters WHERE project = ?1 ORDER BY rowid LIMIT 32"
+                ),
                 "DELETE FROM dead_letters WHERE id = ?1",
             ),
         ] {
@@ -448,9 +465,9 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
                     budget.change(&m.project, need, 0);
                     let t = now();
                     c.execute(
-                        "INSERT INTO messages (id, project, sender, recipient, kind, payload, depth, attempt, state, created, updated)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
-                        params![m.id, m.project, m.sender, m.recipient, m.kind, m.payload, m.depth, m.attempt, t],
+                        "INSERT INTO messages (id, project, sender, recipient, kind, payload, depth, attempt, state, created, updated, bytes)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10)",
+                        params![m.id, m.project, m.sender, m.recipient, m.kind, m.payload, m.depth, m.attempt, t, need as i64],
                     )?;
                 }
                 Ok(existing)
@@ -459,14 +476,17 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
         }
         Op::Done(id, reply, r) => {
             let result = (|| {
-                let project: Option<String> = c
+                // A message is marked done once; its size grows by the reply.
+                let changed: Option<String> = c
                     .query_row(
-                        "UPDATE messages SET state = 'done', reply = ?2, updated = ?3 WHERE id = ?1 RETURNING project",
-                        params![id, reply, now()],
+                        "UPDATE messages SET state = 'done', reply = ?2, updated = ?3,
+                         bytes = coalesce(bytes, length(CAST(payload AS BLOB))) + ?4
+                         WHERE id = ?1 AND state != 'done' RETURNING project",
+                        params![id, reply, now(), reply.len() as i64],
                         |r| r.get(0),
                     )
                     .optional()?;
-                if let Some(p) = project {
+                if let Some(p) = changed {
                     budget.change(&p, reply.len() as u64, 0);
                     // The reply is kept whatever it costs; older handled
                     // messages make room for it.
@@ -497,9 +517,10 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
                 }
                 let copied: Option<(String, i64)> = c
                     .query_row(
-                        "INSERT OR REPLACE INTO dead_letters (id, project, recipient, kind, payload, attempts, error, at)
-                         SELECT id, project, recipient, kind, payload, attempt + 1, ?2, ?3 FROM messages WHERE id = ?1
-                         RETURNING project, length(CAST(payload AS BLOB))",
+                        "INSERT OR REPLACE INTO dead_letters (id, project, recipient, kind, payload, attempts, error, at, bytes)
+                         SELECT id, project, recipient, kind, payload, attempt + 1, ?2, ?3, length(CAST(payload AS BLOB))
+                         FROM messages WHERE id = ?1
+                         RETURNING project, bytes",
                         params![id, error, t],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
