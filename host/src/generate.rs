@@ -148,19 +148,31 @@ async fn watch(
 /// trying again during this run.
 async fn check_llm(rt: &Runtime, quiet_stdout: bool) {
     let llm = &rt.services().llm;
-    let reachable =
-        llm.config().backend.is_some() && llm.list_models(Duration::from_secs(3)).await.is_ok();
-    if !reachable {
+    let probe = match llm.config().backend {
+        None => Err(None),
+        Some(_) => llm
+            .list_models(Duration::from_secs(3))
+            .await
+            .map_err(|e| Some(e.to_string())),
+    };
+    if let Err(why) = probe {
         let line = format!(
-            "No LLM reachable ({}): the request parser, the built-in planner and templates are used.",
-            llm.backend_name()
+            "No LLM reachable ({}{}): the request parser, the built-in planner and templates are used.",
+            llm.backend_name(),
+            why.as_deref().map_or(String::new(), |w| format!(": {w}"))
         );
         if quiet_stdout {
             eprintln!("{line}");
         } else {
             crate::say!("{line}");
         }
-        llm.trip_circuit(Duration::from_secs(24 * 3600));
+        llm.trip_circuit(
+            Duration::from_secs(24 * 3600),
+            &format!(
+                "no answer when this run began ({})",
+                why.as_deref().unwrap_or("no backend is configured")
+            ),
+        );
     }
 }
 

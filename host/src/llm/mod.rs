@@ -5,8 +5,10 @@
 //! - backend ([`Llm`]): maps a role to a model chain, talks to Ollama or an
 //!   OpenAI-compatible server, retries with backoff and jitter, moves down
 //!   the fallback chain on "model not found", opens a circuit on a dead
-//!   server, validates structured output (one retry with the validation
-//!   error), caches deterministic calls and records usage in SQLite.
+//!   server, negotiates the request shape an OpenAI-compatible server takes
+//!   (and remembers it per model), validates structured output (one retry
+//!   with the validation error), caches deterministic calls and records
+//!   usage in SQLite.
 
 mod capability;
 pub mod ollama;
@@ -19,6 +21,7 @@ use crate::db::Database;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use wire::{BackendError, ChatMessage, ChatReply, ChatRequest, Role};
@@ -38,6 +41,8 @@ enum Backend {
 struct Circuit {
     failures: u32,
     open_until: Option<Instant>,
+    /// Why it is open, for the error every call answers meanwhile.
+    cause: String,
 }
 
 /// Who is calling, for usage records.
@@ -69,6 +74,9 @@ pub struct Llm {
     config: LlmConfig,
     backend: Option<Backend>,
     circuit: Mutex<Circuit>,
+    /// The request shape that last worked with each model of the (one)
+    /// OpenAI-compatible backend; calls start from it.
+    shapes: Mutex<HashMap<String, openai::Shape>>,
     db: Arc<Database>,
 }
 
@@ -114,6 +122,7 @@ impl Llm {
             config,
             backend,
             circuit: Mutex::new(Circuit::default()),
+            shapes: Mutex::new(HashMap::new()),
             db,
         })
     }
@@ -156,12 +165,16 @@ impl Llm {
             .find(|m| available.contains(m))
     }
 
-    async fn send(&self, req: &ChatRequest) -> Result<ChatReply, BackendError> {
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        shape: openai::Shape,
+    ) -> Result<ChatReply, BackendError> {
         let timeout = self.config.timeout;
         let call = async {
             match self.backend.as_ref() {
                 Some(Backend::Ollama(o)) => o.chat(req, timeout).await,
-                Some(Backend::OpenAi(o)) => o.chat(req, timeout).await,
+                Some(Backend::OpenAi(o)) => o.chat(req, shape, timeout).await,
                 None => Err(BackendError::Connect("no backend".into())),
             }
         };
@@ -170,29 +183,43 @@ impl Llm {
             .unwrap_or(Err(BackendError::Timeout(timeout)))
     }
 
-    /// Stops calling the backend for `cooldown`: every call answers
-    /// `unavailable` at once (used when a probe found no server).
-    pub fn trip_circuit(&self, cooldown: Duration) {
-        self.circuit.lock().unwrap().open_until = Some(Instant::now() + cooldown);
+    /// Stops calling the backend for `cooldown` because of `cause`: every
+    /// call answers `unavailable` at once, naming the cause (used when a
+    /// probe found no server).
+    pub fn trip_circuit(&self, cooldown: Duration, cause: &str) {
+        let mut c = self.circuit.lock().unwrap();
+        c.open_until = Some(Instant::now() + cooldown);
+        c.cause = cause.to_string();
     }
 
-    fn circuit_open(&self) -> Option<Duration> {
+    /// How long the circuit stays open, and why.
+    fn circuit_open(&self) -> Option<(Duration, String)> {
         let c = self.circuit.lock().unwrap();
         c.open_until
             .and_then(|t| t.checked_duration_since(Instant::now()))
+            .map(|left| (left, c.cause.clone()))
     }
 
-    fn record_outcome(&self, outage: bool) {
+    /// Counts an outage towards the circuit; `None` is an answer (the
+    /// server is up, whatever it said).
+    fn record_outcome(&self, outage: Option<&BackendError>) {
         let mut c = self.circuit.lock().unwrap();
-        if outage {
-            c.failures += 1;
-            if c.failures >= self.config.circuit_failures {
-                c.open_until = Some(Instant::now() + self.config.circuit_cooldown);
-                tracing::warn!(backend = %self.backend_name(), failures = c.failures, "LLM backend circuit opened");
+        match outage {
+            Some(e) => {
+                c.failures += 1;
+                if c.failures >= self.config.circuit_failures {
+                    c.open_until = Some(Instant::now() + self.config.circuit_cooldown);
+                    c.cause = format!(
+                        "circuit open after {} failures in a row, the last: {e}",
+                        c.failures
+                    );
+                    tracing::warn!(backend = %self.backend_name(), failures = c.failures, error = %e, "LLM backend circuit opened");
+                }
             }
-        } else {
-            c.failures = 0;
-            c.open_until = None;
+            None => {
+                c.failures = 0;
+                c.open_until = None;
+            }
         }
     }
 
@@ -207,28 +234,86 @@ impl Llm {
         base + Duration::from_millis(jitter)
     }
 
-    /// One model with retries; `Ok(None)` when the model is not found.
+    fn shape_key(&self, model: &str) -> String {
+        let base = self
+            .config
+            .backend
+            .as_ref()
+            .map_or("", |b| b.base_url.as_str());
+        format!("{base} {model}")
+    }
+
+    /// The shape to start a call to `model` with: the one that last worked.
+    fn shape_for(&self, model: &str) -> openai::Shape {
+        let key = self.shape_key(model);
+        self.shapes
+            .lock()
+            .unwrap()
+            .get(&key)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Remembers that `shape` worked with `model`; its structured-output
+    /// mode only when the call asked for structured output.
+    fn remember_shape(&self, model: &str, shape: openai::Shape, structured: bool) {
+        let key = self.shape_key(model);
+        let mut shapes = self.shapes.lock().unwrap();
+        let known = shapes.entry(key).or_default();
+        if *known != shape {
+            tracing::info!(model, ?shape, "the LLM server takes this request shape");
+        }
+        known.stream_usage = shape.stream_usage;
+        if structured {
+            known.structured = shape.structured;
+        }
+    }
+
+    /// One model with retries; `Ok(None)` when the model is not found. A
+    /// request shape the server refuses is changed, not retried: a smaller
+    /// shape is tried at once (OpenAI-compatible servers only), and the
+    /// last refusal is the call's error.
     async fn call_model(&self, req: &ChatRequest) -> Result<Option<ChatReply>, Error> {
+        let negotiates = matches!(self.backend, Some(Backend::OpenAi(_)));
+        let mut shape = self.shape_for(&req.model);
         let mut attempt = 0;
         loop {
-            if let Some(left) = self.circuit_open() {
+            if let Some((left, cause)) = self.circuit_open() {
                 return Err(self.unavailable(&format!(
-                    "{} failed repeatedly; not called again for {}s",
+                    "{}: {cause}; not called again for {}s",
                     self.backend_name(),
                     left.as_secs() + 1
                 )));
             }
-            match self.send(req).await {
+            match self.send(req, shape).await {
                 Ok(reply) => {
-                    self.record_outcome(false);
+                    self.record_outcome(None);
+                    if negotiates {
+                        self.remember_shape(&req.model, shape, req.schema.is_some());
+                    }
                     return Ok(Some(reply));
                 }
                 Err(BackendError::ModelNotFound(_)) => {
-                    self.record_outcome(false);
+                    self.record_outcome(None);
                     return Ok(None);
                 }
+                Err(BackendError::Shape(status, reason)) => {
+                    // The server answered: not an outage.
+                    self.record_outcome(None);
+                    let next = shape.after_refusal(&reason, req.schema.as_ref());
+                    if let (true, Some(next)) = (negotiates, next) {
+                        tracing::info!(model = %req.model, %status, %reason, from = ?shape, to = ?next, "the LLM server refused the request shape; trying another");
+                        shape = next;
+                        continue;
+                    }
+                    return Err(self.unavailable(&format!(
+                        "{}: {}",
+                        self.backend_name(),
+                        BackendError::Shape(status, reason)
+                    )));
+                }
                 Err(e) => {
-                    self.record_outcome(e.is_outage());
+                    self.record_outcome(e.is_outage().then_some(&e));
                     if e.retryable() && attempt < self.config.retries {
                         let pause = self.backoff(attempt, &e);
                         tracing::info!(model = %req.model, error = %e, attempt, ?pause, "retrying the LLM call");

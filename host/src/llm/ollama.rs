@@ -1,7 +1,9 @@
 //! Ollama's native API: `/api/chat` and `/api/generate` (streamed NDJSON),
 //! `/api/tags`, `/api/show`.
 
-use super::wire::{BackendError, ChatReply, ChatRequest, failure, for_each_line, json_call};
+use super::wire::{
+    BackendError, ChatReply, ChatRequest, clean_message, failure, for_each_line, json_call,
+};
 use crate::config::BackendConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -121,14 +123,7 @@ impl Ollama {
         if !resp.status().is_success() {
             return Err(failure(resp, model).await);
         }
-        let mut reply = ChatReply {
-            content: String::new(),
-            model: model.to_string(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            truncated: false,
-            tokens_per_second: None,
-        };
+        let mut reply = ChatReply::empty(model);
         let mut done = false;
         for_each_line(&mut resp, timeout, |line| {
             if line.trim().is_empty() {
@@ -139,7 +134,7 @@ impl Ollama {
             // A 200 stream can still fail part-way: every line may carry an error.
             if let Some(err) = v.get("error") {
                 let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
-                return Err(BackendError::Stream(msg));
+                return Err(BackendError::Stream(clean_message(&msg)));
             }
             if let Some(p) = piece(&v) {
                 reply.content.push_str(&p);
@@ -154,7 +149,7 @@ impl Ollama {
                         Some(f64::from(reply.completion_tokens) / (eval_ns as f64 / 1e9));
                 }
                 if let Some(m) = v.get("model").and_then(Value::as_str) {
-                    reply.model = m.to_string();
+                    reply.set_model(m);
                 }
                 done = true;
                 return Ok(true);
