@@ -9,7 +9,7 @@ use nexus::runtime::{Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::llm_server::{Behavior, LlmServer};
+use support::llm_server::{Behavior, LLAMA_CPP_TOKENS_PER_SECOND, LlmServer};
 
 const KINDS: [BackendKind; 2] = [BackendKind::Ollama, BackendKind::OpenAi];
 
@@ -699,6 +699,57 @@ async fn a_server_refusing_every_shape_is_named_as_the_cause_not_the_circuit() {
 }
 
 #[tokio::test]
+async fn tokens_a_server_does_not_report_are_estimated_and_marked() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCppPython(PERSON.into()));
+    let s = openai_setup(&server).await;
+    let sent = server.chat_requests("good");
+    assert!(sent.is_empty());
+    let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+    person(&v);
+    // The server was asked for usage and sent none.
+    let sent = server.chat_requests("good");
+    assert_eq!(sent[1].body["stream_options"]["include_usage"], true);
+    // Four bytes a token, rounded up: "You are terse." and "hi" are 16
+    // bytes, the reply 26.
+    assert_eq!(
+        (v["prompt_tokens"].as_u64(), v["completion_tokens"].as_u64()),
+        (Some(4), Some(7)),
+        "{v}"
+    );
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!((usage[0].calls, usage[0].estimated), (1, 1), "{usage:?}");
+    assert_eq!(
+        nexus::llm::usage_line(&usage),
+        "1 call, ~11 tokens (estimated)"
+    );
+}
+
+#[tokio::test]
+async fn estimated_tokens_are_charged_to_the_task() {
+    let server = LlmServer::start().await;
+    server.set_pause(Duration::ZERO);
+    // 4000 bytes: about 1000 tokens each, none reported.
+    server.script("good", Behavior::LlamaCppPython("word ".repeat(800)));
+    let s = setup(
+        config(BackendKind::OpenAi, server.openai_url()),
+        &POLICY.replace("20000", "3000"),
+    )
+    .await;
+    let v = ask(
+        &s,
+        json!({"role": "backend", "max_tokens": 100, "times": 10}),
+    )
+    .await;
+    assert_eq!(v["error"]["kind"], "quota-exceeded", "{v}");
+    assert_eq!(
+        server.chat_requests("good").len(),
+        3,
+        "three calls of ~1000 tokens fit in 3000"
+    );
+}
+
+#[tokio::test]
 async fn vllm_takes_json_schema_and_reports_usage_when_asked() {
     let server = LlmServer::start().await;
     server.script("good", Behavior::Vllm(PERSON.into()));
@@ -708,8 +759,11 @@ async fn vllm_takes_json_schema_and_reports_usage_when_asked() {
     let sent = server.chat_requests("good");
     assert_eq!(formats(&server, "good"), some(&["json_schema"]));
     assert_eq!(sent[0].body["stream_options"]["include_usage"], true);
-    // The fixture reports a token for each streamed piece of 7 characters.
+    // The fixture reports a token for each streamed piece of 7 characters
+    // (an estimate would say 7).
     assert_eq!(v["completion_tokens"], PERSON.len().div_ceil(7), "{v}");
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!(usage[0].estimated, 0, "{usage:?}");
 }
 
 #[tokio::test]
@@ -721,6 +775,47 @@ async fn llama_cpp_server_takes_json_schema_and_reports_usage() {
     assert_eq!(person(&v), json!({"name": "Ada", "age": 36}));
     assert_eq!(formats(&server, "good"), some(&["json_schema"]));
     assert_eq!(v["completion_tokens"], PERSON.len().div_ceil(7), "{v}");
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!(usage[0].estimated, 0, "{usage:?}");
+}
+
+#[tokio::test]
+async fn llama_cpp_server_reports_usage_and_speed_unasked_in_its_final_chunk() {
+    use nexus::llm::openai::{OpenAi, Shape, Structured};
+    use nexus::llm::{ChatMessage, ChatRequest, Role};
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCpp(PERSON.into()));
+    let cfg = config(BackendKind::OpenAi, server.openai_url());
+    let client = OpenAi::new(reqwest::Client::new(), cfg.backend.as_ref().unwrap());
+    let req = ChatRequest {
+        model: "good".into(),
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: "hi".into(),
+        }],
+        temperature: None,
+        max_tokens: None,
+        seed: None,
+        schema: Some(person_schema()),
+    };
+    // llama-server takes the schema both ways.
+    for structured in [Structured::JsonSchema, Structured::JsonObject] {
+        let shape = Shape {
+            structured,
+            stream_usage: false,
+        };
+        let reply = client
+            .chat(&req, shape, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(reply.content, PERSON);
+        assert_eq!(reply.tokens_per_second, Some(LLAMA_CPP_TOKENS_PER_SECOND));
+        assert!(!reply.estimated, "{reply:?}");
+    }
+    assert_eq!(
+        formats(&server, "good"),
+        some(&["json_schema", "json_object"])
+    );
 }
 
 #[tokio::test]
@@ -758,4 +853,6 @@ async fn a_server_refusing_stream_options_is_asked_without_them_from_then_on() {
         .map(|r| r.body.get("stream_options").is_some())
         .collect();
     assert_eq!(asked, [true, false, false]);
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!((usage[0].calls, usage[0].estimated), (2, 2), "{usage:?}");
 }

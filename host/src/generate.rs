@@ -358,11 +358,7 @@ pub async fn generate(
     if let Some(a) = &analysis {
         usage.extend(llm.usage(&a.project).unwrap_or_default());
     }
-    let calls: u64 = usage.iter().map(|u| u.calls).sum();
-    let tokens: u64 = usage
-        .iter()
-        .map(|u| u.prompt_tokens + u.completion_tokens)
-        .sum();
+    let llm_usage = crate::llm::usage_line(&usage);
     crate::say!();
     // The record is the orchestrator's (a guest's) words: clipped and
     // escaped before they reach the terminal.
@@ -387,7 +383,7 @@ pub async fn generate(
         .map(|g| format!("{} {}", text(&g["phase"], 40), text(&g["status"], 20)))
         .collect();
     crate::say!(
-        "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {calls} calls, {tokens} tokens · gates: {}",
+        "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {llm_usage} · gates: {}",
         started.elapsed().as_secs_f64(),
         text(&record["spec_source"], 40),
         text(&record["plan"]["source"], 200),

@@ -8,7 +8,7 @@
 //!   server, negotiates the request shape an OpenAI-compatible server takes
 //!   (and remembers it per model), validates structured output (one retry
 //!   with the validation error), caches deterministic calls and records
-//!   usage in SQLite.
+//!   usage in SQLite, estimated where the server reports none.
 
 mod capability;
 pub mod ollama;
@@ -94,6 +94,30 @@ fn unfence(text: &str) -> &str {
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
 
+/// Adds `column` to `table` in a database created before it existed.
+fn add_column(
+    c: &rusqlite::Connection,
+    table: &str,
+    column: &str,
+    declaration: &str,
+) -> rusqlite::Result<()> {
+    let present: bool = c.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        params![table, column],
+        |r| r.get(0),
+    )?;
+    if present {
+        return Ok(());
+    }
+    match c.execute_batch(&format!(
+        "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+    )) {
+        // Another process opening the same database added it first.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        other => other,
+    }
+}
+
 impl Llm {
     pub fn new(config: LlmConfig, db: Arc<Database>) -> anyhow::Result<Llm> {
         db.with(|c| {
@@ -102,13 +126,19 @@ impl Llm {
                      at INTEGER NOT NULL, project TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT NOT NULL,
                      role TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
                      prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL);
+                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL,
+                     estimated INTEGER NOT NULL DEFAULT 0);
                  CREATE INDEX IF NOT EXISTS llm_usage_project ON llm_usage (project, agent, role, model);
                  CREATE TABLE IF NOT EXISTS llm_cache (
                      key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL,
                      prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-                     truncated INTEGER NOT NULL, created INTEGER NOT NULL);",
-            )
+                     truncated INTEGER NOT NULL, created INTEGER NOT NULL,
+                     estimated INTEGER NOT NULL DEFAULT 0);",
+            )?;
+            // `estimated` came later: databases from before get the column,
+            // their rows count as reported usage.
+            add_column(c, "llm_usage", "estimated", "INTEGER NOT NULL DEFAULT 0")?;
+            add_column(c, "llm_cache", "estimated", "INTEGER NOT NULL DEFAULT 0")
         })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -379,7 +409,8 @@ impl Llm {
         self.db
             .with(|c| {
                 c.query_row(
-                    "SELECT model, content, prompt_tokens, completion_tokens, truncated FROM llm_cache WHERE key = ?1",
+                    "SELECT model, content, prompt_tokens, completion_tokens, truncated, estimated
+                     FROM llm_cache WHERE key = ?1",
                     params![key],
                     |r| {
                         Ok(ChatReply {
@@ -389,6 +420,7 @@ impl Llm {
                             completion_tokens: r.get(3)?,
                             truncated: r.get(4)?,
                             tokens_per_second: None,
+                            estimated: r.get(5)?,
                         })
                     },
                 )
@@ -488,9 +520,9 @@ impl Llm {
             self.db
                 .with(|c| {
                     c.execute(
-                        "INSERT OR REPLACE INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, truncated, created)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%s','now'))",
-                        params![key, reply.model, reply.content, reply.prompt_tokens, reply.completion_tokens, reply.truncated],
+                        "INSERT OR REPLACE INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, truncated, created, estimated)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%s','now'), ?7)",
+                        params![key, reply.model, reply.content, reply.prompt_tokens, reply.completion_tokens, reply.truncated, reply.estimated],
                     )
                 })
                 .map_err(db_error)?;
@@ -517,8 +549,8 @@ impl Llm {
             .with(|c| {
                 c.execute(
                     "INSERT INTO llm_usage (at, project, tenant, agent, role, model, backend, prompt_tokens,
-                         completion_tokens, cached, duration_ms, tokens_per_second)
-                     VALUES (strftime('%s','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         completion_tokens, cached, duration_ms, tokens_per_second, estimated)
+                     VALUES (strftime('%s','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         ctx.project,
                         ctx.tenant,
@@ -530,7 +562,8 @@ impl Llm {
                         reply.completion_tokens,
                         cached,
                         took.as_millis() as i64,
-                        reply.tokens_per_second
+                        reply.tokens_per_second,
+                        reply.estimated
                     ],
                 )
             })
@@ -539,12 +572,13 @@ impl Llm {
     }
 
     /// Usage per (agent, role, model) of a project: calls, prompt and
-    /// completion tokens, cached calls.
+    /// completion tokens, cached calls, calls with estimated tokens.
     pub fn usage(&self, project: &str) -> Result<Vec<UsageRow>, Error> {
         self.db
             .with(|c| {
                 let mut stmt = c.prepare(
-                    "SELECT agent, role, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached)
+                    "SELECT agent, role, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached),
+                         SUM(estimated)
                      FROM llm_usage WHERE project = ?1 GROUP BY agent, role, model ORDER BY agent, role, model",
                 )?;
                 let rows = stmt.query_map(params![project], |r| {
@@ -556,6 +590,7 @@ impl Llm {
                         prompt_tokens: r.get(4)?,
                         completion_tokens: r.get(5)?,
                         cached: r.get(6)?,
+                        estimated: r.get(7)?,
                     })
                 })?;
                 rows.collect()
@@ -574,6 +609,30 @@ pub struct UsageRow {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached: u64,
+    /// Calls whose tokens are estimated: the server reported none.
+    pub estimated: u64,
+}
+
+/// Usage in a few words: `2 calls, 1234 tokens`; `~1234 tokens
+/// (estimated)` when every call's tokens are estimated, `(3 calls
+/// estimated)` when some are.
+pub fn usage_line(rows: &[UsageRow]) -> String {
+    let calls: u64 = rows.iter().map(|u| u.calls).sum();
+    let tokens: u64 = rows
+        .iter()
+        .map(|u| u.prompt_tokens + u.completion_tokens)
+        .sum();
+    let estimated: u64 = rows.iter().map(|u| u.estimated).sum();
+    let s = |n: u64| if n == 1 { "" } else { "s" };
+    match estimated {
+        0 => format!("{calls} call{}, {tokens} tokens", s(calls)),
+        n if n >= calls => format!("{calls} call{}, ~{tokens} tokens (estimated)", s(calls)),
+        n => format!(
+            "{calls} call{}, ~{tokens} tokens ({n} call{} estimated)",
+            s(calls),
+            s(n)
+        ),
+    }
 }
 
 /// `None` when `content` is JSON (matching the schema, if there is one).
@@ -603,6 +662,68 @@ mod tests {
     fn fences_are_stripped() {
         assert_eq!(unfence("```json\n{\"a\":1}\n```"), "{\"a\":1}");
         assert_eq!(unfence(" {\"a\":1} "), "{\"a\":1}");
+    }
+
+    fn row(calls: u64, estimated: u64) -> UsageRow {
+        UsageRow {
+            agent: "a".into(),
+            role: "r".into(),
+            model: "m".into(),
+            calls,
+            prompt_tokens: 100 * calls,
+            completion_tokens: 10 * calls,
+            cached: 0,
+            estimated,
+        }
+    }
+
+    #[test]
+    fn the_usage_line_says_when_tokens_are_estimated() {
+        assert_eq!(usage_line(&[row(2, 0)]), "2 calls, 220 tokens");
+        assert_eq!(usage_line(&[row(2, 2)]), "2 calls, ~220 tokens (estimated)");
+        assert_eq!(
+            usage_line(&[row(2, 0), row(1, 1)]),
+            "3 calls, ~330 tokens (1 call estimated)"
+        );
+        assert_eq!(usage_line(&[]), "0 calls, 0 tokens");
+    }
+
+    #[test]
+    fn a_database_from_before_estimated_usage_is_migrated() {
+        let db = Database::open(None).unwrap();
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TABLE llm_usage (
+                     at INTEGER NOT NULL, project TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT NOT NULL,
+                     role TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
+                     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL);
+                 INSERT INTO llm_usage VALUES (1, 'p', 't', 'a', 'r', 'm', 'ollama', 10, 5, 0, 3, NULL);
+                 CREATE TABLE llm_cache (
+                     key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL,
+                     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                     truncated INTEGER NOT NULL, created INTEGER NOT NULL);
+                 INSERT INTO llm_cache VALUES ('k', 'm', 'old', 1, 2, 0, 1);",
+            )
+        })
+        .unwrap();
+        let llm = Llm::new(LlmConfig::default(), db.clone()).unwrap();
+        let rows = llm.usage("p").unwrap();
+        assert_eq!((rows[0].calls, rows[0].estimated), (1, 0), "{rows:?}");
+        assert!(!llm.cached("k").unwrap().unwrap().estimated);
+        let ctx = CallContext {
+            project: "p",
+            tenant: "t",
+            agent: "a",
+            role: "r",
+        };
+        let mut reply = ChatReply::empty("m");
+        reply.settle_usage(8, None, None);
+        llm.record_usage(&ctx, &reply, false, Duration::ZERO)
+            .unwrap();
+        assert_eq!(llm.usage("p").unwrap()[0].estimated, 1);
+        // Opening it again changes nothing.
+        Llm::new(LlmConfig::default(), db).unwrap();
     }
 
     #[test]

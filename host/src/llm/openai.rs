@@ -156,7 +156,8 @@ impl OpenAi {
         b
     }
 
-    /// `/chat/completions` with `stream: true`, in `shape`.
+    /// `/chat/completions` with `stream: true`, in `shape`. Token counts the
+    /// server does not report are estimated ([`ChatReply::settle_usage`]).
     pub async fn chat(
         &self,
         req: &ChatRequest,
@@ -169,6 +170,7 @@ impl OpenAi {
             }
             _ => Cow::Borrowed(&req.messages),
         };
+        let prompt_bytes: usize = messages.iter().map(|m| m.content.len()).sum();
         let mut body = json!({
             "model": req.model,
             "messages": messages,
@@ -211,6 +213,7 @@ impl OpenAi {
             return Err(failure(resp, &req.model).await);
         }
         let mut reply = ChatReply::empty(&req.model);
+        let (mut prompt_tokens, mut completion_tokens) = (None, None);
         let mut finished = false;
         let mut done = false;
         for_each_line(&mut resp, timeout, |line| {
@@ -244,9 +247,18 @@ impl OpenAi {
                     None => {}
                 }
             }
+            // vLLM and OpenAI send usage in a last chunk when asked;
+            // llama.cpp's llama-server in its final chunk, with timings.
             if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                reply.prompt_tokens = count(u, "prompt_tokens").unwrap_or(0);
-                reply.completion_tokens = count(u, "completion_tokens").unwrap_or(0);
+                prompt_tokens = count(u, "prompt_tokens");
+                completion_tokens = count(u, "completion_tokens");
+            }
+            if let Some(speed) = v
+                .pointer("/timings/predicted_per_second")
+                .and_then(Value::as_f64)
+                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e7)
+            {
+                reply.tokens_per_second = Some(speed);
             }
             Ok(false)
         })
@@ -256,6 +268,7 @@ impl OpenAi {
                 "the stream ended before [DONE]".into(),
             ));
         }
+        reply.settle_usage(prompt_bytes, prompt_tokens, completion_tokens);
         Ok(reply)
     }
 

@@ -41,6 +41,16 @@ pub struct ChatReply {
     pub truncated: bool,
     /// Generation speed reported by the server, when it reports one.
     pub tokens_per_second: Option<f64>,
+    /// The token counts are estimates: the server reported none (see
+    /// [`ChatReply::settle_usage`]).
+    pub estimated: bool,
+}
+
+/// Tokens in `bytes` of text, estimated at four bytes a token, rounded up:
+/// the rule the capability reserves a prompt's tokens by, and the one used
+/// when a server reports no usage.
+pub fn estimate_tokens(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
 impl ChatReply {
@@ -53,7 +63,31 @@ impl ChatReply {
             completion_tokens: 0,
             truncated: false,
             tokens_per_second: None,
+            estimated: false,
         }
+    }
+
+    /// Sets the token counts from what the server reported, and estimates
+    /// each count it did not report ([`estimate_tokens`] of the prompt's
+    /// `prompt_bytes`, of the reply's content). A count of 0 for text that
+    /// is not empty is no count either.
+    pub fn settle_usage(
+        &mut self,
+        prompt_bytes: usize,
+        prompt: Option<u32>,
+        completion: Option<u32>,
+    ) {
+        let mut estimated = false;
+        let mut count = |reported: Option<u32>, bytes: usize| match reported {
+            Some(n) if n > 0 || bytes == 0 => n,
+            _ => {
+                estimated = true;
+                estimate_tokens(bytes)
+            }
+        };
+        self.prompt_tokens = count(prompt, prompt_bytes);
+        self.completion_tokens = count(completion, self.content.len());
+        self.estimated = estimated;
     }
 
     /// Keeps the model name a server reports, when it is a plausible one
@@ -473,5 +507,33 @@ mod tests {
             clean_message(text),
             "stream_options: Extra inputs are not permitted"
         );
+    }
+
+    #[test]
+    fn counts_a_server_does_not_report_are_estimated_from_bytes() {
+        let mut reply = ChatReply::empty("m");
+        reply.content = "x".repeat(10);
+        reply.settle_usage(17, Some(12), Some(3));
+        assert_eq!(
+            (
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.estimated
+            ),
+            (12, 3, false)
+        );
+        reply.settle_usage(17, None, None);
+        assert_eq!(
+            (
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.estimated
+            ),
+            (5, 3, true),
+            "four bytes a token, rounded up"
+        );
+        // No text for a reply of some length is no count.
+        reply.settle_usage(17, Some(12), Some(0));
+        assert_eq!((reply.completion_tokens, reply.estimated), (3, true));
     }
 }
