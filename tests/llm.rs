@@ -9,7 +9,7 @@ use nexus::runtime::{Runtime, RuntimeOptions};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::llm_server::{Behavior, LlmServer};
+use support::llm_server::{Behavior, LLAMA_CPP_TOKENS_PER_SECOND, LlmServer};
 
 const KINDS: [BackendKind; 2] = [BackendKind::Ollama, BackendKind::OpenAi];
 
@@ -421,11 +421,11 @@ async fn a_dead_backend_opens_the_circuit() {
     }
     let v = ask(&s, json!({"role": "backend"})).await;
     assert_eq!(v["error"]["kind"], "unavailable");
+    let reason = v["error"]["reason"].as_str().unwrap();
+    assert!(reason.contains("not called again"), "{v}");
+    // The open circuit names what failed.
     assert!(
-        v["error"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not called again"),
+        reason.contains("circuit open after 2 failures") && reason.contains("cannot connect"),
         "{v}"
     );
 }
@@ -565,4 +565,294 @@ fn models_command_says_so_in_one_line_when_no_backend_answers() {
     let line = out.lines().next().unwrap();
     assert!(line.starts_with("no LLM backend answers"), "{out}");
     assert!(line.contains("built-in planning and templates"), "{out}");
+}
+
+// OpenAI-compatible servers differ in the request they take and in whether
+// they report usage; the fixtures below behave as the servers they are
+// named after (tests/support/llm_server.rs).
+
+const PERSON: &str = r#"{"name": "Ada", "age": 36}"#;
+
+/// `response_format.type` of each chat request for `model`, in order.
+fn formats(server: &LlmServer, model: &str) -> Vec<Option<String>> {
+    server
+        .chat_requests(model)
+        .iter()
+        .map(|r| {
+            r.body
+                .pointer("/response_format/type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+fn some(names: &[&str]) -> Vec<Option<String>> {
+    names.iter().map(|n| Some(n.to_string())).collect()
+}
+
+fn person(v: &Value) -> Value {
+    assert_eq!(v["ok"], true, "{v}");
+    serde_json::from_str(v["content"].as_str().unwrap()).unwrap()
+}
+
+async fn openai_setup(server: &LlmServer) -> Setup {
+    setup(config(BackendKind::OpenAi, server.openai_url()), POLICY).await
+}
+
+#[tokio::test]
+async fn llama_cpp_python_gets_the_schema_as_json_object_after_refusing_json_schema() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCppPython(PERSON.into()));
+    let s = openai_setup(&server).await;
+    let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+    assert_eq!(person(&v), json!({"name": "Ada", "age": 36}));
+    assert_eq!(
+        formats(&server, "good"),
+        some(&["json_schema", "json_object"])
+    );
+    let sent = server.chat_requests("good");
+    assert_eq!(sent[1].body["response_format"]["schema"], person_schema());
+}
+
+#[tokio::test]
+async fn the_request_shape_that_worked_is_remembered_per_model() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCppPython(PERSON.into()));
+    server.script("missing", Behavior::LlamaCppPython(PERSON.into()));
+    let s = openai_setup(&server).await;
+    for _ in 0..2 {
+        person(&ask(&s, json!({"role": "backend", "schema": person_schema()})).await);
+    }
+    assert_eq!(
+        formats(&server, "good"),
+        some(&["json_schema", "json_object", "json_object"]),
+        "the second call went straight to what worked"
+    );
+    // Another model of the same server negotiates for itself.
+    person(&ask(&s, json!({"role": "qa", "schema": person_schema()})).await);
+    assert_eq!(
+        formats(&server, "missing"),
+        some(&["json_schema", "json_object"])
+    );
+}
+
+#[tokio::test]
+async fn refused_request_shapes_leave_the_circuit_closed() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCppPython(PERSON.into()));
+    server.script("missing", Behavior::LlamaCppPython(PERSON.into()));
+    let mut c = config(BackendKind::OpenAi, server.openai_url());
+    c.circuit_failures = 1;
+    let s = setup(c, POLICY).await;
+    for role in ["backend", "qa", "backend", "qa"] {
+        let v = ask(&s, json!({"role": role, "schema": person_schema()})).await;
+        person(&v);
+    }
+    // Each refused shape was sent once, not retried as it was.
+    for model in ["good", "missing"] {
+        let refused = formats(&server, model)
+            .into_iter()
+            .filter(|f| f.as_deref() == Some("json_schema"))
+            .count();
+        assert_eq!(refused, 1, "{model}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_refusing_every_shape_is_named_as_the_cause_not_the_circuit() {
+    let server = LlmServer::start().await;
+    server.script(
+        "good",
+        Behavior::BadRequest("Invalid 'messages[1].content': string too long.".into()),
+    );
+    let mut c = config(BackendKind::OpenAi, server.openai_url());
+    c.circuit_failures = 2;
+    let s = setup(c, POLICY).await;
+    for _ in 0..3 {
+        let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+        assert_eq!(v["error"]["kind"], "unavailable", "{v}");
+        let reason = v["error"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("refused the request shape (HTTP 400): Invalid 'messages[1].content': string too long."),
+            "{v}"
+        );
+        assert!(!reason.contains("circuit"), "{v}");
+        assert!(!reason.contains('\n'), "one line: {v}");
+    }
+    // Each call tried four shapes, none twice: json_schema, json_object,
+    // the schema in the prompt, and that without stream_options.
+    let sent = server.chat_requests("good");
+    assert_eq!(sent.len(), 12);
+    let shapes: Vec<(Value, Value)> = sent[..4]
+        .iter()
+        .map(|r| {
+            (
+                r.body.get("response_format").cloned().unwrap_or_default(),
+                r.body.get("stream_options").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (i, a) in shapes.iter().enumerate() {
+        assert!(!shapes[i + 1..].contains(a), "sent twice: {a:?}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_a_server_does_not_report_are_estimated_and_marked() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCppPython(PERSON.into()));
+    let s = openai_setup(&server).await;
+    let sent = server.chat_requests("good");
+    assert!(sent.is_empty());
+    let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+    person(&v);
+    // The server was asked for usage and sent none.
+    let sent = server.chat_requests("good");
+    assert_eq!(sent[1].body["stream_options"]["include_usage"], true);
+    // Four bytes a token, rounded up: "You are terse." and "hi" are 16
+    // bytes, the reply 26.
+    assert_eq!(
+        (v["prompt_tokens"].as_u64(), v["completion_tokens"].as_u64()),
+        (Some(4), Some(7)),
+        "{v}"
+    );
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!((usage[0].calls, usage[0].estimated), (1, 1), "{usage:?}");
+    assert_eq!(
+        nexus::llm::usage_line(&usage),
+        "1 call, ~11 tokens (estimated)"
+    );
+}
+
+#[tokio::test]
+async fn estimated_tokens_are_charged_to_the_task() {
+    let server = LlmServer::start().await;
+    server.set_pause(Duration::ZERO);
+    // 4000 bytes: about 1000 tokens each, none reported.
+    server.script("good", Behavior::LlamaCppPython("word ".repeat(800)));
+    let s = setup(
+        config(BackendKind::OpenAi, server.openai_url()),
+        &POLICY.replace("20000", "3000"),
+    )
+    .await;
+    let v = ask(
+        &s,
+        json!({"role": "backend", "max_tokens": 100, "times": 10}),
+    )
+    .await;
+    assert_eq!(v["error"]["kind"], "quota-exceeded", "{v}");
+    assert_eq!(
+        server.chat_requests("good").len(),
+        3,
+        "three calls of ~1000 tokens fit in 3000"
+    );
+}
+
+#[tokio::test]
+async fn vllm_takes_json_schema_and_reports_usage_when_asked() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::Vllm(PERSON.into()));
+    let s = openai_setup(&server).await;
+    let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+    assert_eq!(person(&v), json!({"name": "Ada", "age": 36}));
+    let sent = server.chat_requests("good");
+    assert_eq!(formats(&server, "good"), some(&["json_schema"]));
+    assert_eq!(sent[0].body["stream_options"]["include_usage"], true);
+    // The fixture reports a token for each streamed piece of 7 characters
+    // (an estimate would say 7).
+    assert_eq!(v["completion_tokens"], PERSON.len().div_ceil(7), "{v}");
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!(usage[0].estimated, 0, "{usage:?}");
+}
+
+#[tokio::test]
+async fn llama_cpp_server_takes_json_schema_and_reports_usage() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCpp(PERSON.into()));
+    let s = openai_setup(&server).await;
+    let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+    assert_eq!(person(&v), json!({"name": "Ada", "age": 36}));
+    assert_eq!(formats(&server, "good"), some(&["json_schema"]));
+    assert_eq!(v["completion_tokens"], PERSON.len().div_ceil(7), "{v}");
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!(usage[0].estimated, 0, "{usage:?}");
+}
+
+#[tokio::test]
+async fn llama_cpp_server_reports_usage_and_speed_unasked_in_its_final_chunk() {
+    use nexus::llm::openai::{OpenAi, Shape, Structured};
+    use nexus::llm::{ChatMessage, ChatRequest, Role};
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::LlamaCpp(PERSON.into()));
+    let cfg = config(BackendKind::OpenAi, server.openai_url());
+    let client = OpenAi::new(reqwest::Client::new(), cfg.backend.as_ref().unwrap());
+    let req = ChatRequest {
+        model: "good".into(),
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: "hi".into(),
+        }],
+        temperature: None,
+        max_tokens: None,
+        seed: None,
+        schema: Some(person_schema()),
+    };
+    // llama-server takes the schema both ways.
+    for structured in [Structured::JsonSchema, Structured::JsonObject] {
+        let shape = Shape {
+            structured,
+            stream_usage: false,
+        };
+        let reply = client
+            .chat(&req, shape, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(reply.content, PERSON);
+        assert_eq!(reply.tokens_per_second, Some(LLAMA_CPP_TOKENS_PER_SECOND));
+        assert!(!reply.estimated, "{reply:?}");
+    }
+    assert_eq!(
+        formats(&server, "good"),
+        some(&["json_schema", "json_object"])
+    );
+}
+
+#[tokio::test]
+async fn tgi_refuses_both_response_formats_so_the_schema_goes_in_the_prompt() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::Tgi(PERSON.into()));
+    let s = openai_setup(&server).await;
+    let v = ask(&s, json!({"role": "backend", "schema": person_schema()})).await;
+    assert_eq!(person(&v), json!({"name": "Ada", "age": 36}));
+    let mut expected = some(&["json_schema", "json_object"]);
+    expected.push(None);
+    assert_eq!(formats(&server, "good"), expected);
+    let system = server.chat_requests("good")[2].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(system.starts_with("You are terse."), "{system}");
+    assert!(system.contains(&person_schema().to_string()), "{system}");
+}
+
+#[tokio::test]
+async fn a_server_refusing_stream_options_is_asked_without_them_from_then_on() {
+    let server = LlmServer::start().await;
+    server.script("good", Behavior::AzureOpenAi("hello there".into()));
+    let s = openai_setup(&server).await;
+    for _ in 0..2 {
+        let v = ask(&s, json!({"role": "backend"})).await;
+        assert_eq!(v["content"], "hello there", "{v}");
+        // Not the empty model of Azure's first chunk.
+        assert_eq!(v["model"], "good", "{v}");
+    }
+    let asked: Vec<bool> = server
+        .chat_requests("good")
+        .iter()
+        .map(|r| r.body.get("stream_options").is_some())
+        .collect();
+    assert_eq!(asked, [true, false, false]);
+    let usage = s.rt.services().llm.usage("llm-project").unwrap();
+    assert_eq!((usage[0].calls, usage[0].estimated), (2, 2), "{usage:?}");
 }

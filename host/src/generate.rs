@@ -149,19 +149,31 @@ async fn watch(
 /// trying again during this run.
 async fn check_llm(rt: &Runtime, quiet_stdout: bool) {
     let llm = &rt.services().llm;
-    let reachable =
-        llm.config().backend.is_some() && llm.list_models(Duration::from_secs(3)).await.is_ok();
-    if !reachable {
+    let probe = match llm.config().backend {
+        None => Err(None),
+        Some(_) => llm
+            .list_models(Duration::from_secs(3))
+            .await
+            .map_err(|e| Some(e.to_string())),
+    };
+    if let Err(why) = probe {
         let line = format!(
-            "No LLM reachable ({}): the request parser, the built-in planner and templates are used.",
-            llm.backend_name()
+            "No LLM reachable ({}{}): the request parser, the built-in planner and templates are used.",
+            llm.backend_name(),
+            why.as_deref().map_or(String::new(), |w| format!(": {w}"))
         );
         if quiet_stdout {
             eprintln!("{line}");
         } else {
             crate::say!("{line}");
         }
-        llm.trip_circuit(Duration::from_secs(24 * 3600));
+        llm.trip_circuit(
+            Duration::from_secs(24 * 3600),
+            &format!(
+                "no answer when this run began ({})",
+                why.as_deref().unwrap_or("no backend is configured")
+            ),
+        );
     }
 }
 
@@ -495,11 +507,7 @@ async fn run_generation(
     if let Some(a) = &analysis_project {
         usage.extend(llm.usage(a).unwrap_or_default());
     }
-    let calls: u64 = usage.iter().map(|u| u.calls).sum();
-    let tokens: u64 = usage
-        .iter()
-        .map(|u| u.prompt_tokens + u.completion_tokens)
-        .sum();
+    let llm_usage = crate::llm::usage_line(&usage);
     crate::say!();
     // The record is the orchestrator's (a guest's) words: clipped and
     // escaped before they reach the terminal.
@@ -524,7 +532,7 @@ async fn run_generation(
         .map(|g| format!("{} {}", text(&g["phase"], 40), text(&g["status"], 20)))
         .collect();
     crate::say!(
-        "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {calls} calls, {tokens} tokens · gates: {}",
+        "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {llm_usage} · gates: {}",
         started.elapsed().as_secs_f64(),
         text(&record["spec_source"], 40),
         text(&record["plan"]["source"], 200),

@@ -37,6 +37,37 @@ pub enum Behavior {
     Length(String),
     /// 500 every time.
     ServerError,
+    /// 400 with this message every time, whatever the request's shape.
+    BadRequest(String),
+    /// llama-cpp-python's server (`python -m llama_cpp.server`) answering
+    /// this content. Its request model takes `response_format.type` `text`
+    /// or `json_object` (with an optional `schema`); anything else fails
+    /// FastAPI's validation, which its error handler turns into a 500
+    /// `internal_server_error` whose message is the pydantic error list. It
+    /// ignores `stream_options` and never streams usage.
+    LlamaCppPython(String),
+    /// vLLM's OpenAI server answering this content: takes `json_schema`
+    /// and `json_object`; streams usage in a last chunk with no choices
+    /// only when `stream_options.include_usage` is set (and refuses
+    /// `stream_options` on a request that does not stream, with a 400).
+    Vllm(String),
+    /// llama.cpp's `llama-server` answering this content: takes
+    /// `json_schema` (`json_schema.schema`) and `json_object` (`schema`),
+    /// refuses other types with a 400; its final chunk carries `usage` and
+    /// `timings` (as builds of 2025 do, asked or not).
+    LlamaCpp(String),
+    /// Hugging Face text-generation-inference 2.0 answering this content:
+    /// `response_format` is its own grammar type (`{"type": "json", "value":
+    /// schema}`, `json_object` an alias), so `json_schema` is an unknown
+    /// variant and `json_object` without `value` a missing field, each a
+    /// 422 with axum's plain-text reason. Finishes with `eos_token`, sends
+    /// no usage.
+    Tgi(String),
+    /// Azure OpenAI at an api-version that predates `stream_options`:
+    /// refuses them with a 400 `unknown_parameter`; takes `json_schema`;
+    /// streams a first chunk with no choices and an empty model (the
+    /// prompt filter results), and no usage.
+    AzureOpenAi(String),
 }
 
 /// A request the server received.
@@ -312,6 +343,7 @@ async fn plan(
     loading: Reply,
     rate_limited: Reply,
     server_error: Reply,
+    bad_request: Reply,
 ) -> Plan {
     let (behavior, before) = next(state, model);
     match behavior {
@@ -333,6 +365,16 @@ async fn plan(
         Some(Behavior::MidStreamError(c)) => Plan::MidStream(c),
         Some(Behavior::Length(c)) => Plan::Content(c, true),
         Some(Behavior::ServerError) => Plan::Respond(server_error),
+        Some(Behavior::BadRequest(_)) => Plan::Respond(bad_request),
+        // Servers that speak only the OpenAI-compatible API have no
+        // Ollama routes.
+        Some(
+            Behavior::LlamaCppPython(_)
+            | Behavior::Vllm(_)
+            | Behavior::LlamaCpp(_)
+            | Behavior::Tgi(_)
+            | Behavior::AzureOpenAi(_),
+        ) => Plan::Respond(not_found),
     }
 }
 
@@ -359,6 +401,7 @@ async fn ollama(state: &State, path: &str, body: &Value) -> Reply {
         json_err(503, "Loading model".into()),
         rate_limited,
         json_err(500, "llama runner process has terminated".into()),
+        json_err(400, bad_request_message(state, &model)),
     )
     .await;
     let chat = path == "/api/chat";
@@ -413,8 +456,25 @@ async fn ollama(state: &State, path: &str, body: &Value) -> Reply {
     streamed(state, "application/x-ndjson", parts)
 }
 
+/// The message a `BadRequest` model answers with.
+fn bad_request_message(state: &State, model: &str) -> String {
+    match state.script.lock().unwrap().get(model) {
+        Some(Behavior::BadRequest(m)) => m.clone(),
+        _ => String::new(),
+    }
+}
+
 async fn openai(state: &State, body: &Value) -> Reply {
     let model = body["model"].as_str().unwrap_or("").to_string();
+    let scripted = state.script.lock().unwrap().get(&model).cloned();
+    match scripted {
+        Some(Behavior::LlamaCppPython(c)) => return llama_cpp_python(state, body, &c),
+        Some(Behavior::Vllm(c)) => return vllm(state, body, &c),
+        Some(Behavior::LlamaCpp(c)) => return llama_cpp(state, body, &c),
+        Some(Behavior::Tgi(c)) => return tgi(state, body, &c),
+        Some(Behavior::AzureOpenAi(c)) => return azure_openai(state, body, &c),
+        _ => {}
+    }
     let err = |status: u16, message: String, kind: &str, code: Value| {
         whole(
             StatusCode::from_u16(status).unwrap(),
@@ -447,6 +507,12 @@ async fn openai(state: &State, body: &Value) -> Reply {
             500,
             "internal server error".into(),
             "server_error",
+            Value::Null,
+        ),
+        err(
+            400,
+            bad_request_message(state, &model),
+            "invalid_request_error",
             Value::Null,
         ),
     )
@@ -499,4 +565,242 @@ async fn openai(state: &State, body: &Value) -> Reply {
     }
     parts.push("data: [DONE]\n\n".into());
     streamed(state, "text/event-stream", parts)
+}
+
+// Servers modelled on real ones: their validation, error bodies and
+// streams, as far as a client can tell them apart.
+
+fn json_reply(status: u16, body: Value) -> Reply {
+    whole(
+        StatusCode::from_u16(status).unwrap(),
+        "application/json",
+        body.to_string(),
+    )
+}
+
+/// Server-sent events: `data: <event>` and a blank line each.
+fn events(state: &State, events: Vec<String>) -> Reply {
+    streamed(
+        state,
+        "text/event-stream",
+        events
+            .into_iter()
+            .map(|e| format!("data: {e}\n\n"))
+            .collect(),
+    )
+}
+
+/// Python's `repr` of a JSON string or other value, as it appears in a
+/// pydantic error list.
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{s}'"),
+        Value::Null => "None".into(),
+        v => v.to_string(),
+    }
+}
+
+/// A prompt-token count the way a server reports one: one per word.
+fn prompt_tokens(body: &Value) -> u64 {
+    words(body)
+}
+
+fn llama_cpp_python(state: &State, body: &Value, content: &str) -> Reply {
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    if let Some(kind) = body.pointer("/response_format/type")
+        && !matches!(kind.as_str(), Some("text" | "json_object"))
+    {
+        // FastAPI raises RequestValidationError; llama_cpp.server's
+        // RouteErrorHandler catches every exception and answers
+        // `{"error": {"message": str(exc), "type": "internal_server_error"}}`
+        // with a 500, and str() of the error is the list of pydantic errors.
+        let message = format!(
+            "[{{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': {}, 'ctx': {{'expected': \"'text' or 'json_object'\"}}}}]",
+            py_repr(kind)
+        );
+        return json_reply(
+            500,
+            json!({"error": {"message": message, "type": "internal_server_error", "param": null, "code": null}}),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "id": "chatcmpl-5f0c", "model": model, "created": 1, "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        })
+        .to_string()
+    };
+    let mut out = vec![chunk(json!({"role": "assistant"}), Value::Null)];
+    out.extend(
+        pieces(content)
+            .iter()
+            .map(|p| chunk(json!({"content": p}), Value::Null)),
+    );
+    out.push(chunk(json!({}), json!("stop")));
+    out.push("[DONE]".into());
+    events(state, out)
+}
+
+fn vllm(state: &State, body: &Value, content: &str) -> Reply {
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    let bad = |message: String| {
+        json_reply(
+            400,
+            json!({"object": "error", "message": message, "type": "BadRequestError", "param": null, "code": 400}),
+        )
+    };
+    if body.get("stream_options").is_some_and(|o| !o.is_null()) && body["stream"] != true {
+        return bad("Stream options can only be defined when `stream=True`.".into());
+    }
+    if let Some(kind) = body.pointer("/response_format/type")
+        && !matches!(kind.as_str(), Some("text" | "json_object" | "json_schema"))
+    {
+        return bad(format!(
+            "[{{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text', 'json_object' or 'json_schema'\", 'input': {}}}]",
+            py_repr(kind)
+        ));
+    }
+    let chunk = |choices: Value| json!({"id": "chatcmpl-9a1e", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": choices});
+    let parts = pieces(content);
+    let mut out =
+        vec![chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}])).to_string()];
+    out.extend(parts.iter().map(|p| {
+        chunk(
+            json!([{"index": 0, "delta": {"content": p}, "logprobs": null, "finish_reason": null}]),
+        )
+        .to_string()
+    }));
+    out.push(
+        chunk(json!([{"index": 0, "delta": {"content": ""}, "logprobs": null, "finish_reason": "stop", "stop_reason": null}]))
+            .to_string(),
+    );
+    if body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true)) {
+        let (p, c) = (prompt_tokens(body), parts.len() as u64);
+        let mut last = chunk(json!([]));
+        last["usage"] = json!({"prompt_tokens": p, "total_tokens": p + c, "completion_tokens": c});
+        out.push(last.to_string());
+    }
+    out.push("[DONE]".into());
+    events(state, out)
+}
+
+/// What llama-server reports as generation speed, in tokens a second.
+pub const LLAMA_CPP_TOKENS_PER_SECOND: f64 = 264.5;
+
+fn llama_cpp(state: &State, body: &Value, content: &str) -> Reply {
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    if let Some(kind) = body
+        .pointer("/response_format/type")
+        .and_then(Value::as_str)
+        && !matches!(kind, "" | "text" | "json_object" | "json_schema")
+    {
+        return json_reply(
+            400,
+            json!({"error": {"code": 400, "message": format!("response_format type must be one of \"text\" or \"json_object\", but got: {kind}"), "type": "invalid_request_error"}}),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "choices": [{"finish_reason": finish, "index": 0, "delta": delta}],
+            "created": 1, "id": "chatcmpl-X6urH4f6", "model": model,
+            "system_fingerprint": "b6097-9515c613", "object": "chat.completion.chunk",
+        })
+    };
+    let parts = pieces(content);
+    let mut out =
+        vec![chunk(json!({"role": "assistant", "content": null}), Value::Null).to_string()];
+    out.extend(
+        parts
+            .iter()
+            .map(|p| chunk(json!({"content": p}), Value::Null).to_string()),
+    );
+    let (p, c) = (prompt_tokens(body), parts.len() as u64);
+    let mut last = chunk(json!({}), json!("stop"));
+    last["usage"] = json!({"completion_tokens": c, "prompt_tokens": p, "total_tokens": p + c});
+    last["timings"] = json!({
+        "prompt_n": p, "prompt_ms": 20.3, "prompt_per_token_ms": 0.18, "prompt_per_second": 5334.9,
+        "predicted_n": c, "predicted_ms": c as f64 * 1000.0 / LLAMA_CPP_TOKENS_PER_SECOND,
+        "predicted_per_token_ms": 1000.0 / LLAMA_CPP_TOKENS_PER_SECOND,
+        "predicted_per_second": LLAMA_CPP_TOKENS_PER_SECOND,
+    });
+    out.push(last.to_string());
+    out.push("[DONE]".into());
+    events(state, out)
+}
+
+fn tgi(state: &State, body: &Value, content: &str) -> Reply {
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    let column = body.to_string().len();
+    let refuse = |reason: String| {
+        whole(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text/plain; charset=utf-8",
+            format!(
+                "Failed to deserialize the JSON body into the target type: response_format: {reason} at line 1 column {column}"
+            ),
+        )
+    };
+    if let Some(format) = body.get("response_format") {
+        match format.get("type").and_then(Value::as_str) {
+            Some("json" | "json_object" | "regex") if format.get("value").is_none() => {
+                return refuse("missing field `value`".into());
+            }
+            Some("json" | "json_object" | "regex") => {}
+            Some(other) => {
+                return refuse(format!(
+                    "unknown variant `{other}`, expected `json` or `regex`"
+                ));
+            }
+            None => return refuse("missing field `type`".into()),
+        }
+    }
+    let parts = pieces(content);
+    let count = parts.len();
+    let out = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({
+                "object": "chat.completion.chunk", "id": "", "created": 1, "model": model,
+                "system_fingerprint": "2.0.4-native",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": p}, "logprobs": null,
+                             "finish_reason": if i + 1 == count { json!("eos_token") } else { Value::Null }}],
+            })
+            .to_string()
+        })
+        .chain(["[DONE]".to_string()])
+        .collect();
+    events(state, out)
+}
+
+fn azure_openai(state: &State, body: &Value, content: &str) -> Reply {
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    if body.get("stream_options").is_some() {
+        return json_reply(
+            400,
+            json!({"error": {"message": "Unknown parameter: 'stream_options'.", "type": "invalid_request_error", "param": "stream_options", "code": "unknown_parameter"}}),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "choices": [{"content_filter_results": {}, "delta": delta, "finish_reason": finish, "index": 0, "logprobs": null}],
+            "created": 1, "id": "chatcmpl-9XOzjQ", "model": model, "object": "chat.completion.chunk",
+            "system_fingerprint": "fp_5f4bad809a",
+        })
+        .to_string()
+    };
+    let mut out = vec![
+        json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]})
+        .to_string(),
+        chunk(json!({"content": "", "role": "assistant"}), Value::Null),
+    ];
+    out.extend(
+        pieces(content)
+            .iter()
+            .map(|p| chunk(json!({"content": p}), Value::Null)),
+    );
+    out.push(chunk(json!({}), json!("stop")));
+    out.push("[DONE]".into());
+    events(state, out)
 }

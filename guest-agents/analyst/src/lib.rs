@@ -62,7 +62,7 @@ fn from_llm(description: &str) -> Result<Spec, String> {
         llm::Message::user(description),
     ];
     let reply = llm::chat("analyst", &messages, &opts).map_err(|e| match e {
-        Error::Unavailable(_) => "no model answers".to_string(),
+        Error::Unavailable(why) => format!("no model answers ({why})"),
         e => format!("the model call failed ({e})"),
     })?;
     serde_json::from_str(&reply.content)

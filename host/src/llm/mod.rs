@@ -5,8 +5,10 @@
 //! - backend ([`Llm`]): maps a role to a model chain, talks to Ollama or an
 //!   OpenAI-compatible server, retries with backoff and jitter, moves down
 //!   the fallback chain on "model not found", opens a circuit on a dead
-//!   server, validates structured output (one retry with the validation
-//!   error), caches deterministic calls and records usage in SQLite.
+//!   server, negotiates the request shape an OpenAI-compatible server takes
+//!   (and remembers it per model), validates structured output (one retry
+//!   with the validation error), caches deterministic calls and records
+//!   usage in SQLite, estimated where the server reports none.
 
 mod capability;
 pub mod ollama;
@@ -19,6 +21,7 @@ use crate::db::Database;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use wire::{BackendError, ChatMessage, ChatReply, ChatRequest, Role};
@@ -38,6 +41,8 @@ enum Backend {
 struct Circuit {
     failures: u32,
     open_until: Option<Instant>,
+    /// Why it is open, for the error every call answers meanwhile.
+    cause: String,
 }
 
 /// Who is calling, for usage records.
@@ -69,6 +74,9 @@ pub struct Llm {
     config: LlmConfig,
     backend: Option<Backend>,
     circuit: Mutex<Circuit>,
+    /// The request shape that last worked with each model of the (one)
+    /// OpenAI-compatible backend; calls start from it.
+    shapes: Mutex<HashMap<String, openai::Shape>>,
     db: Arc<Database>,
 }
 
@@ -86,6 +94,30 @@ fn unfence(text: &str) -> &str {
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
 
+/// Adds `column` to `table` in a database created before it existed.
+fn add_column(
+    c: &rusqlite::Connection,
+    table: &str,
+    column: &str,
+    declaration: &str,
+) -> rusqlite::Result<()> {
+    let present: bool = c.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        params![table, column],
+        |r| r.get(0),
+    )?;
+    if present {
+        return Ok(());
+    }
+    match c.execute_batch(&format!(
+        "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+    )) {
+        // Another process opening the same database added it first.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        other => other,
+    }
+}
+
 impl Llm {
     pub fn new(config: LlmConfig, db: Arc<Database>) -> anyhow::Result<Llm> {
         db.with(|c| {
@@ -94,13 +126,19 @@ impl Llm {
                      at INTEGER NOT NULL, project TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT NOT NULL,
                      role TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
                      prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL);
+                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL,
+                     estimated INTEGER NOT NULL DEFAULT 0);
                  CREATE INDEX IF NOT EXISTS llm_usage_project ON llm_usage (project, agent, role, model);
                  CREATE TABLE IF NOT EXISTS llm_cache (
                      key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL,
                      prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-                     truncated INTEGER NOT NULL, created INTEGER NOT NULL);",
-            )
+                     truncated INTEGER NOT NULL, created INTEGER NOT NULL,
+                     estimated INTEGER NOT NULL DEFAULT 0);",
+            )?;
+            // `estimated` came later: databases from before get the column,
+            // their rows count as reported usage.
+            add_column(c, "llm_usage", "estimated", "INTEGER NOT NULL DEFAULT 0")?;
+            add_column(c, "llm_cache", "estimated", "INTEGER NOT NULL DEFAULT 0")
         })?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -114,6 +152,7 @@ impl Llm {
             config,
             backend,
             circuit: Mutex::new(Circuit::default()),
+            shapes: Mutex::new(HashMap::new()),
             db,
         })
     }
@@ -156,12 +195,16 @@ impl Llm {
             .find(|m| available.contains(m))
     }
 
-    async fn send(&self, req: &ChatRequest) -> Result<ChatReply, BackendError> {
+    async fn send(
+        &self,
+        req: &ChatRequest,
+        shape: openai::Shape,
+    ) -> Result<ChatReply, BackendError> {
         let timeout = self.config.timeout;
         let call = async {
             match self.backend.as_ref() {
                 Some(Backend::Ollama(o)) => o.chat(req, timeout).await,
-                Some(Backend::OpenAi(o)) => o.chat(req, timeout).await,
+                Some(Backend::OpenAi(o)) => o.chat(req, shape, timeout).await,
                 None => Err(BackendError::Connect("no backend".into())),
             }
         };
@@ -170,29 +213,43 @@ impl Llm {
             .unwrap_or(Err(BackendError::Timeout(timeout)))
     }
 
-    /// Stops calling the backend for `cooldown`: every call answers
-    /// `unavailable` at once (used when a probe found no server).
-    pub fn trip_circuit(&self, cooldown: Duration) {
-        self.circuit.lock().unwrap().open_until = Some(Instant::now() + cooldown);
+    /// Stops calling the backend for `cooldown` because of `cause`: every
+    /// call answers `unavailable` at once, naming the cause (used when a
+    /// probe found no server).
+    pub fn trip_circuit(&self, cooldown: Duration, cause: &str) {
+        let mut c = self.circuit.lock().unwrap();
+        c.open_until = Some(Instant::now() + cooldown);
+        c.cause = cause.to_string();
     }
 
-    fn circuit_open(&self) -> Option<Duration> {
+    /// How long the circuit stays open, and why.
+    fn circuit_open(&self) -> Option<(Duration, String)> {
         let c = self.circuit.lock().unwrap();
         c.open_until
             .and_then(|t| t.checked_duration_since(Instant::now()))
+            .map(|left| (left, c.cause.clone()))
     }
 
-    fn record_outcome(&self, outage: bool) {
+    /// Counts an outage towards the circuit; `None` is an answer (the
+    /// server is up, whatever it said).
+    fn record_outcome(&self, outage: Option<&BackendError>) {
         let mut c = self.circuit.lock().unwrap();
-        if outage {
-            c.failures += 1;
-            if c.failures >= self.config.circuit_failures {
-                c.open_until = Some(Instant::now() + self.config.circuit_cooldown);
-                tracing::warn!(backend = %self.backend_name(), failures = c.failures, "LLM backend circuit opened");
+        match outage {
+            Some(e) => {
+                c.failures += 1;
+                if c.failures >= self.config.circuit_failures {
+                    c.open_until = Some(Instant::now() + self.config.circuit_cooldown);
+                    c.cause = format!(
+                        "circuit open after {} failures in a row, the last: {e}",
+                        c.failures
+                    );
+                    tracing::warn!(backend = %self.backend_name(), failures = c.failures, error = %e, "LLM backend circuit opened");
+                }
             }
-        } else {
-            c.failures = 0;
-            c.open_until = None;
+            None => {
+                c.failures = 0;
+                c.open_until = None;
+            }
         }
     }
 
@@ -207,28 +264,86 @@ impl Llm {
         base + Duration::from_millis(jitter)
     }
 
-    /// One model with retries; `Ok(None)` when the model is not found.
+    fn shape_key(&self, model: &str) -> String {
+        let base = self
+            .config
+            .backend
+            .as_ref()
+            .map_or("", |b| b.base_url.as_str());
+        format!("{base} {model}")
+    }
+
+    /// The shape to start a call to `model` with: the one that last worked.
+    fn shape_for(&self, model: &str) -> openai::Shape {
+        let key = self.shape_key(model);
+        self.shapes
+            .lock()
+            .unwrap()
+            .get(&key)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Remembers that `shape` worked with `model`; its structured-output
+    /// mode only when the call asked for structured output.
+    fn remember_shape(&self, model: &str, shape: openai::Shape, structured: bool) {
+        let key = self.shape_key(model);
+        let mut shapes = self.shapes.lock().unwrap();
+        let known = shapes.entry(key).or_default();
+        if *known != shape {
+            tracing::info!(model, ?shape, "the LLM server takes this request shape");
+        }
+        known.stream_usage = shape.stream_usage;
+        if structured {
+            known.structured = shape.structured;
+        }
+    }
+
+    /// One model with retries; `Ok(None)` when the model is not found. A
+    /// request shape the server refuses is changed, not retried: a smaller
+    /// shape is tried at once (OpenAI-compatible servers only), and the
+    /// last refusal is the call's error.
     async fn call_model(&self, req: &ChatRequest) -> Result<Option<ChatReply>, Error> {
+        let negotiates = matches!(self.backend, Some(Backend::OpenAi(_)));
+        let mut shape = self.shape_for(&req.model);
         let mut attempt = 0;
         loop {
-            if let Some(left) = self.circuit_open() {
+            if let Some((left, cause)) = self.circuit_open() {
                 return Err(self.unavailable(&format!(
-                    "{} failed repeatedly; not called again for {}s",
+                    "{}: {cause}; not called again for {}s",
                     self.backend_name(),
                     left.as_secs() + 1
                 )));
             }
-            match self.send(req).await {
+            match self.send(req, shape).await {
                 Ok(reply) => {
-                    self.record_outcome(false);
+                    self.record_outcome(None);
+                    if negotiates {
+                        self.remember_shape(&req.model, shape, req.schema.is_some());
+                    }
                     return Ok(Some(reply));
                 }
                 Err(BackendError::ModelNotFound(_)) => {
-                    self.record_outcome(false);
+                    self.record_outcome(None);
                     return Ok(None);
                 }
+                Err(BackendError::Shape(status, reason)) => {
+                    // The server answered: not an outage.
+                    self.record_outcome(None);
+                    let next = shape.after_refusal(&reason, req.schema.as_ref());
+                    if let (true, Some(next)) = (negotiates, next) {
+                        tracing::info!(model = %req.model, %status, %reason, from = ?shape, to = ?next, "the LLM server refused the request shape; trying another");
+                        shape = next;
+                        continue;
+                    }
+                    return Err(self.unavailable(&format!(
+                        "{}: {}",
+                        self.backend_name(),
+                        BackendError::Shape(status, reason)
+                    )));
+                }
                 Err(e) => {
-                    self.record_outcome(e.is_outage());
+                    self.record_outcome(e.is_outage().then_some(&e));
                     if e.retryable() && attempt < self.config.retries {
                         let pause = self.backoff(attempt, &e);
                         tracing::info!(model = %req.model, error = %e, attempt, ?pause, "retrying the LLM call");
@@ -294,7 +409,8 @@ impl Llm {
         self.db
             .with(|c| {
                 c.query_row(
-                    "SELECT model, content, prompt_tokens, completion_tokens, truncated FROM llm_cache WHERE key = ?1",
+                    "SELECT model, content, prompt_tokens, completion_tokens, truncated, estimated
+                     FROM llm_cache WHERE key = ?1",
                     params![key],
                     |r| {
                         Ok(ChatReply {
@@ -304,6 +420,7 @@ impl Llm {
                             completion_tokens: r.get(3)?,
                             truncated: r.get(4)?,
                             tokens_per_second: None,
+                            estimated: r.get(5)?,
                         })
                     },
                 )
@@ -403,9 +520,9 @@ impl Llm {
             self.db
                 .with(|c| {
                     c.execute(
-                        "INSERT OR REPLACE INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, truncated, created)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%s','now'))",
-                        params![key, reply.model, reply.content, reply.prompt_tokens, reply.completion_tokens, reply.truncated],
+                        "INSERT OR REPLACE INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, truncated, created, estimated)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%s','now'), ?7)",
+                        params![key, reply.model, reply.content, reply.prompt_tokens, reply.completion_tokens, reply.truncated, reply.estimated],
                     )
                 })
                 .map_err(db_error)?;
@@ -432,8 +549,8 @@ impl Llm {
             .with(|c| {
                 c.execute(
                     "INSERT INTO llm_usage (at, project, tenant, agent, role, model, backend, prompt_tokens,
-                         completion_tokens, cached, duration_ms, tokens_per_second)
-                     VALUES (strftime('%s','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         completion_tokens, cached, duration_ms, tokens_per_second, estimated)
+                     VALUES (strftime('%s','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         ctx.project,
                         ctx.tenant,
@@ -445,7 +562,8 @@ impl Llm {
                         reply.completion_tokens,
                         cached,
                         took.as_millis() as i64,
-                        reply.tokens_per_second
+                        reply.tokens_per_second,
+                        reply.estimated
                     ],
                 )
             })
@@ -454,12 +572,13 @@ impl Llm {
     }
 
     /// Usage per (agent, role, model) of a project: calls, prompt and
-    /// completion tokens, cached calls.
+    /// completion tokens, cached calls, calls with estimated tokens.
     pub fn usage(&self, project: &str) -> Result<Vec<UsageRow>, Error> {
         self.db
             .with(|c| {
                 let mut stmt = c.prepare(
-                    "SELECT agent, role, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached)
+                    "SELECT agent, role, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached),
+                         SUM(estimated)
                      FROM llm_usage WHERE project = ?1 GROUP BY agent, role, model ORDER BY agent, role, model",
                 )?;
                 let rows = stmt.query_map(params![project], |r| {
@@ -471,6 +590,7 @@ impl Llm {
                         prompt_tokens: r.get(4)?,
                         completion_tokens: r.get(5)?,
                         cached: r.get(6)?,
+                        estimated: r.get(7)?,
                     })
                 })?;
                 rows.collect()
@@ -489,6 +609,30 @@ pub struct UsageRow {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached: u64,
+    /// Calls whose tokens are estimated: the server reported none.
+    pub estimated: u64,
+}
+
+/// Usage in a few words: `2 calls, 1234 tokens`; `~1234 tokens
+/// (estimated)` when every call's tokens are estimated, `(3 calls
+/// estimated)` when some are.
+pub fn usage_line(rows: &[UsageRow]) -> String {
+    let calls: u64 = rows.iter().map(|u| u.calls).sum();
+    let tokens: u64 = rows
+        .iter()
+        .map(|u| u.prompt_tokens + u.completion_tokens)
+        .sum();
+    let estimated: u64 = rows.iter().map(|u| u.estimated).sum();
+    let s = |n: u64| if n == 1 { "" } else { "s" };
+    match estimated {
+        0 => format!("{calls} call{}, {tokens} tokens", s(calls)),
+        n if n >= calls => format!("{calls} call{}, ~{tokens} tokens (estimated)", s(calls)),
+        n => format!(
+            "{calls} call{}, ~{tokens} tokens ({n} call{} estimated)",
+            s(calls),
+            s(n)
+        ),
+    }
 }
 
 /// `None` when `content` is JSON (matching the schema, if there is one).
@@ -518,6 +662,68 @@ mod tests {
     fn fences_are_stripped() {
         assert_eq!(unfence("```json\n{\"a\":1}\n```"), "{\"a\":1}");
         assert_eq!(unfence(" {\"a\":1} "), "{\"a\":1}");
+    }
+
+    fn row(calls: u64, estimated: u64) -> UsageRow {
+        UsageRow {
+            agent: "a".into(),
+            role: "r".into(),
+            model: "m".into(),
+            calls,
+            prompt_tokens: 100 * calls,
+            completion_tokens: 10 * calls,
+            cached: 0,
+            estimated,
+        }
+    }
+
+    #[test]
+    fn the_usage_line_says_when_tokens_are_estimated() {
+        assert_eq!(usage_line(&[row(2, 0)]), "2 calls, 220 tokens");
+        assert_eq!(usage_line(&[row(2, 2)]), "2 calls, ~220 tokens (estimated)");
+        assert_eq!(
+            usage_line(&[row(2, 0), row(1, 1)]),
+            "3 calls, ~330 tokens (1 call estimated)"
+        );
+        assert_eq!(usage_line(&[]), "0 calls, 0 tokens");
+    }
+
+    #[test]
+    fn a_database_from_before_estimated_usage_is_migrated() {
+        let db = Database::open(None).unwrap();
+        db.with(|c| {
+            c.execute_batch(
+                "CREATE TABLE llm_usage (
+                     at INTEGER NOT NULL, project TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT NOT NULL,
+                     role TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
+                     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                     cached INTEGER NOT NULL, duration_ms INTEGER NOT NULL, tokens_per_second REAL);
+                 INSERT INTO llm_usage VALUES (1, 'p', 't', 'a', 'r', 'm', 'ollama', 10, 5, 0, 3, NULL);
+                 CREATE TABLE llm_cache (
+                     key TEXT PRIMARY KEY, model TEXT NOT NULL, content TEXT NOT NULL,
+                     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+                     truncated INTEGER NOT NULL, created INTEGER NOT NULL);
+                 INSERT INTO llm_cache VALUES ('k', 'm', 'old', 1, 2, 0, 1);",
+            )
+        })
+        .unwrap();
+        let llm = Llm::new(LlmConfig::default(), db.clone()).unwrap();
+        let rows = llm.usage("p").unwrap();
+        assert_eq!((rows[0].calls, rows[0].estimated), (1, 0), "{rows:?}");
+        assert!(!llm.cached("k").unwrap().unwrap().estimated);
+        let ctx = CallContext {
+            project: "p",
+            tenant: "t",
+            agent: "a",
+            role: "r",
+        };
+        let mut reply = ChatReply::empty("m");
+        reply.settle_usage(8, None, None);
+        llm.record_usage(&ctx, &reply, false, Duration::ZERO)
+            .unwrap();
+        assert_eq!(llm.usage("p").unwrap()[0].estimated, 1);
+        // Opening it again changes nothing.
+        Llm::new(LlmConfig::default(), db).unwrap();
     }
 
     #[test]

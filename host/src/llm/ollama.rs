@@ -1,7 +1,9 @@
 //! Ollama's native API: `/api/chat` and `/api/generate` (streamed NDJSON),
 //! `/api/tags`, `/api/show`.
 
-use super::wire::{BackendError, ChatReply, ChatRequest, failure, for_each_line, json_call};
+use super::wire::{
+    BackendError, ChatReply, ChatRequest, clean_message, failure, for_each_line, json_call,
+};
 use crate::config::BackendConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -71,7 +73,8 @@ impl Ollama {
         timeout: Duration,
     ) -> Result<ChatReply, BackendError> {
         let body = self.body(req, json!({ "messages": req.messages }));
-        self.stream("/api/chat", body, &req.model, timeout, |v| {
+        let prompt_bytes = req.messages.iter().map(|m| m.content.len()).sum();
+        self.stream("/api/chat", body, &req.model, prompt_bytes, timeout, |v| {
             v.get("message")
                 .and_then(|m| m.get("content"))
                 .and_then(Value::as_str)
@@ -94,11 +97,19 @@ impl Ollama {
             extra["system"] = json!(s);
         }
         let body = self.body(req, extra);
-        self.stream("/api/generate", body, &req.model, timeout, |v| {
-            v.get("response")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        let prompt_bytes = prompt.len() + system.map_or(0, str::len);
+        self.stream(
+            "/api/generate",
+            body,
+            &req.model,
+            prompt_bytes,
+            timeout,
+            |v| {
+                v.get("response")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            },
+        )
         .await
     }
 
@@ -107,6 +118,7 @@ impl Ollama {
         path: &str,
         body: Value,
         model: &str,
+        prompt_bytes: usize,
         timeout: Duration,
         piece: impl Fn(&Value) -> Option<String>,
     ) -> Result<ChatReply, BackendError> {
@@ -121,14 +133,7 @@ impl Ollama {
         if !resp.status().is_success() {
             return Err(failure(resp, model).await);
         }
-        let mut reply = ChatReply {
-            content: String::new(),
-            model: model.to_string(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            truncated: false,
-            tokens_per_second: None,
-        };
+        let mut reply = ChatReply::empty(model);
         let mut done = false;
         for_each_line(&mut resp, timeout, |line| {
             if line.trim().is_empty() {
@@ -139,22 +144,23 @@ impl Ollama {
             // A 200 stream can still fail part-way: every line may carry an error.
             if let Some(err) = v.get("error") {
                 let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
-                return Err(BackendError::Stream(msg));
+                return Err(BackendError::Stream(clean_message(&msg)));
             }
             if let Some(p) = piece(&v) {
                 reply.content.push_str(&p);
             }
             if v.get("done").and_then(Value::as_bool) == Some(true) {
                 reply.truncated = v.get("done_reason").and_then(Value::as_str) == Some("length");
-                reply.prompt_tokens = count(&v, "prompt_eval_count");
-                reply.completion_tokens = count(&v, "eval_count");
+                let evaluated = count(&v, "eval_count");
+                reply.settle_usage(prompt_bytes, count(&v, "prompt_eval_count"), evaluated);
                 let eval_ns = v.get("eval_duration").and_then(Value::as_u64).unwrap_or(0);
-                if eval_ns > 0 {
-                    reply.tokens_per_second =
-                        Some(f64::from(reply.completion_tokens) / (eval_ns as f64 / 1e9));
+                if let Some(n) = evaluated
+                    && eval_ns > 0
+                {
+                    reply.tokens_per_second = Some(f64::from(n) / (eval_ns as f64 / 1e9));
                 }
                 if let Some(m) = v.get("model").and_then(Value::as_str) {
-                    reply.model = m.to_string();
+                    reply.set_model(m);
                 }
                 done = true;
                 return Ok(true);
@@ -193,8 +199,9 @@ impl Ollama {
     }
 }
 
-fn count(v: &Value, key: &str) -> u32 {
+/// A token count from the server, at most `u32::MAX`; `None` when absent.
+fn count(v: &Value, key: &str) -> Option<u32> {
     v.get(key)
         .and_then(Value::as_u64)
-        .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
+        .map(|n| n.min(u64::from(u32::MAX)) as u32)
 }

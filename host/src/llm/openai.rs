@@ -1,13 +1,129 @@
 //! OpenAI-compatible servers (llama.cpp, vLLM, OpenAI): `/chat/completions`
 //! streamed as server-sent events, and `/models`. The base URL includes the
 //! version prefix, as `OPENAI_BASE_URL` does (`http://host:8080/v1`).
+//!
+//! These servers differ in what a request may carry, so the parts they
+//! disagree on form a [`Shape`] that the backend negotiates: structured
+//! output as `json_schema` (OpenAI, vLLM, llama.cpp's `llama-server`), as
+//! `json_object` with a `schema` (llama-cpp-python, `llama-server`), or
+//! only in the prompt; and `stream_options` to ask for usage, which some
+//! servers refuse and some ignore.
 
 use super::wire::{
-    BackendError, ChatReply, ChatRequest, error_message, failure, for_each_line, json_call,
+    BackendError, ChatMessage, ChatReply, ChatRequest, Role, error_message, failure, for_each_line,
+    json_call,
 };
 use crate::config::BackendConfig;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::time::Duration;
+
+/// How a request asks for JSON matching a schema, in the order tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Structured {
+    /// `response_format: {"type": "json_schema", "json_schema": {"name",
+    /// "schema", "strict"}}`.
+    JsonSchema,
+    /// `response_format: {"type": "json_object", "schema": ...}`.
+    JsonObject,
+    /// No `response_format`: the schema is given in the system prompt, and
+    /// only the host's validation holds the reply to it.
+    Prompt,
+}
+
+/// What a request to an OpenAI-compatible server carries beyond the call
+/// itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub structured: Structured,
+    /// `stream_options: {"include_usage": true}`, without which streamed
+    /// answers carry no usage.
+    pub stream_usage: bool,
+}
+
+impl Default for Shape {
+    fn default() -> Shape {
+        Shape {
+            structured: Structured::JsonSchema,
+            stream_usage: true,
+        }
+    }
+}
+
+impl Shape {
+    /// The shape to try after the server refused this one with `reason`,
+    /// for a call with `schema`; `None` when nothing is left to leave out.
+    /// A reason that names `stream_options` drops them; otherwise the
+    /// structured output steps down (`json_schema`, `json_object`, prompt),
+    /// and then, unless the reason is about `response_format`,
+    /// `stream_options` go.
+    pub fn after_refusal(self, reason: &str, schema: Option<&Value>) -> Option<Shape> {
+        let about_stream = reason.contains("stream_options");
+        let about_format = reason.contains("response_format") || reason.contains("json_schema");
+        if about_stream {
+            return self.stream_usage.then_some(Shape {
+                stream_usage: false,
+                ..self
+            });
+        }
+        if let Some(schema) = schema {
+            // A bare "json" asks for `json_object` in both response_format
+            // modes: after one refusal only the prompt is left.
+            let next = match (self.structured, is_plain_json(schema)) {
+                (Structured::JsonSchema, false) => Some(Structured::JsonObject),
+                (Structured::JsonSchema | Structured::JsonObject, _) => Some(Structured::Prompt),
+                (Structured::Prompt, _) => None,
+            };
+            if let Some(structured) = next {
+                return Some(Shape { structured, ..self });
+            }
+        }
+        (self.stream_usage && !about_format).then_some(Shape {
+            stream_usage: false,
+            ..self
+        })
+    }
+}
+
+/// `json-schema` is the string `"json"`: any JSON document.
+fn is_plain_json(schema: &Value) -> bool {
+    schema.as_str() == Some("json")
+}
+
+/// The messages with the schema written into the system prompt (the first
+/// message when it is a system message, so templates that take only one
+/// system message at the start still work).
+fn schema_in_prompt(messages: &[ChatMessage], schema: &Value) -> Vec<ChatMessage> {
+    let rule = if is_plain_json(schema) {
+        "Answer with one JSON document and nothing else.".to_string()
+    } else {
+        format!(
+            "Answer with one JSON document and nothing else. It must match this JSON schema:\n{schema}"
+        )
+    };
+    let mut out = messages.to_vec();
+    match out.first_mut() {
+        Some(first) if first.role == Role::System => {
+            first.content.push_str("\n\n");
+            first.content.push_str(&rule);
+        }
+        _ => out.insert(
+            0,
+            ChatMessage {
+                role: Role::System,
+                content: rule,
+            },
+        ),
+    }
+    out
+}
+
+/// A token count from a server: a non-negative integer, at most `u32::MAX`.
+fn count(v: &Value, key: &str) -> Option<u32> {
+    v.get(key)
+        .and_then(Value::as_u64)
+        .map(|n| n.min(u64::from(u32::MAX)) as u32)
+}
 
 pub struct OpenAi {
     http: reqwest::Client,
@@ -40,18 +156,29 @@ impl OpenAi {
         b
     }
 
-    /// `/chat/completions` with `stream: true`.
+    /// `/chat/completions` with `stream: true`, in `shape`. Token counts the
+    /// server does not report are estimated ([`ChatReply::settle_usage`]).
     pub async fn chat(
         &self,
         req: &ChatRequest,
+        shape: Shape,
         timeout: Duration,
     ) -> Result<ChatReply, BackendError> {
+        let messages = match &req.schema {
+            Some(schema) if shape.structured == Structured::Prompt => {
+                Cow::Owned(schema_in_prompt(&req.messages, schema))
+            }
+            _ => Cow::Borrowed(&req.messages),
+        };
+        let prompt_bytes: usize = messages.iter().map(|m| m.content.len()).sum();
         let mut body = json!({
             "model": req.model,
-            "messages": req.messages,
+            "messages": messages,
             "stream": true,
-            "stream_options": { "include_usage": true },
         });
+        if shape.stream_usage {
+            body["stream_options"] = json!({ "include_usage": true });
+        }
         if let Some(t) = req.temperature {
             body["temperature"] = json!(t);
         }
@@ -61,17 +188,20 @@ impl OpenAi {
         if let Some(s) = req.seed {
             body["seed"] = json!(s);
         }
-        match &req.schema {
-            Some(Value::String(s)) if s == "json" => {
+        match (&req.schema, shape.structured) {
+            (None, _) | (Some(_), Structured::Prompt) => {}
+            (Some(schema), _) if is_plain_json(schema) => {
                 body["response_format"] = json!({ "type": "json_object" })
             }
-            Some(schema) => {
+            (Some(schema), Structured::JsonSchema) => {
                 body["response_format"] = json!({
                     "type": "json_schema",
                     "json_schema": { "name": "reply", "schema": schema, "strict": true },
                 });
             }
-            None => {}
+            (Some(schema), Structured::JsonObject) => {
+                body["response_format"] = json!({ "type": "json_object", "schema": schema });
+            }
         }
         let mut resp = self
             .request(reqwest::Method::POST, "/chat/completions", timeout)
@@ -82,14 +212,8 @@ impl OpenAi {
         if !resp.status().is_success() {
             return Err(failure(resp, &req.model).await);
         }
-        let mut reply = ChatReply {
-            content: String::new(),
-            model: req.model.clone(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            truncated: false,
-            tokens_per_second: None,
-        };
+        let mut reply = ChatReply::empty(&req.model);
+        let (mut prompt_tokens, mut completion_tokens) = (None, None);
         let mut finished = false;
         let mut done = false;
         for_each_line(&mut resp, timeout, |line| {
@@ -108,7 +232,7 @@ impl OpenAi {
                 return Err(BackendError::Stream(error_message(&v)));
             }
             if let Some(m) = v.get("model").and_then(Value::as_str) {
-                reply.model = m.to_string();
+                reply.set_model(m);
             }
             if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
                 if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
@@ -123,15 +247,18 @@ impl OpenAi {
                     None => {}
                 }
             }
+            // vLLM and OpenAI send usage in a last chunk when asked;
+            // llama.cpp's llama-server in its final chunk, with timings.
             if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                let n = |k: &str| {
-                    u.get(k)
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                        .min(u64::from(u32::MAX)) as u32
-                };
-                reply.prompt_tokens = n("prompt_tokens");
-                reply.completion_tokens = n("completion_tokens");
+                prompt_tokens = count(u, "prompt_tokens");
+                completion_tokens = count(u, "completion_tokens");
+            }
+            if let Some(speed) = v
+                .pointer("/timings/predicted_per_second")
+                .and_then(Value::as_f64)
+                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e7)
+            {
+                reply.tokens_per_second = Some(speed);
             }
             Ok(false)
         })
@@ -141,6 +268,7 @@ impl OpenAi {
                 "the stream ended before [DONE]".into(),
             ));
         }
+        reply.settle_usage(prompt_bytes, prompt_tokens, completion_tokens);
         Ok(reply)
     }
 
@@ -156,5 +284,95 @@ impl OpenAi {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person() -> Value {
+        json!({"type": "object", "properties": {"name": {"type": "string"}}})
+    }
+
+    /// Every step leaves something out: no shape is sent twice.
+    #[test]
+    fn refusals_step_down_until_nothing_is_left_to_leave_out() {
+        let mut shape = Shape::default();
+        let mut seen = vec![shape];
+        while let Some(next) = shape.after_refusal("Invalid 'messages[1]'", Some(&person())) {
+            assert!(!seen.contains(&next), "{next:?} again");
+            seen.push(next);
+            shape = next;
+        }
+        let structured: Vec<_> = seen
+            .iter()
+            .map(|s| (s.structured, s.stream_usage))
+            .collect();
+        assert_eq!(
+            structured,
+            [
+                (Structured::JsonSchema, true),
+                (Structured::JsonObject, true),
+                (Structured::Prompt, true),
+                (Structured::Prompt, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refusal_naming_stream_options_drops_only_them() {
+        let next = Shape::default()
+            .after_refusal("Unknown parameter: 'stream_options'.", Some(&person()))
+            .unwrap();
+        assert_eq!(next.structured, Structured::JsonSchema);
+        assert!(!next.stream_usage);
+        assert_eq!(
+            next.after_refusal("Unknown parameter: 'stream_options'.", None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_refusal_about_response_format_keeps_stream_options() {
+        let prompt = Shape {
+            structured: Structured::Prompt,
+            stream_usage: true,
+        };
+        assert_eq!(
+            prompt.after_refusal("response_format.type: Input should be", Some(&person())),
+            None
+        );
+        // A bare "json" has one response_format form only.
+        assert_eq!(
+            Shape::default()
+                .after_refusal("response_format", Some(&json!("json")))
+                .map(|s| s.structured),
+            Some(Structured::Prompt)
+        );
+    }
+
+    #[test]
+    fn the_schema_joins_the_first_system_message() {
+        let messages = vec![
+            ChatMessage {
+                role: Role::System,
+                content: "Be terse.".into(),
+            },
+            ChatMessage {
+                role: Role::User,
+                content: "hi".into(),
+            },
+        ];
+        let out = schema_in_prompt(&messages, &person());
+        assert_eq!(out.len(), 2);
+        assert!(
+            out[0]
+                .content
+                .starts_with("Be terse.\n\nAnswer with one JSON document")
+        );
+        assert!(out[0].content.contains(&person().to_string()));
+        let out = schema_in_prompt(&messages[1..], &json!("json"));
+        assert_eq!((out.len(), out[0].role), (2, Role::System));
     }
 }
