@@ -27,6 +27,8 @@ use std::sync::Mutex;
 pub const MAX_PATH: usize = 1024;
 /// Longest path component accepted, in bytes.
 pub const MAX_COMPONENT: usize = 255;
+/// Deepest a policy may let paths go (`workspace.max_depth`), in components.
+pub const MAX_DEPTH: u64 = 128;
 /// Prefix of the host's temporary files; agents cannot name such paths.
 const TMP_PREFIX: &str = ".nexus-";
 
