@@ -176,7 +176,8 @@ async fn byte_quota_is_enforced_before_the_write() {
         vec!["0.txt", "1.txt"],
         "nothing of the refused write (no temp file) is left"
     );
-    assert_eq!(f.project.usage(), (200 * 1024, 2));
+    let usage = f.project.usage();
+    assert_eq!((usage.bytes, usage.files), (200 * 1024, 2));
     f.still_serves("hostile").await;
 }
 
