@@ -176,7 +176,8 @@ async fn byte_quota_is_enforced_before_the_write() {
         vec!["0.txt", "1.txt"],
         "nothing of the refused write (no temp file) is left"
     );
-    assert_eq!(f.project.usage(), (200 * 1024, 2));
+    let usage = f.project.usage();
+    assert_eq!((usage.bytes, usage.files), (200 * 1024, 2));
     f.still_serves("hostile").await;
 }
 
@@ -408,4 +409,161 @@ async fn a_memory_flood_is_refused_at_the_tenant_bound() {
         .await
         .unwrap();
     assert!(other.payload.contains("ok: 3"), "{}", other.payload);
+}
+
+#[tokio::test]
+async fn sparse_64_gib_file_is_refused_before_anything_is_read() {
+    let f = hostile().await;
+    let big = std::fs::File::create(f.sandbox().join("huge.bin")).unwrap();
+    big.set_len(64 << 30).unwrap();
+    let (kind, reason) = f.refusal("read", json!({"path": "huge.bin"})).await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("64.0 GiB"), "{reason}");
+    assert!(reason.contains("read_max"), "{reason}");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim();
+    eprintln!("peak resident set of the test process: {peak}");
+    let kib: u64 = peak.trim_end_matches("kB").trim().parse().unwrap();
+    assert!(kib < 1 << 20, "the host held {peak} at its peak");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn files_four_hundred_levels_deep_are_refused_by_depth() {
+    let f = Fixture::new();
+    f.load(
+        "hostile",
+        &HOSTILE.replace("max_files = 8", "max_files = 100"),
+    )
+    .await;
+    let deep = vec!["a"; 400].join("/");
+    let (kind, reason) = f
+        .refusal("write-many", json!({"dir": deep, "count": 60, "size": 10}))
+        .await;
+    assert_eq!(kind, "denied");
+    assert!(reason.contains("max_depth"), "{reason}");
+    assert!(!f.sandbox().join("a").exists(), "no directory was made");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn nested_directories_count_against_the_directory_quota() {
+    // max_files = 8, so max_dirs is 8 too.
+    let f = hostile().await;
+    let path = (0..20)
+        .map(|i| format!("d{i}"))
+        .collect::<Vec<_>>()
+        .join("/")
+        + "/x.txt";
+    let (kind, reason) = f.refusal("write", json!({"path": path, "text": "x"})).await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("directories"), "{reason}");
+    assert!(reason.contains("the limit is 8"), "{reason}");
+    assert!(
+        !f.sandbox().join("d0").exists(),
+        "the directories made before the refusal are gone"
+    );
+    assert_eq!(f.project.usage().dirs, 0);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn max_dirs_limits_the_directories_of_the_project() {
+    let f = Fixture::new();
+    f.load(
+        "hostile",
+        &HOSTILE.replace("max_files = 8", "max_files = 8\nmax_dirs = 3"),
+    )
+    .await;
+    for dir in ["a", "b", "c"] {
+        let out = f
+            .run(
+                "hostile",
+                "write",
+                json!({"path": format!("{dir}/x.txt"), "text": "x"}),
+            )
+            .await
+            .unwrap();
+        assert!(out.payload.contains("ok"), "{}", out.payload);
+    }
+    assert_eq!(f.project.usage().dirs, 3);
+    let (kind, reason) = f
+        .refusal("write", json!({"path": "d/x.txt", "text": "x"}))
+        .await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("4 directories; the limit is 3"), "{reason}");
+    assert!(!f.sandbox().join("d").exists());
+    // A remove gives the directory back.
+    f.run("hostile", "remove", json!({"path": "a/x.txt"}))
+        .await
+        .unwrap();
+    assert_eq!(f.project.usage().dirs, 2);
+    let out = f
+        .run("hostile", "write", json!({"path": "d/x.txt", "text": "x"}))
+        .await
+        .unwrap();
+    assert!(out.payload.contains("ok"), "{}", out.payload);
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn read_max_bounds_what_a_read_returns() {
+    let f = Fixture::new();
+    f.load(
+        "hostile",
+        &HOSTILE.replace("max_files = 8", "max_files = 8\nread_max = \"4KiB\""),
+    )
+    .await;
+    std::fs::write(f.sandbox().join("fits.txt"), "x".repeat(4096)).unwrap();
+    std::fs::write(f.sandbox().join("over.txt"), "x".repeat(4097)).unwrap();
+    let out = f
+        .run("hostile", "read", json!({"path": "fits.txt"}))
+        .await
+        .unwrap();
+    assert!(out.payload.starts_with("\"ok: "), "{}", out.payload);
+    let (kind, reason) = f.refusal("read", json!({"path": "over.txt"})).await;
+    assert_eq!(kind, "quota-exceeded");
+    assert!(reason.contains("`over.txt` is 4.0 KiB"), "{reason}");
+    assert!(reason.contains("read_max"), "{reason}");
+    f.still_serves("hostile").await;
+}
+
+#[tokio::test]
+async fn removing_files_leaves_no_empty_directories() {
+    let f = hostile().await;
+    for path in ["a/b/c/x.txt", "a/y.txt"] {
+        let out = f
+            .run("hostile", "write", json!({"path": path, "text": "x"}))
+            .await
+            .unwrap();
+        assert!(out.payload.contains("ok"), "{}", out.payload);
+    }
+    let out = f
+        .run("hostile", "remove", json!({"path": "a/b/c/x.txt"}))
+        .await
+        .unwrap();
+    assert!(out.payload.contains("ok"), "{}", out.payload);
+    assert!(
+        !f.sandbox().join("a/b").exists(),
+        "a/b/c and a/b are pruned"
+    );
+    assert!(
+        f.sandbox().join("a/y.txt").exists(),
+        "a/ still holds a file"
+    );
+    assert_eq!(f.project.usage().dirs, 1);
+    f.run("hostile", "remove", json!({"path": "a/y.txt"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_dir(f.sandbox()).unwrap().count(),
+        0,
+        "the project is empty again"
+    );
+    assert_eq!(f.project.usage(), nexus::workspace::Usage::default());
+    f.still_serves("hostile").await;
 }

@@ -4,6 +4,7 @@
 //! Unknown keys and bad values are errors that name the file, the line and a
 //! fix. Sizes and durations are written in human units (`"64MiB"`, `"30s"`).
 
+use crate::workspace::MAX_DEPTH;
 use globset::{GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 use std::fmt;
@@ -101,6 +102,9 @@ struct WorkspaceFile {
     max_bytes: Option<Spanned<Size>>,
     max_files: Option<Spanned<u64>>,
     max_file_size: Option<Spanned<Size>>,
+    read_max: Option<Spanned<Size>>,
+    max_dirs: Option<Spanned<u64>>,
+    max_depth: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +221,12 @@ pub struct WorkspaceGrant {
     pub max_bytes: u64,
     pub max_files: u64,
     pub max_file_size: u64,
+    /// Largest file a read returns.
+    pub read_max: u64,
+    /// Directories in the project.
+    pub max_dirs: u64,
+    /// Components of a path.
+    pub max_depth: u64,
 }
 
 /// Whom the agent may address on the bus. Empty lists grant nothing.
@@ -447,6 +457,25 @@ impl Policy {
                     Some(v) => positive(v.span(), *v.get_ref(), "max_files")?,
                     None => 2_000,
                 };
+                let read_max = w.read_max.map_or(max_file_size, |v| v.get_ref().0);
+                let max_dirs = match &w.max_dirs {
+                    Some(v) => positive(v.span(), *v.get_ref(), "max_dirs")?,
+                    None => max_files,
+                };
+                let max_depth = match &w.max_depth {
+                    Some(v) => {
+                        let n = positive(v.span(), *v.get_ref(), "max_depth")?;
+                        if n > MAX_DEPTH {
+                            return Err(at(
+                                v.span(),
+                                format!("max_depth {n} is more than {MAX_DEPTH}"),
+                                &format!("choose a max_depth between 1 and {MAX_DEPTH}"),
+                            ));
+                        }
+                        n
+                    }
+                    None => 32,
+                };
                 Some(WorkspaceGrant {
                     read,
                     write,
@@ -455,6 +484,9 @@ impl Policy {
                     max_bytes,
                     max_files,
                     max_file_size,
+                    read_max,
+                    max_dirs,
+                    max_depth,
                 })
             }
         };
@@ -707,5 +739,34 @@ mod tests {
     fn bad_sha256_is_rejected() {
         let e = parse("agent = \"a\"\nsha256 = \"abc\"\n").unwrap_err();
         assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn workspace_read_max_and_max_dirs_default_to_the_file_quotas() {
+        let w = parse("agent = \"a\"\n[workspace]\nmax_files = 10\nmax_file_size = \"1MiB\"\n")
+            .unwrap()
+            .workspace
+            .unwrap();
+        assert_eq!((w.read_max, w.max_dirs, w.max_depth), (1 << 20, 10, 32));
+        let w =
+            parse("agent = \"a\"\n[workspace]\nread_max = \"4KiB\"\nmax_dirs = 3\nmax_depth = 5\n")
+                .unwrap()
+                .workspace
+                .unwrap();
+        assert_eq!((w.read_max, w.max_dirs, w.max_depth), (4 << 10, 3, 5));
+    }
+
+    #[test]
+    fn bad_workspace_bounds_name_their_line() {
+        let e = parse("agent = \"a\"\n[workspace]\nmax_depth = 1000\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("max_depth 1000"), "{e}");
+        assert!(e.fix.contains("between 1 and 128"), "{e}");
+        let e = parse("agent = \"a\"\n[workspace]\n\nmax_dirs = 0\n").unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("max_dirs is 0"), "{e}");
+        let e = parse("agent = \"a\"\n[workspace]\nread_max = \"12\"\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("is not a size"), "{e}");
     }
 }

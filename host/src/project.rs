@@ -16,7 +16,7 @@ use crate::journal::{Journal, JournalError, Message, State};
 use crate::policy::Size;
 use crate::runtime::{Agent, Runtime};
 use crate::task::{Caller, Limit, TaskFailure, TaskState};
-use crate::workspace::Workspace;
+use crate::workspace::{Usage, Workspace};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -48,7 +48,7 @@ pub struct Project {
     pub id: String,
     pub tenant: String,
     root: PathBuf,
-    workspace: Workspace,
+    workspace: Arc<Workspace>,
     runtime: Arc<Runtime>,
     agents: RwLock<HashMap<String, Arc<Agent>>>,
     mailboxes: RwLock<HashMap<String, Mailbox>>,
@@ -123,7 +123,7 @@ impl Project {
         tenant: &str,
         root: &Path,
     ) -> std::io::Result<Arc<Project>> {
-        let workspace = Workspace::open(root)?;
+        let workspace = Arc::new(Workspace::open(root)?);
         let root = root.canonicalize()?;
         Ok(Arc::new_cyclic(|me| Project {
             id: id.to_string(),
@@ -179,12 +179,12 @@ impl Project {
         &self.root
     }
 
-    pub(crate) fn workspace(&self) -> Option<&Workspace> {
+    pub(crate) fn workspace(&self) -> Option<&Arc<Workspace>> {
         Some(&self.workspace)
     }
 
-    /// Bytes and files in the sandbox.
-    pub fn usage(&self) -> (u64, u64) {
+    /// Bytes, files and directories in the sandbox.
+    pub fn usage(&self) -> Usage {
         self.workspace.usage()
     }
 

@@ -2,44 +2,69 @@
 //! directory.
 //!
 //! - grant: `[workspace]` read/write globs and quotas ([`WorkspaceGrant`]).
-//! - host impl: path checks, glob checks and quotas, per task.
+//! - host impl: path checks, glob checks and quotas, per task; the file work
+//!   itself runs on tokio's blocking pool, so a slow file system never holds
+//!   up the task's wall-time deadline.
 //! - backend: [`Workspace`], a cap-std `Dir` rooted at the sandbox with a
 //!   usage counter shared by every agent of the project.
 //!
 //! Paths are checked lexically first (relative, no `..`, no NUL, bounded
-//! length), then every existing component is checked not to be a symbolic
-//! link, and files read must not be hard-linked; cap-std then confines the
-//! actual operation to the sandbox. Writes go to a temporary file that is
-//! renamed into place, so a killed task never leaves half a file.
+//! length and depth). Then a path is resolved once, one component at a time:
+//! each directory is opened relative to the handle of the one before without
+//! following links, and the operation acts on the last component relative to
+//! its parent's handle. A process that swaps a directory for a link meanwhile
+//! makes the walk fail; it cannot redirect it. Files are opened without
+//! waiting (a FIFO never blocks the host) and must be regular files alone in
+//! holding their data (no hard links) to be read. Writes go to a temporary
+//! file in the same directory handle that is renamed into place, so a killed
+//! task never leaves half a file. Directories count against a quota, and
+//! those a remove leaves empty are removed.
 
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::workspace::{Entry, EntryKind, Host};
 use crate::policy::{Size, WorkspaceGrant};
 use crate::task::TaskState;
-use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, MetadataExt, OpenOptions};
-use std::io::{ErrorKind, Write};
+use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Longest path accepted, in bytes.
 pub const MAX_PATH: usize = 1024;
 /// Longest path component accepted, in bytes.
 pub const MAX_COMPONENT: usize = 255;
+/// Deepest a policy may let paths go (`workspace.max_depth`), in components;
+/// the startup scan looks no deeper.
+pub const MAX_DEPTH: u64 = 128;
 /// Prefix of the host's temporary files; agents cannot name such paths.
 const TMP_PREFIX: &str = ".nexus-";
+/// Opens without waiting: a FIFO opened for reading returns at once instead
+/// of blocking until a writer comes.
+const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Usage {
-    bytes: u64,
-    files: u64,
+/// What the sandbox holds: regular files, their bytes, and directories.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub files: u64,
+    pub dirs: u64,
+}
+
+struct State {
+    usage: Usage,
+    /// Paths a write or remove is working on.
+    busy: HashSet<String>,
 }
 
 /// A project's sandbox directory.
 pub struct Workspace {
     root: Dir,
-    usage: Mutex<Usage>,
+    state: Mutex<State>,
+    /// Signalled when a path stops being busy.
+    idle: Condvar,
 }
 
 impl Workspace {
@@ -49,35 +74,56 @@ impl Workspace {
         std::fs::create_dir_all(path)?;
         let root = Dir::open_ambient_dir(path, ambient_authority())?;
         let mut usage = Usage::default();
-        scan(&root, Path::new(""), &mut usage)?;
+        scan(&root, 0, &mut usage)?;
         Ok(Workspace {
             root,
-            usage: Mutex::new(usage),
+            state: Mutex::new(State {
+                usage,
+                busy: HashSet::new(),
+            }),
+            idle: Condvar::new(),
         })
     }
 
-    /// Bytes and files currently in the sandbox.
-    pub fn usage(&self) -> (u64, u64) {
-        let u = *self.usage.lock().unwrap();
-        (u.bytes, u.files)
+    /// What the sandbox currently holds.
+    pub fn usage(&self) -> Usage {
+        self.state().usage
+    }
+
+    /// The shared state. A thread that panicked while holding it left it
+    /// consistent (every change is a single assignment), so a poisoned lock
+    /// is used as it is.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn scan(dir: &Dir, rel: &Path, usage: &mut Usage) -> std::io::Result<()> {
-    let listing = if rel.as_os_str().is_empty() {
-        dir.entries()?
-    } else {
-        dir.read_dir(rel)?
-    };
-    for entry in listing {
+/// Counts the files, bytes and directories under `dir` (at `depth` below
+/// the root) and removes temporary files, to [`MAX_DEPTH`] levels: nothing
+/// deeper can be named by an agent.
+fn scan(dir: &Dir, depth: u64, usage: &mut Usage) -> std::io::Result<()> {
+    for entry in dir.entries()? {
         let entry = entry?;
         let name = entry.file_name();
-        let path = rel.join(&name);
-        let ft = entry.file_type()?;
-        if name.to_string_lossy().starts_with(TMP_PREFIX) && ft.is_file() {
-            dir.remove_file(&path)?;
+        let ft = match entry.file_type() {
+            Ok(ft) => ft,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if ft.is_file() && name.to_string_lossy().starts_with(TMP_PREFIX) {
+            match dir.remove_file(&name) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         } else if ft.is_dir() {
-            scan(dir, &path, usage)?;
+            usage.dirs += 1;
+            if depth + 1 < MAX_DEPTH {
+                match dir.open_dir_nofollow(&name) {
+                    Ok(sub) => scan(&sub, depth + 1, usage)?,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
         } else if ft.is_file() {
             usage.files += 1;
             usage.bytes += entry.metadata()?.len();
@@ -148,7 +194,7 @@ pub fn check_path(path: &str, allow_root: bool) -> Result<String, Error> {
 
 fn io_error(path: &str, e: std::io::Error) -> Error {
     match e.kind() {
-        ErrorKind::NotFound => Error::NotFound(format!("`{}` does not exist", path.escape_debug())),
+        ErrorKind::NotFound => not_found(path),
         ErrorKind::PermissionDenied => Error::Denied(format!("`{}`: {e}", path.escape_debug())),
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => Error::QuotaExceeded(format!(
             "the disk is full writing `{}`",
@@ -162,206 +208,486 @@ fn io_error(path: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// Why `name` in `parent` (shown as `shown`) could not be opened: it is a
+/// symbolic link, it is not a directory where one was wanted, or `e`.
+fn refusal(parent: &Dir, name: &str, shown: &str, e: std::io::Error, dir: bool) -> Error {
+    match parent.symlink_metadata(name) {
+        Ok(m) if m.file_type().is_symlink() => link_refused(shown),
+        Ok(m) if dir && !m.is_dir() => {
+            Error::Invalid(format!("`{}` is not a directory", shown.escape_debug()))
+        }
+        _ => io_error(shown, e),
+    }
+}
+
+fn link_refused(shown: &str) -> Error {
+    Error::Denied(format!(
+        "`{}` is a symbolic link; the workspace does not follow links",
+        shown.escape_debug()
+    ))
+}
+
+fn not_found(shown: &str) -> Error {
+    Error::NotFound(format!("`{}` does not exist", shown.escape_debug()))
+}
+
+/// Refuses what is not a regular file: a directory, a FIFO, a socket, a
+/// device.
+fn regular_file(path: &str, meta: &Metadata) -> Result<(), Error> {
+    if meta.is_dir() {
+        Err(Error::Invalid(format!(
+            "`{}` is a directory, not a file",
+            path.escape_debug()
+        )))
+    } else if !meta.is_file() {
+        Err(Error::Invalid(format!(
+            "`{}` is not a regular file; the workspace holds only files and directories",
+            path.escape_debug()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// A path's directories and its last component (`a/b/c` → `[a, b]`, `c`).
+fn split(path: &str) -> (Vec<&str>, &str) {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let name = parts.pop().unwrap_or_default();
+    (parts, name)
+}
+
+/// The quotas of a grant, carried to the blocking pool.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    max_bytes: u64,
+    max_files: u64,
+    max_dirs: u64,
+    max_file_size: u64,
+}
+
+impl Quota {
+    fn of(grant: &WorkspaceGrant) -> Quota {
+        Quota {
+            max_bytes: grant.max_bytes,
+            max_files: grant.max_files,
+            max_dirs: grant.max_dirs,
+            max_file_size: grant.max_file_size,
+        }
+    }
+}
+
+/// What a write added to the usage before it was done, to be taken back if
+/// it fails.
+struct Reserved {
+    added: u64,
+    freed: u64,
+    new_file: bool,
+}
+
+/// A path claimed by one write or remove: what it replaces is measured and
+/// accounted once, never by two operations at the same time. Other paths
+/// are not held up.
+struct Claim<'a> {
+    ws: &'a Workspace,
+    path: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.ws.state().busy.remove(&self.path);
+        self.ws.idle.notify_all();
+    }
+}
+
+/// Directory handles from the root down, one per directory of a path.
+type Chain = Vec<Dir>;
+
+/// How often a write walks its path again when a directory on it was
+/// removed meanwhile (emptied and pruned by a concurrent remove).
+const WRITE_ATTEMPTS: usize = 3;
+
 impl Workspace {
-    /// Refuses the path when any existing component of it is a symbolic
-    /// link. Returns the metadata of the path itself, if it exists.
-    fn no_links(&self, path: &str) -> Result<Option<cap_std::fs::Metadata>, Error> {
-        if path.is_empty() {
-            return Ok(self.root.dir_metadata().ok());
+    fn claim(&self, path: &str) -> Claim<'_> {
+        let mut state = self.state();
+        while state.busy.contains(path) {
+            state = self
+                .idle
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
-        let mut prefix = String::new();
-        let mut meta = None;
-        for part in path.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            match self.root.symlink_metadata(&prefix) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::Denied(format!(
-                        "`{}` is a symbolic link; the workspace does not follow links",
-                        prefix.escape_debug()
-                    )));
-                }
-                Ok(m) => meta = Some(m),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io_error(&prefix, e)),
-            }
+        state.busy.insert(path.to_string());
+        Claim {
+            ws: self,
+            path: path.to_string(),
         }
-        Ok(meta)
     }
 
-    fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
-        let meta = self
-            .no_links(path)?
-            .ok_or_else(|| Error::NotFound(format!("`{}` does not exist", path.escape_debug())))?;
-        if !meta.is_file() {
-            return Err(Error::Invalid(format!(
-                "`{}` is not a file",
-                path.escape_debug()
-            )));
+    /// The handle of the directory a chain ends at.
+    fn last<'a>(&'a self, chain: &'a [Dir]) -> &'a Dir {
+        chain.last().unwrap_or(&self.root)
+    }
+
+    /// Opens `dirs` one after the other, each relative to the handle of the
+    /// one before and without following links. With `max_dirs`, missing
+    /// directories are made, each counted against it; on failure, those
+    /// left empty are removed again.
+    fn walk(&self, dirs: &[&str], max_dirs: Option<u64>) -> Result<Chain, Error> {
+        let mut chain = Chain::with_capacity(dirs.len());
+        for (i, name) in dirs.iter().enumerate() {
+            let parent = self.last(&chain);
+            let shown = || dirs[..=i].join("/");
+            let opened = match parent.open_dir_nofollow(name) {
+                Ok(dir) => Ok(dir),
+                Err(e) if e.kind() == ErrorKind::NotFound => match max_dirs {
+                    None => Err(not_found(&shown())),
+                    Some(max) => self.make_dir(parent, name, &shown(), max),
+                },
+                Err(e) => Err(refusal(parent, name, &shown(), e, true)),
+            };
+            match opened {
+                Ok(dir) => chain.push(dir),
+                Err(e) => {
+                    if max_dirs.is_some() {
+                        self.prune(&chain, dirs);
+                    }
+                    return Err(e);
+                }
+            }
         }
+        Ok(chain)
+    }
+
+    /// Makes directory `name` in `parent` if the quota allows one more, and
+    /// opens it.
+    fn make_dir(&self, parent: &Dir, name: &str, shown: &str, max_dirs: u64) -> Result<Dir, Error> {
+        {
+            let mut state = self.state();
+            let dirs = state.usage.dirs + 1;
+            if dirs > max_dirs {
+                return Err(Error::QuotaExceeded(format!(
+                    "making `{}` would make {dirs} directories; the limit is {max_dirs}",
+                    shown.escape_debug()
+                )));
+            }
+            state.usage.dirs = dirs;
+        }
+        if let Err(e) = parent.create_dir(name) {
+            let mut state = self.state();
+            state.usage.dirs = state.usage.dirs.saturating_sub(1);
+            drop(state);
+            // Made meanwhile by another write: use it.
+            if e.kind() != ErrorKind::AlreadyExists {
+                return Err(io_error(shown, e));
+            }
+        }
+        parent
+            .open_dir_nofollow(name)
+            .map_err(|e| refusal(parent, name, shown, e, true))
+    }
+
+    /// Removes the directories of `chain` that are empty, deepest first,
+    /// up to the first that is not.
+    fn prune(&self, chain: &[Dir], dirs: &[&str]) {
+        for i in (0..chain.len()).rev() {
+            let parent = self.last(&chain[..i]);
+            if parent.remove_dir(dirs[i]).is_err() {
+                break;
+            }
+            let mut state = self.state();
+            state.usage.dirs = state.usage.dirs.saturating_sub(1);
+        }
+    }
+
+    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
+        let (dirs, name) = split(path);
+        let chain = self.walk(&dirs, None)?;
+        let parent = self.last(&chain);
+        let mut opts = OpenOptions::new();
+        opts.read(true)
+            .follow(FollowSymlinks::No)
+            .custom_flags(NONBLOCK);
+        let file = parent
+            .open_with(name, &opts)
+            .map_err(|e| refusal(parent, name, path, e, false))?;
+        // Everything below is about the file opened, not about whatever the
+        // path names by now.
+        let meta = file.metadata().map_err(|e| io_error(path, e))?;
+        regular_file(path, &meta)?;
         if meta.nlink() > 1 {
             return Err(Error::Denied(format!(
                 "`{}` has other hard links; the workspace reads only files it alone holds",
                 path.escape_debug()
             )));
         }
-        let mut opts = OpenOptions::new();
-        opts.read(true).follow(FollowSymlinks::No);
-        let mut file = self
-            .root
-            .open_with(path, &opts)
-            .map_err(|e| io_error(path, e))?;
+        let too_big = |size: u64| {
+            Error::QuotaExceeded(format!(
+                "`{}` is {}; the read limit (workspace.read_max) is {}",
+                path.escape_debug(),
+                Size(size),
+                Size(read_max)
+            ))
+        };
+        if meta.len() > read_max {
+            return Err(too_big(meta.len()));
+        }
         let mut buf = Vec::with_capacity(meta.len() as usize);
-        std::io::Read::read_to_end(&mut file, &mut buf).map_err(|e| io_error(path, e))?;
+        // A file that grows meanwhile is read to one byte past the limit.
+        file.take(read_max.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| io_error(path, e))?;
+        if buf.len() as u64 > read_max {
+            return Err(too_big(buf.len() as u64));
+        }
         Ok(buf)
     }
 
-    fn write(&self, path: &str, contents: &[u8], grant: &WorkspaceGrant) -> Result<(), Error> {
-        let size = contents.len() as u64;
-        if size > grant.max_file_size {
-            return Err(Error::QuotaExceeded(format!(
-                "`{}` would be {}; the file size limit is {}",
-                path.escape_debug(),
-                Size(size),
-                Size(grant.max_file_size)
-            )));
-        }
-        // Hold the usage lock across the write so concurrent writers cannot
-        // both pass the quota check.
-        let mut usage = self.usage.lock().unwrap();
-        let existing = self.no_links(path)?;
-        let old = match &existing {
-            Some(m) if m.is_dir() => {
-                return Err(Error::Invalid(format!(
-                    "`{}` is a directory",
-                    path.escape_debug()
-                )));
-            }
-            Some(m) => Some(m.len()),
-            None => None,
+    /// The size of the file `path` names now (`None` if nothing), refusing
+    /// links, directories and other kinds of files.
+    fn replaced(&self, dirs: &[&str], name: &str, path: &str) -> Result<Option<u64>, Error> {
+        let chain = match self.walk(dirs, None) {
+            Ok(chain) => chain,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
         };
-        // Files planted from outside after the scan are not counted; never underflow.
-        let bytes = usage.bytes.saturating_sub(old.unwrap_or(0)) + size;
-        if bytes > grant.max_bytes {
+        match self.last(&chain).symlink_metadata(name) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(path, e)),
+            Ok(m) if m.file_type().is_symlink() => Err(link_refused(path)),
+            Ok(m) => regular_file(path, &m).map(|()| Some(m.len())),
+        }
+    }
+
+    /// Counts a write of `size` bytes replacing `old` if the quotas allow it.
+    fn reserve(
+        &self,
+        path: &str,
+        old: Option<u64>,
+        size: u64,
+        q: Quota,
+    ) -> Result<Reserved, Error> {
+        let mut state = self.state();
+        let usage = &mut state.usage;
+        // Files planted from outside after the scan are not counted; never
+        // underflow.
+        let freed = old.unwrap_or(0).min(usage.bytes);
+        let bytes = usage.bytes - freed + size;
+        if bytes > q.max_bytes {
             return Err(Error::QuotaExceeded(format!(
                 "writing `{}` would bring the project to {}; the limit is {}",
                 path.escape_debug(),
                 Size(bytes),
-                Size(grant.max_bytes)
+                Size(q.max_bytes)
             )));
         }
         let files = usage.files + u64::from(old.is_none());
-        if files > grant.max_files {
+        if files > q.max_files {
             return Err(Error::QuotaExceeded(format!(
                 "writing `{}` would make {files} files; the limit is {}",
                 path.escape_debug(),
-                grant.max_files
+                q.max_files
             )));
-        }
-        let (parent, _) = path.rsplit_once('/').unwrap_or(("", path));
-        if !parent.is_empty() {
-            self.root
-                .create_dir_all(parent)
-                .map_err(|e| io_error(parent, e))?;
-            // A link could have appeared between the check and the creation.
-            self.no_links(parent)?;
-        }
-        let tmp = if parent.is_empty() {
-            format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4())
-        } else {
-            format!("{parent}/{TMP_PREFIX}{}", uuid::Uuid::new_v4())
-        };
-        let result = (|| {
-            let mut opts = OpenOptions::new();
-            opts.write(true).create_new(true).follow(FollowSymlinks::No);
-            let mut f = self.root.open_with(&tmp, &opts)?;
-            f.write_all(contents)?;
-            f.sync_data()?;
-            self.root.rename(&tmp, &self.root, path)
-        })();
-        if let Err(e) = result {
-            let _ = self.root.remove_file(&tmp);
-            return Err(io_error(path, e));
         }
         usage.bytes = bytes;
         usage.files = files;
-        Ok(())
+        Ok(Reserved {
+            added: size,
+            freed,
+            new_file: old.is_none(),
+        })
     }
 
-    fn remove(&self, path: &str) -> Result<(), Error> {
-        let mut usage = self.usage.lock().unwrap();
-        let meta = self
-            .no_links(path)?
-            .ok_or_else(|| Error::NotFound(format!("`{}` does not exist", path.escape_debug())))?;
-        if meta.is_dir() {
-            self.root.remove_dir(path).map_err(|e| io_error(path, e))
-        } else {
-            self.root.remove_file(path).map_err(|e| io_error(path, e))?;
-            usage.bytes -= meta.len().min(usage.bytes);
+    fn release(&self, r: Reserved) {
+        let mut state = self.state();
+        let usage = &mut state.usage;
+        usage.bytes = usage.bytes.saturating_sub(r.added) + r.freed;
+        if r.new_file {
             usage.files = usage.files.saturating_sub(1);
-            Ok(())
         }
     }
 
+    fn write(&self, path: &str, contents: &[u8], q: Quota) -> Result<(), Error> {
+        let size = contents.len() as u64;
+        if size > q.max_file_size {
+            return Err(Error::QuotaExceeded(format!(
+                "`{}` would be {}; the file size limit is {}",
+                path.escape_debug(),
+                Size(size),
+                Size(q.max_file_size)
+            )));
+        }
+        let (dirs, name) = split(path);
+        let _claim = self.claim(path);
+        let old = self.replaced(&dirs, name, path)?;
+        // The quota is settled now, under the lock; the I/O runs without it.
+        let reserved = self.reserve(path, old, size, q)?;
+        let mut attempt = 1;
+        let result = loop {
+            let written = self.walk(&dirs, Some(q.max_dirs)).and_then(|chain| {
+                replace(self.last(&chain), name, contents).map_err(|e| {
+                    self.prune(&chain, &dirs);
+                    io_error(path, e)
+                })
+            });
+            match written {
+                Err(Error::NotFound(_)) if attempt < WRITE_ATTEMPTS => attempt += 1,
+                written => break written,
+            }
+        };
+        if result.is_err() {
+            self.release(reserved);
+        }
+        result
+    }
+
+    fn remove(&self, path: &str) -> Result<(), Error> {
+        let (dirs, name) = split(path);
+        let _claim = self.claim(path);
+        let chain = self.walk(&dirs, None)?;
+        let parent = self.last(&chain);
+        let meta = parent
+            .symlink_metadata(name)
+            .map_err(|e| io_error(path, e))?;
+        if meta.file_type().is_symlink() {
+            return Err(link_refused(path));
+        }
+        if meta.is_dir() {
+            parent.remove_dir(name).map_err(|e| io_error(path, e))?;
+            let mut state = self.state();
+            state.usage.dirs = state.usage.dirs.saturating_sub(1);
+        } else {
+            parent.remove_file(name).map_err(|e| io_error(path, e))?;
+            if meta.is_file() {
+                let mut state = self.state();
+                let usage = &mut state.usage;
+                usage.bytes -= meta.len().min(usage.bytes);
+                usage.files = usage.files.saturating_sub(1);
+            }
+        }
+        self.prune(&chain, &dirs);
+        Ok(())
+    }
+
+    fn exists(&self, path: &str) -> Result<bool, Error> {
+        let (dirs, name) = split(path);
+        let chain = match self.walk(&dirs, None) {
+            Ok(chain) => chain,
+            Err(Error::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match self.last(&chain).symlink_metadata(name) {
+            Ok(m) if m.file_type().is_symlink() => Err(link_refused(path)),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
+    /// Lists `dir`, and with `recursive` the tree below it, down to
+    /// `max_depth` components from the root.
     fn list(
         &self,
         dir: &str,
         recursive: bool,
-        out: &mut Vec<Entry>,
+        max_depth: u64,
         limit: usize,
-    ) -> Result<(), Error> {
-        let listing = if dir.is_empty() {
-            self.root.entries()
+    ) -> Result<Vec<Entry>, Error> {
+        let dirs: Vec<&str> = if dir.is_empty() {
+            Vec::new()
         } else {
-            match self.no_links(dir)? {
-                Some(m) if m.is_dir() => self.root.read_dir(dir),
-                Some(_) => {
-                    return Err(Error::Invalid(format!(
-                        "`{}` is not a directory",
-                        dir.escape_debug()
-                    )));
-                }
-                None => {
-                    return Err(Error::NotFound(format!(
-                        "`{}` does not exist",
-                        dir.escape_debug()
-                    )));
-                }
-            }
+            dir.split('/').collect()
+        };
+        let chain = self.walk(&dirs, None)?;
+        let mut out = Vec::new();
+        let at = Listing {
+            recursive,
+            max_depth,
+            limit,
+        };
+        at.list(self.last(&chain), dir, dirs.len() as u64, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Writes `contents` to a temporary file in `parent` and renames it to
+/// `name` there; the temporary file is removed if anything fails.
+fn replace(parent: &Dir, name: &str, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4());
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true).follow(FollowSymlinks::No);
+    let mut file = parent.open_with(&tmp, &opts)?;
+    let result = (|| {
+        file.write_all(contents)?;
+        file.sync_data()?;
+        parent.rename(&tmp, parent, name)
+    })();
+    if result.is_err() {
+        let _ = parent.remove_file(&tmp);
+    }
+    result
+}
+
+/// How a `list` call walks.
+struct Listing {
+    recursive: bool,
+    max_depth: u64,
+    limit: usize,
+}
+
+impl Listing {
+    /// Lists the entries of `handle`, the directory at `path`, `depth`
+    /// components below the root.
+    fn list(
+        &self,
+        handle: &Dir,
+        path: &str,
+        depth: u64,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), Error> {
+        // Its entries would be deeper than any path an agent may name.
+        if depth >= self.max_depth {
+            return Ok(());
         }
-        .map_err(|e| io_error(dir, e))?;
-        for entry in listing {
-            let entry = entry.map_err(|e| io_error(dir, e))?;
+        let entries = handle.entries().map_err(|e| io_error(path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(path, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
                 continue;
             }
-            let path = if dir.is_empty() {
-                name
+            let child = if path.is_empty() {
+                name.clone()
             } else {
-                format!("{dir}/{name}")
+                format!("{path}/{name}")
             };
-            let ft = entry.file_type().map_err(|e| io_error(&path, e))?;
-            if out.len() >= limit {
+            let ft = match entry.file_type() {
+                Ok(ft) => ft,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&child, e)),
+            };
+            if out.len() >= self.limit {
                 return Err(Error::QuotaExceeded(format!(
-                    "listing has more than {limit} entries"
+                    "listing has more than {} entries",
+                    self.limit
                 )));
             }
             if ft.is_dir() {
                 out.push(Entry {
-                    path: path.clone(),
+                    path: child.clone(),
                     kind: EntryKind::Directory,
                     size: 0,
                 });
-                if recursive {
-                    self.list(&path, true, out, limit)?;
+                if self.recursive {
+                    match handle.open_dir_nofollow(&name) {
+                        Ok(sub) => self.list(&sub, &child, depth + 1, out)?,
+                        // Removed meanwhile.
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(refusal(handle, &name, &child, e, true)),
+                    }
                 }
             } else if ft.is_file() {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 out.push(Entry {
-                    path,
+                    path: child,
                     kind: EntryKind::File,
                     size,
                 });
@@ -371,24 +697,50 @@ impl Workspace {
     }
 }
 
+/// Runs file work on tokio's blocking pool: the task's wall-time deadline
+/// keeps running whatever the file system does. A task that ends meanwhile
+/// leaves the work to finish and settle its quota on its own.
+async fn off_reactor<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(Error::Internal(format!(
+            "a workspace operation failed: {e}"
+        )))
+    })
+}
+
 impl TaskState {
-    /// The project's workspace and this agent's grant, or `denied`.
-    fn workspace(&self) -> Result<(&Workspace, &WorkspaceGrant), Error> {
+    /// The project's workspace and this agent's grant for `path`, or
+    /// `denied`.
+    fn workspace(&self, path: &str) -> Result<(Arc<Workspace>, &WorkspaceGrant), Error> {
         let grant = self
             .policy
             .workspace
             .as_ref()
             .ok_or_else(|| Error::Denied("the policy has no [workspace] section".into()))?;
+        let depth = if path.is_empty() {
+            0
+        } else {
+            path.split('/').count() as u64
+        };
+        if depth > grant.max_depth {
+            return Err(Error::Denied(format!(
+                "`{}` is {depth} levels deep; the limit is {} (workspace.max_depth)",
+                path.escape_debug(),
+                grant.max_depth
+            )));
+        }
         let ws = self
             .project
             .as_ref()
             .and_then(|p| p.workspace())
             .ok_or_else(|| Error::Unavailable("this task has no project workspace".into()))?;
-        Ok((ws, grant))
+        Ok((ws.clone(), grant))
     }
 
-    fn readable(&self, path: &str) -> Result<(&Workspace, &WorkspaceGrant), Error> {
-        let (ws, grant) = self.workspace()?;
+    fn readable(&self, path: &str) -> Result<(Arc<Workspace>, &WorkspaceGrant), Error> {
+        let (ws, grant) = self.workspace(path)?;
         if !grant.read.is_match(path) {
             return Err(Error::Denied(format!(
                 "reading `{}` is outside workspace.read {:?}",
@@ -399,8 +751,8 @@ impl TaskState {
         Ok((ws, grant))
     }
 
-    fn writable(&self, path: &str) -> Result<(&Workspace, &WorkspaceGrant), Error> {
-        let (ws, grant) = self.workspace()?;
+    fn writable(&self, path: &str) -> Result<(Arc<Workspace>, &WorkspaceGrant), Error> {
+        let (ws, grant) = self.workspace(path)?;
         if !grant.write.is_match(path) {
             return Err(Error::Denied(format!(
                 "writing `{}` is outside workspace.write {:?}",
@@ -418,8 +770,9 @@ const LIST_LIMIT: usize = 10_000;
 impl Host for TaskState {
     async fn read(&mut self, path: String) -> Result<Vec<u8>, Error> {
         let path = check_path(&path, false)?;
-        let (ws, _) = self.readable(&path)?;
-        ws.read(&path)
+        let (ws, grant) = self.readable(&path)?;
+        let read_max = grant.read_max;
+        off_reactor(move || ws.read(&path, read_max)).await
     }
 
     async fn read_text(&mut self, path: String) -> Result<String, Error> {
@@ -431,17 +784,18 @@ impl Host for TaskState {
     async fn write(&mut self, path: String, contents: Vec<u8>) -> Result<(), Error> {
         let path = check_path(&path, false)?;
         let (ws, grant) = self.writable(&path)?;
-        ws.write(&path, &contents, grant)
+        let quota = Quota::of(grant);
+        off_reactor(move || ws.write(&path, &contents, quota)).await
     }
 
     async fn list(&mut self, dir: String, recursive: bool) -> Result<Vec<Entry>, Error> {
         let dir = check_path(&dir, true)?;
-        let (ws, grant) = self.workspace()?;
+        let (ws, grant) = self.workspace(&dir)?;
         if grant.read_patterns.is_empty() {
             return Err(Error::Denied("workspace.read grants nothing".into()));
         }
-        let mut out = Vec::new();
-        ws.list(&dir, recursive, &mut out, LIST_LIMIT)?;
+        let max_depth = grant.max_depth;
+        let mut out = off_reactor(move || ws.list(&dir, recursive, max_depth, LIST_LIMIT)).await?;
         // Directories are shown so an agent can find its way; files only
         // where the read grant reaches.
         out.retain(|e| e.kind == EntryKind::Directory || grant.read.is_match(&e.path));
@@ -451,13 +805,13 @@ impl Host for TaskState {
     async fn remove(&mut self, path: String) -> Result<(), Error> {
         let path = check_path(&path, false)?;
         let (ws, _) = self.writable(&path)?;
-        ws.remove(&path)
+        off_reactor(move || ws.remove(&path)).await
     }
 
     async fn exists(&mut self, path: String) -> Result<bool, Error> {
         let path = check_path(&path, false)?;
         let (ws, _) = self.readable(&path)?;
-        Ok(ws.no_links(&path)?.is_some())
+        off_reactor(move || ws.exists(&path)).await
     }
 }
 
@@ -488,5 +842,33 @@ mod tests {
         assert_eq!(check_path("a/b/", false).unwrap(), "a/b");
         assert_eq!(check_path("", true).unwrap(), "");
         assert!(matches!(check_path("a//b", false), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn scan_counts_directories_and_looks_no_deeper_than_any_path_may_go() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = Dir::open_ambient_dir(tmp.path(), ambient_authority()).unwrap();
+        // A chain of 600 directories, made one handle at a time: deeper
+        // than any path an agent may name, and longer than PATH_MAX.
+        let mut dir = root.try_clone().unwrap();
+        for _ in 0..600 {
+            dir.create_dir("dd").unwrap();
+            dir = dir.open_dir("dd").unwrap();
+        }
+        dir.write("deep.txt", "not counted").unwrap();
+        root.create_dir("a").unwrap();
+        root.write("a/f.txt", "abc").unwrap();
+        root.write(".nexus-left", "x").unwrap();
+        root.write("a/.nexus-left", "x").unwrap();
+        let ws = Workspace::open(tmp.path()).unwrap();
+        assert_eq!(
+            ws.usage(),
+            Usage {
+                bytes: 3,
+                files: 1,
+                dirs: MAX_DEPTH + 1
+            }
+        );
+        assert!(!root.exists(".nexus-left") && !root.exists("a/.nexus-left"));
     }
 }

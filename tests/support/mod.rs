@@ -136,6 +136,39 @@ roles = ["backend"]
 tokens_per_task = 4096
 "#;
 
+/// Runs `test` on its own thread with its own (single-threaded) tokio
+/// runtime and panics if it has not finished within `limit`: a host that
+/// hangs fails the test instead of hanging it.
+pub fn within<F>(limit: std::time::Duration, test: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let passed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(test());
+        }))
+        .is_ok();
+        let _ = done.send(passed);
+        // Work left on the blocking pool (a host thread stuck in the file
+        // system) is not waited for.
+        rt.shutdown_background();
+    });
+    match finished.recv_timeout(limit) {
+        Ok(true) => {}
+        Ok(false) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("the test failed (see its panic above)")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the test did not finish within {limit:?}: the host hangs")
+        }
+    }
+}
+
 pub const HELLO: &str = r#"
 agent = "hello"
 [workspace]

@@ -63,6 +63,36 @@ impl Agent for Hostile {
             "write" => report(workspace::write(&s("path"), s("text").as_bytes())),
             "exists" => report(workspace::exists(&s("path"))),
             "list" => report(workspace::list(&s("path"), true).map(|l| l.len())),
+            "remove" => report(workspace::remove(&s("path"))),
+            "loop" => {
+                // `ops` ({"op": "write" | "remove" | "read", "path", "text"})
+                // repeated `rounds` times; reports how often each answer came.
+                let ops: Vec<serde_json::Value> =
+                    serde_json::from_value(arg["ops"].clone()).unwrap_or_default();
+                let mut tally = std::collections::BTreeMap::<String, u64>::new();
+                for _ in 0..n("rounds") {
+                    for op in &ops {
+                        let field = |k: &str| op.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                        let (verb, path) = (field("op"), field("path"));
+                        let answer = match verb {
+                            "write" => workspace::write(path, field("text").as_bytes())
+                                .map(|()| "ok".to_string()),
+                            "remove" => workspace::remove(path).map(|()| "ok".to_string()),
+                            "read" => workspace::read(path)
+                                .map(|b| format!("ok {}", String::from_utf8_lossy(&b))),
+                            _ => Err(Error::Invalid(format!("unknown op `{verb}`"))),
+                        };
+                        let key = match answer {
+                            Ok(a) => format!("{verb} {a}"),
+                            Err(e) => {
+                                format!("{verb} {}", error_json(&e)["kind"].as_str().unwrap_or(""))
+                            }
+                        };
+                        *tally.entry(key).or_default() += 1;
+                    }
+                }
+                Outcome::json(&tally, "looped")
+            }
             "write-many" => {
                 for i in 0..n("count") {
                     let r = workspace::write(
