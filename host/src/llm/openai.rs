@@ -82,66 +82,9 @@ impl OpenAi {
         if !resp.status().is_success() {
             return Err(failure(resp, &req.model).await);
         }
-        let mut reply = ChatReply {
-            content: String::new(),
-            model: req.model.clone(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            truncated: false,
-            tokens_per_second: None,
-        };
-        let mut finished = false;
-        let mut done = false;
-        for_each_line(&mut resp, timeout, |line| {
-            let Some(data) = line.strip_prefix("data:") else {
-                // Comments (`:`), `event:`, `id:` and blank separators.
-                return Ok(false);
-            };
-            let data = data.trim();
-            if data == "[DONE]" {
-                done = true;
-                return Ok(true);
-            }
-            let v: Value = serde_json::from_str(data)
-                .map_err(|e| BackendError::Protocol(format!("an event is not JSON: {e}")))?;
-            if v.get("error").is_some() {
-                return Err(BackendError::Stream(error_message(&v)));
-            }
-            if let Some(m) = v.get("model").and_then(Value::as_str) {
-                reply.model = m.to_string();
-            }
-            if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
-                if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                    reply.content.push_str(piece);
-                }
-                match choice.get("finish_reason").and_then(Value::as_str) {
-                    Some("length") => {
-                        reply.truncated = true;
-                        finished = true;
-                    }
-                    Some(_) => finished = true,
-                    None => {}
-                }
-            }
-            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                let n = |k: &str| {
-                    u.get(k)
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                        .min(u64::from(u32::MAX)) as u32
-                };
-                reply.prompt_tokens = n("prompt_tokens");
-                reply.completion_tokens = n("completion_tokens");
-            }
-            Ok(false)
-        })
-        .await?;
-        if !done && !finished {
-            return Err(BackendError::Stream(
-                "the stream ended before [DONE]".into(),
-            ));
-        }
-        Ok(reply)
+        let mut reply = SseReply::new(&req.model);
+        for_each_line(&mut resp, timeout, |line| reply.line(line)).await?;
+        reply.finish()
     }
 
     /// `/models`: the model ids the server offers.
@@ -156,5 +99,88 @@ impl OpenAi {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+/// Assembles a reply from the server-sent events of a streamed
+/// `/chat/completions`, one line at a time.
+#[derive(Debug)]
+pub struct SseReply {
+    reply: ChatReply,
+    finished: bool,
+    done: bool,
+}
+
+impl SseReply {
+    /// A reply from `model` (until the stream names another).
+    pub fn new(model: &str) -> SseReply {
+        SseReply {
+            reply: ChatReply {
+                content: String::new(),
+                model: model.to_string(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                truncated: false,
+                tokens_per_second: None,
+            },
+            finished: false,
+            done: false,
+        }
+    }
+
+    /// Reads one line of the stream; `Ok(true)` at `[DONE]`.
+    pub fn line(&mut self, line: &str) -> Result<bool, BackendError> {
+        let reply = &mut self.reply;
+        let Some(data) = line.strip_prefix("data:") else {
+            // Comments (`:`), `event:`, `id:` and blank separators.
+            return Ok(false);
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(true);
+        }
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| BackendError::Protocol(format!("an event is not JSON: {e}")))?;
+        if v.get("error").is_some() {
+            return Err(BackendError::Stream(error_message(&v)));
+        }
+        if let Some(m) = v.get("model").and_then(Value::as_str) {
+            reply.model = m.to_string();
+        }
+        if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
+            if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                reply.content.push_str(piece);
+            }
+            match choice.get("finish_reason").and_then(Value::as_str) {
+                Some("length") => {
+                    reply.truncated = true;
+                    self.finished = true;
+                }
+                Some(_) => self.finished = true,
+                None => {}
+            }
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            let n = |k: &str| {
+                u.get(k)
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .min(u64::from(u32::MAX)) as u32
+            };
+            reply.prompt_tokens = n("prompt_tokens");
+            reply.completion_tokens = n("completion_tokens");
+        }
+        Ok(false)
+    }
+
+    /// The reply, or why the stream ended without one.
+    pub fn finish(self) -> Result<ChatReply, BackendError> {
+        if !self.done && !self.finished {
+            return Err(BackendError::Stream(
+                "the stream ended before [DONE]".into(),
+            ));
+        }
+        Ok(self.reply)
     }
 }
