@@ -135,11 +135,21 @@ impl HostConfig {
     /// Reads `path` (when given) and applies the environment.
     pub fn load(path: Option<&Path>, env: &dyn Env) -> Result<HostConfig, PolicyError> {
         let file = read_file(path)?;
-        Ok(HostConfig {
+        Ok(HostConfig::from_file(file, env))
+    }
+
+    /// Parses configuration text and applies the environment; `path` is
+    /// used in messages only.
+    pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<HostConfig, PolicyError> {
+        Ok(HostConfig::from_file(parse_file(path, text)?, env))
+    }
+
+    fn from_file(file: ConfigFile, env: &dyn Env) -> HostConfig {
+        HostConfig {
             llm: LlmConfig::from_file(file.llm, env),
             bus: BusConfig::from_file(file.bus),
             memory: MemoryConfig::from_file(file.memory),
-        })
+        }
     }
 }
 
@@ -154,7 +164,11 @@ fn read_file(path: Option<&Path>) -> Result<ConfigFile, PolicyError> {
         message: format!("cannot read the configuration: {e}"),
         fix: "check the path given to --config".into(),
     })?;
-    toml::from_str::<ConfigFile>(&text).map_err(|e| {
+    parse_file(p, &text)
+}
+
+fn parse_file(p: &Path, text: &str) -> Result<ConfigFile, PolicyError> {
+    toml::from_str::<ConfigFile>(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let line = text[..offset.min(text.len())].matches('\n').count() + 1;
         PolicyError {

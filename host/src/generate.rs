@@ -240,51 +240,66 @@ pub async fn dry_run(
     }
     check_llm(&rt, true).await;
     let analysis = analyze(rt, &description, policies.as_deref()).await?.answer;
-    // The analyst's words: clipped and escaped before they reach the
-    // terminal.
-    let text = |v: &Value| crate::text::clip(v.as_str().unwrap_or(""), 4000);
     let mut err = std::io::stderr().lock();
     use std::io::Write as _;
-    for line in analysis["readable"]
+    for line in explain(&analysis) {
+        let _ = writeln!(err, "{line}");
+    }
+    // In the spec's own order (name, title, auth, entities, relations).
+    let spec = spec_of(&analysis)?;
+    crate::say!(
+        "{}",
+        serde_json::to_string_pretty(&spec).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// What the request was understood as, and why, from the analyst's
+/// answer: the lines `--dry-run` shows on stderr. The analyst's words are
+/// clipped and escaped before they reach the terminal.
+pub fn explain(analysis: &Value) -> Vec<String> {
+    let text = |v: &Value| crate::text::clip(v.as_str().unwrap_or(""), 4000);
+    let mut out: Vec<String> = analysis["readable"]
         .as_str()
         .unwrap_or("")
         .lines()
         .take(200)
-    {
-        let _ = writeln!(err, "{}", crate::text::clip(line, 300));
-    }
-    let source = text(&analysis["source"]);
-    let _ = writeln!(err, "From the {source}. Why:");
+        .map(|line| crate::text::clip(line, 300))
+        .collect();
+    out.push(format!("From the {}. Why:", text(&analysis["source"])));
     for n in analysis["understood"]
         .as_array()
         .into_iter()
         .flatten()
         .take(200)
     {
-        let _ = writeln!(
-            err,
+        out.push(format!(
             "  · {}",
             crate::text::clip(n.as_str().unwrap_or(""), 300)
-        );
+        ));
     }
     if let Some(check) = analysis.get("check").filter(|c| c.is_object()) {
-        let _ = writeln!(err, "The model's spec was {}:", text(&check["verdict"]));
+        out.push(format!("The model's spec was {}:", text(&check["verdict"])));
         for r in check["reasons"].as_array().into_iter().flatten().take(100) {
-            let _ = writeln!(
-                err,
+            out.push(format!(
                 "  · {}",
                 crate::text::clip(r.as_str().unwrap_or(""), 300)
-            );
+            ));
         }
     }
-    // In the spec's own order (name, title, auth, entities, relations).
-    let spec = serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone())
-        .map_err(|e| Failure::new(1, format!("the analyst's spec does not read: {e}")))?;
-    crate::say!(
-        "{}",
-        serde_json::to_string_pretty(&spec).unwrap_or_default()
-    );
-    Ok(())
+    out
+}
+
+/// The spec in the analyst's answer.
+pub fn spec_of(analysis: &Value) -> Result<nexus_spec::Spec, Failure> {
+    serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone())
+        .map_err(|e| Failure::new(1, format!("the analyst's spec does not read: {e}")))
+}
+
+/// The project's name when none is given: what the analyst understood the
+/// request as ("hotel booking" → hotel-booking).
+pub fn project_name(analysis: &Value) -> String {
+    nexus_spec::slug(analysis["spec"]["name"].as_str().unwrap_or("project"))
 }
 
 /// What `nexus generate` was asked.
@@ -328,12 +343,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         Some(n) => (nexus_spec::slug(&n), None),
         None => {
             let analysis = analyze(rt.clone(), &description, policies.as_deref()).await?;
-            let name = nexus_spec::slug(
-                analysis.answer["spec"]["name"]
-                    .as_str()
-                    .unwrap_or("project"),
-            );
-            (name, Some(analysis))
+            (project_name(&analysis.answer), Some(analysis))
         }
     };
     let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));

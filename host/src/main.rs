@@ -465,30 +465,7 @@ fn read_task(arg: &str) -> Result<(String, String), Failure> {
         })?,
         None => arg.to_string(),
     };
-    nexus::text::check_json(&text, max, "the task limit").map_err(|e| Failure {
-        code: 2,
-        message: format!("the task is refused: {e}"),
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure {
-        code: 2,
-        message: format!(
-            "the task is not JSON ({e}); write {{\"kind\": \"...\", \"payload\": {{...}}}}"
-        ),
-    })?;
-    let kind = value
-        .get("kind")
-        .and_then(|k| k.as_str())
-        .ok_or_else(|| Failure {
-            code: 2,
-            message: "the task has no string `kind`; write {\"kind\": \"...\", \"payload\": {...}}"
-                .into(),
-        })?
-        .to_string();
-    let payload = value
-        .get("payload")
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
-    Ok((kind, payload.to_string()))
+    nexus::task::parse_task(&text)
 }
 
 async fn load(

@@ -561,7 +561,7 @@ async fn worker(project: Weak<Project>, rx: Arc<tokio::sync::Mutex<mpsc::Receive
 }
 
 /// The outcome is guest data: bounded and well-formed, or the task failed.
-fn check_outcome(agent: &str, mut outcome: Outcome, max: u64) -> Result<Outcome, TaskFailure> {
+pub fn check_outcome(agent: &str, mut outcome: Outcome, max: u64) -> Result<Outcome, TaskFailure> {
     let bad = |reason: String| TaskFailure::Trap {
         agent: agent.to_string(),
         reason,

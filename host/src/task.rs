@@ -15,6 +15,38 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+/// Reads a task as the command line takes it, `{"kind": "...", "payload":
+/// {...}}`: its kind, and its payload as JSON text (`{}` when it has none).
+/// Size and nesting are checked before it is parsed.
+pub fn parse_task(text: &str) -> Result<(String, String), crate::failure::Failure> {
+    use crate::failure::Failure;
+    crate::text::check_json(text, crate::project::MAX_TASK, "the task limit")
+        .map_err(|e| Failure::new(2, format!("the task is refused: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        Failure::new(
+            2,
+            format!(
+                "the task is not JSON ({e}); write {{\"kind\": \"...\", \"payload\": {{...}}}}"
+            ),
+        )
+    })?;
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .ok_or_else(|| {
+            Failure::new(
+                2,
+                "the task has no string `kind`; write {\"kind\": \"...\", \"payload\": {...}}",
+            )
+        })?
+        .to_string();
+    let payload = value
+        .get("payload")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    Ok((kind, payload.to_string()))
+}
+
 /// Who a host call comes from. Set by the host when the task starts.
 #[derive(Debug, Clone)]
 pub struct Caller {

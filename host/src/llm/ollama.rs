@@ -74,12 +74,12 @@ impl Ollama {
     ) -> Result<ChatReply, BackendError> {
         let body = self.body(req, json!({ "messages": req.messages }));
         let prompt_bytes = req.messages.iter().map(|m| m.content.len()).sum();
-        self.stream("/api/chat", body, &req.model, prompt_bytes, timeout, |v| {
-            v.get("message")
-                .and_then(|m| m.get("content"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        self.stream(
+            "/api/chat",
+            body,
+            NdjsonReply::chat(&req.model, prompt_bytes),
+            timeout,
+        )
         .await
     }
 
@@ -101,14 +101,8 @@ impl Ollama {
         self.stream(
             "/api/generate",
             body,
-            &req.model,
-            prompt_bytes,
+            NdjsonReply::generate(&req.model, prompt_bytes),
             timeout,
-            |v| {
-                v.get("response")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            },
         )
         .await
     }
@@ -117,10 +111,8 @@ impl Ollama {
         &self,
         path: &str,
         body: Value,
-        model: &str,
-        prompt_bytes: usize,
+        mut reply: NdjsonReply,
         timeout: Duration,
-        piece: impl Fn(&Value) -> Option<String>,
     ) -> Result<ChatReply, BackendError> {
         let mut resp = self
             .http
@@ -131,49 +123,10 @@ impl Ollama {
             .await
             .map_err(|e| BackendError::from_reqwest(e, timeout))?;
         if !resp.status().is_success() {
-            return Err(failure(resp, model).await);
+            return Err(failure(resp, &reply.reply.model).await);
         }
-        let mut reply = ChatReply::empty(model);
-        let mut done = false;
-        for_each_line(&mut resp, timeout, |line| {
-            if line.trim().is_empty() {
-                return Ok(false);
-            }
-            let v: Value = serde_json::from_str(line)
-                .map_err(|e| BackendError::Protocol(format!("a stream line is not JSON: {e}")))?;
-            // A 200 stream can still fail part-way: every line may carry an error.
-            if let Some(err) = v.get("error") {
-                let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
-                return Err(BackendError::Stream(clean_message(&msg)));
-            }
-            if let Some(p) = piece(&v) {
-                reply.content.push_str(&p);
-            }
-            if v.get("done").and_then(Value::as_bool) == Some(true) {
-                reply.truncated = v.get("done_reason").and_then(Value::as_str) == Some("length");
-                let evaluated = count(&v, "eval_count");
-                reply.settle_usage(prompt_bytes, count(&v, "prompt_eval_count"), evaluated);
-                let eval_ns = v.get("eval_duration").and_then(Value::as_u64).unwrap_or(0);
-                if let Some(n) = evaluated
-                    && eval_ns > 0
-                {
-                    reply.tokens_per_second = Some(f64::from(n) / (eval_ns as f64 / 1e9));
-                }
-                if let Some(m) = v.get("model").and_then(Value::as_str) {
-                    reply.set_model(m);
-                }
-                done = true;
-                return Ok(true);
-            }
-            Ok(false)
-        })
-        .await?;
-        if !done {
-            return Err(BackendError::Stream(
-                "the stream ended before `done`".into(),
-            ));
-        }
-        Ok(reply)
+        for_each_line(&mut resp, timeout, |line| reply.line(line)).await?;
+        reply.finish()
     }
 
     /// `/api/tags`: the models the server has.
@@ -204,4 +157,87 @@ fn count(v: &Value, key: &str) -> Option<u32> {
     v.get(key)
         .and_then(Value::as_u64)
         .map(|n| n.min(u64::from(u32::MAX)) as u32)
+}
+
+/// Assembles a reply from Ollama's streamed NDJSON, one line at a time.
+#[derive(Debug)]
+pub struct NdjsonReply {
+    reply: ChatReply,
+    /// Bytes of the prompt as sent, for the estimate when the server
+    /// reports no usage.
+    prompt_bytes: usize,
+    piece: fn(&Value) -> Option<&str>,
+    done: bool,
+}
+
+impl NdjsonReply {
+    fn new(model: &str, prompt_bytes: usize, piece: fn(&Value) -> Option<&str>) -> NdjsonReply {
+        NdjsonReply {
+            reply: ChatReply::empty(model),
+            prompt_bytes,
+            piece,
+            done: false,
+        }
+    }
+
+    /// A reply of `/api/chat` from `model`: pieces in `message.content`.
+    pub fn chat(model: &str, prompt_bytes: usize) -> NdjsonReply {
+        NdjsonReply::new(model, prompt_bytes, |v| {
+            v.get("message")
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
+        })
+    }
+
+    /// A reply of `/api/generate` from `model`: pieces in `response`.
+    pub fn generate(model: &str, prompt_bytes: usize) -> NdjsonReply {
+        NdjsonReply::new(model, prompt_bytes, |v| {
+            v.get("response").and_then(Value::as_str)
+        })
+    }
+
+    /// Reads one line of the stream; `Ok(true)` at the line saying `done`.
+    pub fn line(&mut self, line: &str) -> Result<bool, BackendError> {
+        let reply = &mut self.reply;
+        if line.trim().is_empty() {
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| BackendError::Protocol(format!("a stream line is not JSON: {e}")))?;
+        // A 200 stream can still fail part-way: every line may carry an error.
+        if let Some(err) = v.get("error") {
+            let msg = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+            return Err(BackendError::Stream(clean_message(&msg)));
+        }
+        if let Some(p) = (self.piece)(&v) {
+            reply.content.push_str(p);
+        }
+        if v.get("done").and_then(Value::as_bool) == Some(true) {
+            reply.truncated = v.get("done_reason").and_then(Value::as_str) == Some("length");
+            let evaluated = count(&v, "eval_count");
+            reply.settle_usage(self.prompt_bytes, count(&v, "prompt_eval_count"), evaluated);
+            let eval_ns = v.get("eval_duration").and_then(Value::as_u64).unwrap_or(0);
+            if let Some(n) = evaluated
+                && eval_ns > 0
+            {
+                reply.tokens_per_second = Some(f64::from(n) / (eval_ns as f64 / 1e9));
+            }
+            if let Some(m) = v.get("model").and_then(Value::as_str) {
+                reply.set_model(m);
+            }
+            self.done = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The reply, or why the stream ended without one.
+    pub fn finish(self) -> Result<ChatReply, BackendError> {
+        if !self.done {
+            return Err(BackendError::Stream(
+                "the stream ended before `done`".into(),
+            ));
+        }
+        Ok(self.reply)
+    }
 }

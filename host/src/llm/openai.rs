@@ -212,64 +212,9 @@ impl OpenAi {
         if !resp.status().is_success() {
             return Err(failure(resp, &req.model).await);
         }
-        let mut reply = ChatReply::empty(&req.model);
-        let (mut prompt_tokens, mut completion_tokens) = (None, None);
-        let mut finished = false;
-        let mut done = false;
-        for_each_line(&mut resp, timeout, |line| {
-            let Some(data) = line.strip_prefix("data:") else {
-                // Comments (`:`), `event:`, `id:` and blank separators.
-                return Ok(false);
-            };
-            let data = data.trim();
-            if data == "[DONE]" {
-                done = true;
-                return Ok(true);
-            }
-            let v: Value = serde_json::from_str(data)
-                .map_err(|e| BackendError::Protocol(format!("an event is not JSON: {e}")))?;
-            if v.get("error").is_some() {
-                return Err(BackendError::Stream(error_message(&v)));
-            }
-            if let Some(m) = v.get("model").and_then(Value::as_str) {
-                reply.set_model(m);
-            }
-            if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
-                if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                    reply.content.push_str(piece);
-                }
-                match choice.get("finish_reason").and_then(Value::as_str) {
-                    Some("length") => {
-                        reply.truncated = true;
-                        finished = true;
-                    }
-                    Some(_) => finished = true,
-                    None => {}
-                }
-            }
-            // vLLM and OpenAI send usage in a last chunk when asked;
-            // llama.cpp's llama-server in its final chunk, with timings.
-            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-                prompt_tokens = count(u, "prompt_tokens");
-                completion_tokens = count(u, "completion_tokens");
-            }
-            if let Some(speed) = v
-                .pointer("/timings/predicted_per_second")
-                .and_then(Value::as_f64)
-                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e7)
-            {
-                reply.tokens_per_second = Some(speed);
-            }
-            Ok(false)
-        })
-        .await?;
-        if !done && !finished {
-            return Err(BackendError::Stream(
-                "the stream ended before [DONE]".into(),
-            ));
-        }
-        reply.settle_usage(prompt_bytes, prompt_tokens, completion_tokens);
-        Ok(reply)
+        let mut reply = SseReply::new(&req.model, prompt_bytes);
+        for_each_line(&mut resp, timeout, |line| reply.line(line)).await?;
+        reply.finish()
     }
 
     /// `/models`: the model ids the server offers.
@@ -284,6 +229,100 @@ impl OpenAi {
                     .collect()
             })
             .unwrap_or_default())
+    }
+}
+
+/// Assembles a reply from the server-sent events of a streamed
+/// `/chat/completions`, one line at a time.
+#[derive(Debug)]
+pub struct SseReply {
+    reply: ChatReply,
+    /// Bytes of the prompt as sent, for the estimate when the server
+    /// reports no usage.
+    prompt_bytes: usize,
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+    finished: bool,
+    done: bool,
+}
+
+impl SseReply {
+    /// A reply from `model` (until the stream names another) to a prompt
+    /// of `prompt_bytes`.
+    pub fn new(model: &str, prompt_bytes: usize) -> SseReply {
+        SseReply {
+            reply: ChatReply::empty(model),
+            prompt_bytes,
+            prompt_tokens: None,
+            completion_tokens: None,
+            finished: false,
+            done: false,
+        }
+    }
+
+    /// Reads one line of the stream; `Ok(true)` at `[DONE]`.
+    pub fn line(&mut self, line: &str) -> Result<bool, BackendError> {
+        let reply = &mut self.reply;
+        let Some(data) = line.strip_prefix("data:") else {
+            // Comments (`:`), `event:`, `id:` and blank separators.
+            return Ok(false);
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(true);
+        }
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| BackendError::Protocol(format!("an event is not JSON: {e}")))?;
+        if v.get("error").is_some() {
+            return Err(BackendError::Stream(error_message(&v)));
+        }
+        if let Some(m) = v.get("model").and_then(Value::as_str) {
+            reply.set_model(m);
+        }
+        if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
+            if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                reply.content.push_str(piece);
+            }
+            match choice.get("finish_reason").and_then(Value::as_str) {
+                Some("length") => {
+                    reply.truncated = true;
+                    self.finished = true;
+                }
+                Some(_) => self.finished = true,
+                None => {}
+            }
+        }
+        // vLLM and OpenAI send usage in a last chunk when asked;
+        // llama.cpp's llama-server in its final chunk, with timings.
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.prompt_tokens = count(u, "prompt_tokens");
+            self.completion_tokens = count(u, "completion_tokens");
+        }
+        if let Some(speed) = v
+            .pointer("/timings/predicted_per_second")
+            .and_then(Value::as_f64)
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e7)
+        {
+            reply.tokens_per_second = Some(speed);
+        }
+        Ok(false)
+    }
+
+    /// The reply, or why the stream ended without one. Usage the server did
+    /// not report is estimated.
+    pub fn finish(mut self) -> Result<ChatReply, BackendError> {
+        if !self.done && !self.finished {
+            return Err(BackendError::Stream(
+                "the stream ended before [DONE]".into(),
+            ));
+        }
+        self.reply.settle_usage(
+            self.prompt_bytes,
+            self.prompt_tokens,
+            self.completion_tokens,
+        );
+        Ok(self.reply)
     }
 }
 

@@ -184,7 +184,7 @@ pub async fn for_each_line(
     timeout: Duration,
     mut line: impl FnMut(&str) -> Result<bool, BackendError>,
 ) -> Result<(), BackendError> {
-    let mut buf: Vec<u8> = Vec::new();
+    let mut lines = Lines::default();
     let mut total = 0usize;
     loop {
         let chunk = resp
@@ -198,29 +198,59 @@ pub async fn for_each_line(
                 "the reply is larger than {MAX_BODY} bytes"
             )));
         }
-        buf.extend_from_slice(&chunk);
-        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let raw: Vec<u8> = buf.drain(..=pos).collect();
-            let text = String::from_utf8_lossy(&raw);
-            if line(text.trim_end_matches(['\r', '\n']))? {
-                // Read what is left (usually the end of the chunked body) so
-                // the connection goes back to the pool instead of stalling
-                // the next request on it.
-                while let Ok(Some(rest)) = resp.chunk().await {
-                    total += rest.len();
-                    if total > MAX_BODY {
-                        break;
-                    }
+        if lines.push(&chunk, &mut line)? {
+            // Read what is left (usually the end of the chunked body) so
+            // the connection goes back to the pool instead of stalling
+            // the next request on it.
+            while let Ok(Some(rest)) = resp.chunk().await {
+                total += rest.len();
+                if total > MAX_BODY {
+                    break;
                 }
-                return Ok(());
             }
+            return Ok(());
         }
     }
-    if !buf.is_empty() {
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        line(text.trim_end_matches('\r'))?;
-    }
+    lines.finish(&mut line)?;
     Ok(())
+}
+
+/// Splits a streamed body into lines as its chunks arrive, wherever the
+/// chunks split it.
+#[derive(Debug, Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    /// Adds `chunk` and hands each line it completes (without the line
+    /// end) to `line`; returns `Ok(true)`, leaving the rest unread, as soon
+    /// as `line` does.
+    pub fn push<E>(
+        &mut self,
+        chunk: &[u8],
+        line: &mut impl FnMut(&str) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        self.buf.extend_from_slice(chunk);
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            let raw: Vec<u8> = self.buf.drain(..=pos).collect();
+            let text = String::from_utf8_lossy(&raw);
+            if line(text.trim_end_matches(['\r', '\n']))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Hands the last line, when the body does not end with a line end, to
+    /// `line`.
+    pub fn finish<E>(self, line: &mut impl FnMut(&str) -> Result<bool, E>) -> Result<bool, E> {
+        if self.buf.is_empty() {
+            return Ok(false);
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        line(text.trim_end_matches('\r'))
+    }
 }
 
 /// Classifies a non-success HTTP status with the server's message.
