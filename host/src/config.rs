@@ -135,21 +135,24 @@ impl HostConfig {
     /// Reads `path` (when given) and applies the environment.
     pub fn load(path: Option<&Path>, env: &dyn Env) -> Result<HostConfig, PolicyError> {
         let file = read_file(path)?;
-        Ok(HostConfig::from_file(file, env))
+        HostConfig::from_file(file, env)
     }
 
     /// Parses configuration text and applies the environment; `path` is
     /// used in messages only.
     pub fn parse(path: &Path, text: &str, env: &dyn Env) -> Result<HostConfig, PolicyError> {
-        Ok(HostConfig::from_file(parse_file(path, text)?, env))
+        HostConfig::from_file(parse_file(path, text)?, env)
     }
 
-    fn from_file(file: ConfigFile, env: &dyn Env) -> HostConfig {
-        HostConfig {
+    fn from_file(mut file: ConfigFile, env: &dyn Env) -> Result<HostConfig, PolicyError> {
+        if let Some(choice) = BackendChoice::from_env(env)? {
+            file.llm.backend = Some(choice);
+        }
+        Ok(HostConfig {
             llm: LlmConfig::from_file(file.llm, env),
             bus: BusConfig::from_file(file.bus),
             memory: MemoryConfig::from_file(file.memory),
-        }
+        })
     }
 }
 
@@ -185,7 +188,7 @@ fn parse_file(p: &Path, text: &str) -> Result<ConfigFile, PolicyError> {
 #[serde(deny_unknown_fields)]
 pub struct LlmFile {
     /// Which backend model roles use: "ollama", "openai" or "none".
-    pub backend: Option<String>,
+    pub backend: Option<BackendChoice>,
     pub ollama: Option<OllamaFile>,
     pub openai: Option<OpenAiFile>,
     /// Role → model.
@@ -222,6 +225,36 @@ pub struct FallbacksFile {
     pub primary: Option<String>,
     pub secondary: Option<String>,
     pub minimal: Option<String>,
+}
+
+/// The backend `backend =` or `NEXUS_LLM_BACKEND` names; anything else is
+/// an error, never a silent default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    Ollama,
+    Openai,
+    None,
+}
+
+impl BackendChoice {
+    fn from_env(env: &dyn Env) -> Result<Option<BackendChoice>, PolicyError> {
+        let Some(v) = env.var("NEXUS_LLM_BACKEND") else {
+            return Ok(None);
+        };
+        match v.trim() {
+            "ollama" => Ok(Some(BackendChoice::Ollama)),
+            "openai" => Ok(Some(BackendChoice::Openai)),
+            "none" => Ok(Some(BackendChoice::None)),
+            other => Err(PolicyError {
+                file: "NEXUS_LLM_BACKEND".into(),
+                line: 0,
+                column: 0,
+                message: format!("`{}` is not an LLM backend", crate::text::clip(other, 64)),
+                fix: "set it to ollama, openai or none".into(),
+            }),
+        }
+    }
 }
 
 /// Which wire protocol a backend speaks.
@@ -401,15 +434,15 @@ impl LlmConfig {
             keep_alive: None,
             num_ctx: None,
         };
-        let choice = env.var("NEXUS_LLM_BACKEND").or(f.backend);
-        c.backend = match choice.as_deref() {
-            Some("none") => None,
-            Some("openai") => Some(openai),
-            Some("ollama") => Some(ollama),
+        // The environment's choice is already in `f.backend`.
+        c.backend = match f.backend {
+            Some(BackendChoice::None) => None,
+            Some(BackendChoice::Openai) => Some(openai),
+            Some(BackendChoice::Ollama) => Some(ollama),
             // Unset: an OpenAI-compatible server when one is named and Ollama
             // is not, otherwise Ollama (the seed's default).
-            _ if openai_url.is_some() && env.var("OLLAMA_HOST").is_none() => Some(openai),
-            _ => Some(ollama),
+            None if openai_url.is_some() && env.var("OLLAMA_HOST").is_none() => Some(openai),
+            None => Some(ollama),
         };
         c
     }
@@ -496,6 +529,24 @@ mod tests {
         let text = &readme[start..start + readme[start..].find("```").unwrap()];
         let file: ConfigFile = toml::from_str(text).unwrap();
         assert_eq!(BusConfig::from_file(file.bus), BusConfig::default());
+    }
+
+    #[test]
+    fn an_unknown_backend_is_an_error_with_a_fix() {
+        let err = LlmConfig::load(None, &[("NEXUS_LLM_BACKEND", "olama")]).unwrap_err();
+        assert!(
+            err.to_string().contains("`olama` is not an LLM backend"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("ollama, openai or none"), "{err}");
+        let err = HostConfig::parse(
+            Path::new("nexus.toml"),
+            "[llm]\nbackend = \"vllm\"\n",
+            &NO_ENV,
+        )
+        .unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("vllm"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use toml::Spanned;
 
 /// A policy that failed to load, with where and how to fix it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}\n  fix: {fix}")]
+#[error("{file}:{line}:{column}: {message}; fix: {fix}")]
 pub struct PolicyError {
     pub file: PathBuf,
     pub line: usize,
