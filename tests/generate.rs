@@ -445,11 +445,9 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// `nexus generate` killed (SIGKILL) while the backend waits on a slow
-/// model: `nexus resume` finishes the project, its files equal those of a
-/// run that was never interrupted, and no model answer is paid for twice.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_killed_generation_resumes_to_the_same_project_without_paying_twice() {
+/// A model server that answers the library's spec at once and its
+/// validation rules after `slow` seconds.
+async fn slow_library_server(slow: u64) -> std::sync::Arc<LlmServer> {
     let server = std::sync::Arc::new(LlmServer::start().await);
     server.script(
         "deepseek-coder:6.7b",
@@ -458,10 +456,40 @@ async fn a_killed_generation_resumes_to_the_same_project_without_paying_twice() 
     server.script(
         "codellama:7b",
         Behavior::Slow(
-            std::time::Duration::from_secs(3),
+            std::time::Duration::from_secs(slow),
             library_rules().to_string(),
         ),
     );
+    server
+}
+
+/// Starts `cmd` (a generation of the library) and kills it (SIGKILL) once
+/// the backend has asked the slow model: the analysis is done and paid
+/// for, the build is not.
+fn kill_once_the_build_asks(mut cmd: Command, server: &LlmServer) -> std::process::ExitStatus {
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while server.chat_requests("codellama:7b").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never asked the model"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "generate ended before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap()
+}
+
+/// `nexus generate` killed (SIGKILL) while the backend waits on a slow
+/// model: `nexus resume` finishes the project, its files equal those of a
+/// run that was never interrupted, and no model answer is paid for twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_generation_resumes_to_the_same_project_without_paying_twice() {
+    let server = slow_library_server(3).await;
     let dir = tempfile::TempDir::new().unwrap();
     let root = dir.path().to_path_buf();
     let host = server.addr.to_string();
@@ -487,30 +515,12 @@ async fn a_killed_generation_resumes_to_the_same_project_without_paying_twice() 
         let nexus = nexus.clone();
         let (server_requests, crash) = (server.clone(), crash.clone());
         tokio::task::spawn_blocking(move || {
-            let mut child = nexus(
+            let mut cmd = nexus(
                 "state",
                 &["generate", description, "--name", "library", "--out"],
-            )
-            .arg(&crash)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-            // Kill it once the backend has asked the slow model: the
-            // analysis is done and paid for, the build is not.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-            while server_requests.chat_requests("codellama:7b").is_empty() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the build never asked the model"
-                );
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "generate ended before the kill"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            child.kill().unwrap();
-            child.wait().unwrap()
+            );
+            cmd.arg(&crash);
+            kill_once_the_build_asks(cmd, &server_requests)
         })
     };
     assert!(!killed.await.unwrap().success());
@@ -579,18 +589,7 @@ async fn a_killed_generation_resumes_to_the_same_project_without_paying_twice() 
 /// asked again.
 #[tokio::test(flavor = "multi_thread")]
 async fn generating_again_after_a_kill_continues_or_with_restart_starts_over() {
-    let server = std::sync::Arc::new(LlmServer::start().await);
-    server.script(
-        "deepseek-coder:6.7b",
-        Behavior::Reply(vec![library_spec().to_string()]),
-    );
-    server.script(
-        "codellama:7b",
-        Behavior::Slow(
-            std::time::Duration::from_secs(2),
-            library_rules().to_string(),
-        ),
-    );
+    let server = slow_library_server(2).await;
     let dir = tempfile::TempDir::new().unwrap();
     let (root, host) = (dir.path().to_path_buf(), server.addr.to_string());
     let out = dir.path().join("library");
@@ -611,22 +610,9 @@ async fn generating_again_after_a_kill_continues_or_with_restart_starts_over() {
     };
     let description = "a library with books, authors and loans";
     let (g, s) = (generate.clone(), server.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut child = g(description, &[])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while s.chat_requests("codellama:7b").is_empty() {
-            assert!(std::time::Instant::now() < deadline);
-            assert!(child.try_wait().unwrap().is_none());
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || kill_once_the_build_asks(g(description, &[]), &s))
+        .await
+        .unwrap();
 
     let run = |description: &'static str, extra: &'static [&'static str]| {
         let g = generate.clone();

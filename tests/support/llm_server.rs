@@ -630,15 +630,26 @@ fn llama_cpp_python(state: &State, body: &Value, content: &str) -> Reply {
         })
         .to_string()
     };
-    let mut out = vec![chunk(json!({"role": "assistant"}), Value::Null)];
-    out.extend(
+    let out = vec![chunk(json!({"role": "assistant"}), Value::Null)];
+    content_then_done(state, out, chunk, content)
+}
+
+/// Streams `content` as delta chunks after the `opening` events, then a
+/// `stop` chunk and `[DONE]`.
+fn content_then_done(
+    state: &State,
+    mut opening: Vec<String>,
+    chunk: impl Fn(Value, Value) -> String,
+    content: &str,
+) -> Reply {
+    opening.extend(
         pieces(content)
             .iter()
             .map(|p| chunk(json!({"content": p}), Value::Null)),
     );
-    out.push(chunk(json!({}), json!("stop")));
-    out.push("[DONE]".into());
-    events(state, out)
+    opening.push(chunk(json!({}), json!("stop")));
+    opening.push("[DONE]".into());
+    events(state, opening)
 }
 
 fn vllm(state: &State, body: &Value, content: &str) -> Reply {
@@ -789,18 +800,11 @@ fn azure_openai(state: &State, body: &Value, content: &str) -> Reply {
         })
         .to_string()
     };
-    let mut out = vec![
+    let out = vec![
         json!({"choices": [], "created": 0, "id": "", "model": "", "object": "",
                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]})
         .to_string(),
         chunk(json!({"content": "", "role": "assistant"}), Value::Null),
     ];
-    out.extend(
-        pieces(content)
-            .iter()
-            .map(|p| chunk(json!({"content": p}), Value::Null)),
-    );
-    out.push(chunk(json!({}), json!("stop")));
-    out.push("[DONE]".into());
-    events(state, out)
+    content_then_done(state, out, chunk, content)
 }
