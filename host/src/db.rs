@@ -2,6 +2,7 @@
 //! cache (and, later, the message journal). WAL mode, one connection behind
 //! a mutex; statements are short.
 
+use crate::sync::Recover;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -30,10 +31,7 @@ impl Database {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let conn = self.conn.lock().recover();
         f(&conn)
     }
 }

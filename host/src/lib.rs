@@ -41,6 +41,7 @@ pub mod project;
 pub mod runtime;
 pub mod services;
 pub mod setup;
+mod sync;
 pub mod task;
 pub mod text;
 pub mod workspace;

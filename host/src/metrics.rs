@@ -2,17 +2,20 @@
 //!
 //! - grant: `[metrics] sample = true`.
 //! - host impl: checks the grant.
-//! - backend: [`Metrics`], a shared sysinfo `System`.
+//! - backend: [`Metrics`], a shared sysinfo `System` and the disks, listed
+//!   once; a sample refreshes only the space of the disk it reports.
 
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::metrics::{Host, HostSample};
+use crate::sync::Recover;
 use crate::task::TaskState;
 use std::path::Path;
 use std::sync::Mutex;
-use sysinfo::{Disks, System};
+use sysinfo::{DiskRefreshKind, Disks, System};
 
 pub struct Metrics {
     system: Mutex<System>,
+    disks: Mutex<Disks>,
 }
 
 impl Default for Metrics {
@@ -22,6 +25,7 @@ impl Default for Metrics {
         system.refresh_memory();
         Metrics {
             system: Mutex::new(system),
+            disks: Mutex::new(Disks::new_with_refreshed_list()),
         }
     }
 }
@@ -29,18 +33,19 @@ impl Default for Metrics {
 impl Metrics {
     /// A sample; disk figures are for the disk holding `path`.
     pub fn sample(&self, path: Option<&Path>) -> HostSample {
-        let mut sys = self.system.lock().unwrap();
+        let mut sys = self.system.lock().recover();
         sys.refresh_cpu_usage();
         sys.refresh_memory();
         let (disk_free, disk_total) = path
             .and_then(|p| {
-                let disks = Disks::new_with_refreshed_list();
-                disks
-                    .list()
-                    .iter()
+                let mut disks = self.disks.lock().recover();
+                let disk = disks
+                    .list_mut()
+                    .iter_mut()
                     .filter(|d| p.starts_with(d.mount_point()))
-                    .max_by_key(|d| d.mount_point().as_os_str().len())
-                    .map(|d| (d.available_space(), d.total_space()))
+                    .max_by_key(|d| d.mount_point().as_os_str().len())?;
+                disk.refresh_specifics(DiskRefreshKind::nothing().with_storage());
+                Some((disk.available_space(), disk.total_space()))
             })
             .unwrap_or((0, 0));
         HostSample {
@@ -64,5 +69,24 @@ impl Host for TaskState {
         }
         let root = self.project.as_ref().map(|p| p.root().to_path_buf());
         Ok(self.services().metrics.sample(root.as_deref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_reports_the_disk_holding_the_path() {
+        let m = Metrics::default();
+        let dir = std::env::temp_dir();
+        for _ in 0..2 {
+            let s = m.sample(Some(&dir));
+            assert!(s.disk_total_bytes > 0, "{s:?}");
+            assert!(s.disk_free_bytes <= s.disk_total_bytes, "{s:?}");
+            assert!(s.memory_total_bytes > 0 && s.cpus > 0, "{s:?}");
+        }
+        let none = m.sample(None);
+        assert_eq!((none.disk_free_bytes, none.disk_total_bytes), (0, 0));
     }
 }

@@ -15,6 +15,7 @@ use crate::config::BusConfig;
 use crate::journal::{Journal, JournalError, Message, State};
 use crate::policy::Size;
 use crate::runtime::{Agent, Runtime};
+use crate::sync::Recover;
 use crate::task::{Caller, Limit, TaskFailure, TaskState};
 use crate::workspace::{Usage, Workspace};
 use std::collections::HashMap;
@@ -162,17 +163,17 @@ impl Project {
     pub fn add_agent(&self, agent: Arc<Agent>) {
         let id = agent.id().to_string();
         let workers = agent.policy.limits.concurrent_tasks.max(1);
-        self.agents.write().unwrap().insert(id.clone(), agent);
+        self.agents.write().recover().insert(id.clone(), agent);
         let (tx, rx) = mpsc::channel(self.bus_config().max_queue_size.max(1));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..workers {
             tokio::spawn(worker(self.me.clone(), rx.clone()));
         }
-        self.mailboxes.write().unwrap().insert(id, Mailbox { tx });
+        self.mailboxes.write().recover().insert(id, Mailbox { tx });
     }
 
     pub fn agent(&self, id: &str) -> Option<Arc<Agent>> {
-        self.agents.read().unwrap().get(id).cloned()
+        self.agents.read().recover().get(id).cloned()
     }
 
     pub fn root(&self) -> &Path {
@@ -193,7 +194,7 @@ impl Project {
         let mut ids: Vec<String> = self
             .agents
             .read()
-            .unwrap()
+            .recover()
             .values()
             .filter(|a| a.id() != except)
             .filter(|a| {
@@ -211,7 +212,7 @@ impl Project {
 
     /// Takes one message from `sender`'s allowance of `rate` a second.
     pub(crate) fn take_token(&self, sender: &str, rate: u32) -> Result<(), Error> {
-        let mut buckets = self.buckets.lock().unwrap();
+        let mut buckets = self.buckets.lock().recover();
         let now = Instant::now();
         let b = buckets.entry(sender.to_string()).or_insert(Bucket {
             tokens: f64::from(rate),
@@ -303,7 +304,7 @@ impl Project {
     ) -> Result<oneshot::Receiver<Result<Outcome, TaskFailure>>, TaskFailure> {
         let refused = TaskFailure::Refused;
         let tx = {
-            let mailboxes = self.mailboxes.read().unwrap();
+            let mailboxes = self.mailboxes.read().recover();
             let mailbox = mailboxes.get(&message.recipient).ok_or_else(|| {
                 refused(Error::NotFound(format!(
                     "no agent `{}` in this project",
@@ -315,7 +316,7 @@ impl Project {
         let (done_tx, done_rx) = oneshot::channel();
         self.waiters
             .lock()
-            .unwrap()
+            .recover()
             .entry(message.id.clone())
             .or_default()
             .push(done_tx);
@@ -352,14 +353,14 @@ impl Project {
             if let Some(journal) = self.journal() {
                 let _ = journal.forget(&id).await;
             }
-            self.waiters.lock().unwrap().remove(&id);
+            self.waiters.lock().recover().remove(&id);
             return Err(refused(Error::Busy));
         }
         Ok(done_rx)
     }
 
     fn resolve(&self, id: &str, result: Result<Outcome, TaskFailure>) {
-        let waiters = self.waiters.lock().unwrap().remove(id).unwrap_or_default();
+        let waiters = self.waiters.lock().recover().remove(id).unwrap_or_default();
         for w in waiters {
             let _ = w.send(result.clone());
         }
@@ -385,7 +386,7 @@ impl Project {
             let (tx, rx) = oneshot::channel();
             self.waiters
                 .lock()
-                .unwrap()
+                .recover()
                 .entry(m.id.clone())
                 .or_default()
                 .push(tx);
@@ -403,7 +404,7 @@ impl Project {
             let mailbox = self
                 .mailboxes
                 .read()
-                .unwrap()
+                .recover()
                 .get(&m.recipient)
                 .map(|mb| mb.tx.clone());
             let id = m.id.clone();
@@ -420,7 +421,7 @@ impl Project {
                     let _ = journal
                         .dead(&id, &why, self.bus_config().dead_letter_queue)
                         .await;
-                    self.waiters.lock().unwrap().remove(&id);
+                    self.waiters.lock().recover().remove(&id);
                     report.failed.push(id);
                 }
             }
@@ -463,7 +464,7 @@ impl Project {
                 let tx = self
                     .mailboxes
                     .read()
-                    .unwrap()
+                    .recover()
                     .get(&message.recipient)
                     .map(|m| m.tx.clone());
                 tokio::spawn(async move {
@@ -583,4 +584,43 @@ pub fn check_outcome(agent: &str, mut outcome: Outcome, max: u64) -> Result<Outc
     }
     outcome.summary = crate::text::clip(&outcome.summary, 1024);
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::runtime::RuntimeOptions;
+
+    /// A panic on a thread holding the project's locks (a bug, or a
+    /// panicking host call) poisons them; the project still delivers.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panic_while_a_lock_is_held_leaves_the_project_usable() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let rt = Runtime::new(RuntimeOptions::default()).unwrap();
+        let project = Project::open(rt.clone(), "p", "t", &dir.path().join("ws")).unwrap();
+        let worker = crate::builtin::test_agent("worker").unwrap();
+        let bytes = Runtime::read_component(worker).unwrap();
+        let policy = Policy::parse(Path::new("worker.toml"), "agent = \"worker\"\n").unwrap();
+        project.add_agent(rt.load_agent(&bytes, policy).await.unwrap());
+
+        let held = project.clone();
+        let panicked = std::thread::spawn(move || {
+            let _waiters = held.waiters.lock();
+            let _agents = held.agents.write();
+            let _mailboxes = held.mailboxes.write();
+            let _buckets = held.buckets.lock();
+            panic!("a bug while the locks are held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(project.waiters.is_poisoned() && project.agents.is_poisoned());
+
+        let out = project
+            .run("worker", "echo", r#"{"still": 1}"#)
+            .await
+            .unwrap();
+        assert!(out.payload.contains("still"), "{}", out.payload);
+        project.take_token("worker", 10).unwrap();
+    }
 }

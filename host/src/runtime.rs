@@ -11,6 +11,7 @@ use crate::bindings::{AgentInfo, AgentPre};
 use crate::cache::ComponentCache;
 use crate::policy::Policy;
 use crate::services::Services;
+use crate::sync::Recover;
 use crate::task::{Caller, TICK, TaskState};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -138,7 +139,7 @@ impl Runtime {
     }
 
     fn engine_for(&self, stack: u64) -> anyhow::Result<Arc<EngineSet>> {
-        let mut engines = self.engines.lock().unwrap();
+        let mut engines = self.engines.lock().recover();
         if let Some(set) = engines.get(&stack) {
             return Ok(set.clone());
         }
@@ -168,7 +169,7 @@ impl Runtime {
             engine: engine.clone(),
             linker: Arc::new(linker),
         });
-        self.ticking.lock().unwrap().push(engine);
+        self.ticking.lock().recover().push(engine);
         engines.insert(stack, set.clone());
         Ok(set)
     }
@@ -361,7 +362,7 @@ fn spawn_ticker(engines: Weak<Mutex<Vec<Engine>>>) {
         .name("nexus-epoch".into())
         .spawn(move || {
             while let Some(engines) = engines.upgrade() {
-                for e in engines.lock().unwrap().iter() {
+                for e in engines.lock().recover().iter() {
                     e.increment_epoch();
                 }
                 drop(engines);

@@ -23,6 +23,7 @@
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::workspace::{Entry, EntryKind, Host};
 use crate::policy::{Size, WorkspaceGrant};
+use crate::sync::Recover;
 use crate::task::TaskState;
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
@@ -30,7 +31,7 @@ use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Longest path accepted, in bytes.
 pub const MAX_PATH: usize = 1024;
@@ -94,7 +95,7 @@ impl Workspace {
     /// consistent (every change is a single assignment), so a poisoned lock
     /// is used as it is.
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().recover()
     }
 }
 
@@ -310,10 +311,7 @@ impl Workspace {
     fn claim(&self, path: &str) -> Claim<'_> {
         let mut state = self.state();
         while state.busy.contains(path) {
-            state = self
-                .idle
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = self.idle.wait(state).recover();
         }
         state.busy.insert(path.to_string());
         Claim {

@@ -18,6 +18,7 @@ pub mod wire;
 use crate::bindings::Error;
 use crate::config::{BackendKind, LlmConfig};
 use crate::db::Database;
+use crate::sync::Recover;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -217,14 +218,14 @@ impl Llm {
     /// call answers `unavailable` at once, naming the cause (used when a
     /// probe found no server).
     pub fn trip_circuit(&self, cooldown: Duration, cause: &str) {
-        let mut c = self.circuit.lock().unwrap();
+        let mut c = self.circuit.lock().recover();
         c.open_until = Some(Instant::now() + cooldown);
         c.cause = cause.to_string();
     }
 
     /// How long the circuit stays open, and why.
     fn circuit_open(&self) -> Option<(Duration, String)> {
-        let c = self.circuit.lock().unwrap();
+        let c = self.circuit.lock().recover();
         c.open_until
             .and_then(|t| t.checked_duration_since(Instant::now()))
             .map(|left| (left, c.cause.clone()))
@@ -233,7 +234,7 @@ impl Llm {
     /// Counts an outage towards the circuit; `None` is an answer (the
     /// server is up, whatever it said).
     fn record_outcome(&self, outage: Option<&BackendError>) {
-        let mut c = self.circuit.lock().unwrap();
+        let mut c = self.circuit.lock().recover();
         match outage {
             Some(e) => {
                 c.failures += 1;
@@ -278,7 +279,7 @@ impl Llm {
         let key = self.shape_key(model);
         self.shapes
             .lock()
-            .unwrap()
+            .recover()
             .get(&key)
             .copied()
             .unwrap_or_default()
@@ -288,7 +289,7 @@ impl Llm {
     /// mode only when the call asked for structured output.
     fn remember_shape(&self, model: &str, shape: openai::Shape, structured: bool) {
         let key = self.shape_key(model);
-        let mut shapes = self.shapes.lock().unwrap();
+        let mut shapes = self.shapes.lock().recover();
         let known = shapes.entry(key).or_default();
         if *known != shape {
             tracing::info!(model, ?shape, "the LLM server takes this request shape");
