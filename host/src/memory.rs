@@ -199,6 +199,18 @@ fn set_usage(
     Ok(())
 }
 
+/// Runs `f` on the knowledge base on tokio's blocking pool: SQLite waits
+/// for the disk and for the connection, and neither may hold up the async
+/// threads other tasks run on.
+async fn off_the_reactor<T: Send + 'static>(
+    runtime: std::sync::Arc<crate::runtime::Runtime>,
+    f: impl FnOnce(&MemoryStore) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(move || f(&runtime.services().memory))
+        .await
+        .map_err(|e| Error::Internal(format!("knowledge base: {e}")))?
+}
+
 impl TaskState {
     fn memory_grant(&self) -> Result<&MemoryGrant, Error> {
         if self.project.is_none() {
@@ -242,9 +254,11 @@ impl Host for TaskState {
                 "tags must be at most 32 words without spaces".into(),
             ));
         }
-        self.services()
-            .memory
-            .remember(&self.caller.tenant, &self.caller.agent, &key, &text, &tags)
+        let (tenant, agent) = (self.caller.tenant.clone(), self.caller.agent.clone());
+        off_the_reactor(self.runtime.clone(), move |m| {
+            m.remember(&tenant, &agent, &key, &text, &tags)
+        })
+        .await
     }
 
     async fn recall(&mut self, query: String, limit: u32) -> Result<Vec<Hit>, Error> {
@@ -255,9 +269,11 @@ impl Host for TaskState {
         if query.len() > 4096 {
             return Err(Error::Invalid("query is longer than 4096 bytes".into()));
         }
-        self.services()
-            .memory
-            .recall(&self.caller.tenant, &query, limit)
+        let tenant = self.caller.tenant.clone();
+        off_the_reactor(self.runtime.clone(), move |m| {
+            m.recall(&tenant, &query, limit)
+        })
+        .await
     }
 
     async fn forget(&mut self, key: String) -> Result<(), Error> {
@@ -265,6 +281,7 @@ impl Host for TaskState {
         if !grant.remember {
             return Err(Error::Denied("memory.remember is not granted".into()));
         }
-        self.services().memory.forget(&self.caller.tenant, &key)
+        let tenant = self.caller.tenant.clone();
+        off_the_reactor(self.runtime.clone(), move |m| m.forget(&tenant, &key)).await
     }
 }
