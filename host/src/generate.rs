@@ -416,6 +416,12 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         }
     }
     let resuming = continuing.is_some();
+    let payload = json!({
+        "description": description,
+        "name": name,
+        "analysis": analysis.as_ref().map(|a| &a.answer),
+    })
+    .to_string();
     let generation = Generation {
         description,
         name,
@@ -437,12 +443,6 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
     if resuming {
         crate::say!("Continuing the interrupted generation of `{id}` (--restart starts over)");
     }
-    let payload = json!({
-        "description": &setup.generation.as_ref().map(|g| &g.description),
-        "name": &setup.generation.as_ref().map(|g| &g.name),
-        "analysis": analysis.as_ref().map(|a| &a.answer),
-    })
-    .to_string();
     run_generation(
         rt,
         &id,

@@ -511,23 +511,24 @@ async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
     };
     // One id, one directory: an id recorded for another directory is
     // refused, and the default id is made unique.
+    let name = setup
+        .workspace
+        .file_name()
+        .map_or("project".into(), |n| n.to_string_lossy().into_owned());
     let project_id = match (rt.journal(), args.project.clone()) {
         (Some(journal), Some(id)) => {
             nexus::setup::claim(journal, &id, &setup.workspace).await?;
             id
         }
         (Some(journal), None) => {
-            let name = setup
-                .workspace
-                .file_name()
-                .map_or("project".into(), |n| n.to_string_lossy().into_owned());
             let id = nexus::setup::default_id(journal, &name, &setup.workspace).await?;
             if id != name {
                 eprintln!("nexus: project id `{id}` (`{name}` belongs to another directory)");
             }
             id
         }
-        (None, id) => id.unwrap_or_else(|| "project".into()),
+        // No journal: nothing else can hold the id.
+        (None, id) => id.unwrap_or(name),
     };
     let (project, id) = open_project(&rt, &project_id, &setup).await?;
     if let Some(journal) = rt.journal() {

@@ -64,82 +64,34 @@ pub fn clip(text: &str, max: usize) -> String {
     out
 }
 
-/// A serde_json formatter that writes every unsafe character of a string
-/// as a `\uXXXX` escape (serde_json itself escapes only U+0000–U+001F).
-struct SafeFormatter<F>(F);
-
-impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeFormatter<F> {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if is_unsafe(c) {
-                writer.write_all(&fragment.as_bytes()[start..i])?;
-                // Every unsafe character is in the Basic Multilingual Plane.
-                write!(writer, "\\u{:04x}", c as u32)?;
-                start = i + c.len_utf8();
-            }
+/// JSON text with every unsafe character a string holds written as a
+/// `\uXXXX` escape. serde_json escapes only U+0000–U+001F, so the only
+/// unsafe characters left raw in its output are inside strings (a pretty
+/// printer's own line ends aside, which are kept).
+fn safe_json(text: String) -> String {
+    if !text.chars().any(|c| c != '\n' && is_unsafe(c)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c != '\n' && is_unsafe(c) {
+            // Every unsafe character is in the Basic Multilingual Plane.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
         }
-        writer.write_all(&fragment.as_bytes()[start..])
     }
-
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
-    }
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
-    }
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
-    }
-}
-
-fn to_json<F: serde_json::ser::Formatter>(value: &serde_json::Value, formatter: F) -> String {
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, SafeFormatter(formatter));
-    // Writing a `Value` into a Vec cannot fail, and every fragment written
-    // is UTF-8 (escapes are ASCII).
-    let _ = serde::Serialize::serialize(value, &mut ser);
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 /// `value` as one line of JSON with every unsafe character escaped.
 pub fn json_line(value: &serde_json::Value) -> String {
-    to_json(value, serde_json::ser::CompactFormatter)
+    safe_json(value.to_string())
 }
 
 /// `value` as indented JSON with every unsafe character escaped.
 pub fn json_pretty(value: &serde_json::Value) -> String {
-    to_json(value, serde_json::ser::PrettyFormatter::new())
+    safe_json(serde_json::to_string_pretty(value).unwrap_or_default())
 }
 
 /// Deepest nesting of arrays and objects accepted in JSON from outside.

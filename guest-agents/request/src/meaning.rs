@@ -2167,21 +2167,19 @@ impl Reader<'_> {
             }
         }
         // "owners register their dogs": theirs.
-        let for_something = vp
-            .preps
-            .iter()
-            .any(|(p, objs)| matches!(p.as_str(), "for" | "in" | "to") && !objs.is_empty());
-        if matches!(
+        let their_object = matches!(
             vp.class(),
             VerbClass::Act | VerbClass::Link | VerbClass::Make
         ) && !subj_entities.is_empty()
             && vp
                 .objects
                 .iter()
-                .any(|o| matches!(o.det.as_deref(), Some("their" | "his" | "her")))
-            && for_something
-            && verb.noun.is_some()
-        {
+                .any(|o| matches!(o.det.as_deref(), Some("their" | "his" | "her")));
+        let for_something = vp
+            .preps
+            .iter()
+            .any(|(p, objs)| matches!(p.as_str(), "for" | "in" | "to") && !objs.is_empty());
+        if their_object && for_something && verb.noun.is_some() {
             // "... register their dogs for events": the dogs are theirs,
             // and each registration is a row.
             for o in &vp.objects {
@@ -2205,15 +2203,7 @@ impl Reader<'_> {
 
             return self.vp(subject, &v, event);
         }
-        if matches!(
-            vp.class(),
-            VerbClass::Act | VerbClass::Link | VerbClass::Make
-        ) && !subj_entities.is_empty()
-            && vp
-                .objects
-                .iter()
-                .any(|o| matches!(o.det.as_deref(), Some("their" | "his" | "her")))
-        {
+        if their_object {
             let v = read_as(vp, verb, VerbClass::Have);
             return self.vp(subject, &v, event);
         }
