@@ -2,7 +2,8 @@
 //! the journal in memory off and on, beside a native in-process channel
 //! (request and reply over tokio channels) measured in the same run.
 //!
-//! Run: `cargo bench --bench bus`
+//! Run: `cargo bench --bench bus`; `cargo bench --bench bus -- memory` (or
+//! `journaled`) measures that path alone, for a profiler.
 
 use nexus::policy::Policy;
 use nexus::project::Project;
@@ -93,10 +94,23 @@ async fn native() -> f64 {
 
 #[tokio::main]
 async fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let dir = tempfile::TempDir::new().unwrap();
     let base = native().await;
-    let memory = agents(false, &dir.path().join("m")).await;
-    let journaled = agents(true, &dir.path().join("j")).await;
+    let memory = if wanted("memory") {
+        agents(false, &dir.path().join("m")).await
+    } else {
+        f64::NAN
+    };
+    let journaled = if wanted("journaled") {
+        agents(true, &dir.path().join("j")).await
+    } else {
+        f64::NAN
+    };
     println!(
         "bus throughput: {MESSAGES} requests relay -> worker, {IN_FLIGHT} in flight (request and reply)"
     );

@@ -19,6 +19,7 @@ use crate::journal::Message;
 use crate::policy::BusGrant;
 use crate::project::Project;
 use crate::task::{TaskFailure, TaskState};
+use futures_util::StreamExt as _;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,7 +169,7 @@ impl TaskState {
             h.update([0]);
         }
         Message {
-            id: crate::runtime::hex(&h.finalize()[..16]),
+            id: crate::text::hex(&h.finalize()[..16]),
             project: self.caller.project.to_string(),
             sender: self.caller.agent.to_string(),
             recipient: to.to_string(),
@@ -232,7 +233,9 @@ impl Host for TaskState {
         };
         let mut results: Vec<Option<Result<Reply, RequestError>>> =
             (0..total).map(|_| None).collect();
-        let mut running = tokio::task::JoinSet::new();
+        // The requests wait inside this host call (no task each): a reply
+        // wakes the caller directly.
+        let mut running = futures_util::stream::FuturesUnordered::new();
         for (i, r) in requests.into_iter().enumerate() {
             match self.check_request(
                 &r.to,
@@ -245,7 +248,7 @@ impl Host for TaskState {
                 Ok(project) => {
                     let message = self.message(&r.to, &r.kind, r.payload);
                     let timeout = self.timeout(timeout_ms, &r.to);
-                    running.spawn(async move {
+                    running.push(async move {
                         let result = match project.request(message, timeout).await {
                             Ok(outcome) => Ok(reply(r.to, outcome)),
                             Err(f) => Err(to_request_error(f)),
@@ -258,20 +261,17 @@ impl Host for TaskState {
         let mut replied = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();
         let deadline = tokio::time::Instant::now() + timeout;
         while replied < need {
-            match tokio::time::timeout_at(deadline, running.join_next()).await {
-                Ok(Some(Ok((i, result)))) => {
+            match tokio::time::timeout_at(deadline, running.next()).await {
+                Ok(Some((i, result))) => {
                     replied += usize::from(result.is_ok());
                     results[i] = Some(result);
-                }
-                Ok(Some(Err(join))) => {
-                    tracing::error!(error = %join, "a fan-out request panicked in the host");
                 }
                 Ok(None) | Err(_) => break,
             }
         }
         // Requests still waiting stop waiting; their messages stay queued
         // and are still handled.
-        running.abort_all();
+        drop(running);
         results
             .into_iter()
             .map(|r| r.unwrap_or(Err(RequestError::Host(Error::Timeout))))

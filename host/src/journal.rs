@@ -178,13 +178,33 @@ impl Journal {
     }
 
     /// Writes a new message; when one with the same id exists, writes
-    /// nothing and returns its state.
+    /// nothing and returns its state. Answers as soon as the row is written
+    /// in the open transaction, before it commits: delivery need not wait
+    /// for the disk, and since operations commit in the order they are
+    /// given, the message's `done` (and everything that follows from it)
+    /// commits with it or after it. A message lost with a failed commit is
+    /// sent again by its sender, which then has not finished either.
     pub async fn insert(&self, m: &Message) -> Result<Option<State>, JournalError> {
         self.call(|r| Op::Insert(m.clone(), r)).await
     }
 
+    /// Marks a message handled, keeping its reply; returns once that is
+    /// committed.
     pub async fn done(&self, id: &str, reply: &str) -> Result<(), JournalError> {
         self.call(|r| Op::Done(id.into(), reply.into(), r)).await
+    }
+
+    /// [`Journal::done`] without waiting for the commit. Operations are
+    /// written in the order they are given, so whatever a task does after
+    /// it learns this reply (its own messages, its own `done`) commits in
+    /// the same transaction or a later one: after a crash, either the reply
+    /// is in the journal or the task that read it runs again. A failure to
+    /// write it is logged.
+    pub fn done_in_order(&self, id: &str, reply: String) -> Result<(), JournalError> {
+        let (tx, _) = oneshot::channel();
+        self.ops
+            .send(Op::Done(id.into(), reply, tx))
+            .map_err(|_| JournalError::Stopped)
     }
 
     /// Records a failed delivery that will be tried again.
@@ -246,6 +266,21 @@ impl Journal {
     }
 }
 
+/// Runs a statement, prepared once per connection.
+fn exec(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(params)
+}
+
+/// Reads one row with a statement prepared once per connection.
+fn row<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(params, f)
+}
+
 /// Most operations written in one transaction.
 const BATCH: usize = 512;
 
@@ -268,12 +303,14 @@ impl Budget {
         if let Some(n) = self.used.get(project) {
             return Ok(*n);
         }
-        let messages: i64 = c.query_row(
+        let messages: i64 = row(
+            c,
             &format!("SELECT coalesce(sum({MESSAGE_BYTES}), 0) FROM messages WHERE project = ?1"),
             params![project],
             |r| r.get(0),
         )?;
-        let letters: i64 = c.query_row(
+        let letters: i64 = row(
+            c,
             &format!(
                 "SELECT coalesce(sum({LETTER_BYTES}), 0) FROM dead_letters WHERE project = ?1"
             ),
@@ -322,7 +359,7 @@ impl Budget {
                     break;
                 }
                 for (id, bytes) in oldest {
-                    c.execute(delete, params![id])?;
+                    exec(c, delete, params![id])?;
                     self.change(project, 0, bytes.max(0) as u64);
                     if self.used(c, project)?.saturating_add(need) <= self.limit {
                         return Ok(true);
@@ -378,8 +415,18 @@ fn ack<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Ack {
             Some(e) => Err(rusqlite::Error::ToSqlConversionFailure(e.into())),
             None => result,
         };
-        let _ = reply.send(result);
+        // Nobody waits for an operation given in order only; its failure
+        // is still reported.
+        if let Err(Err(e)) = reply.send(result) {
+            tracing::error!(error = %e, "the journal could not record an operation");
+        }
     })
+}
+
+/// Answers at once, before the commit (see [`Journal::insert`]).
+fn answer_now<T: Send + 'static>(reply: Reply<T>, result: rusqlite::Result<T>) -> Ack {
+    let _ = reply.send(result);
+    Box::new(|_| {})
 }
 
 fn fail(batch: Vec<Op>, e: &rusqlite::Error) {
@@ -403,11 +450,12 @@ fn fail(batch: Vec<Op>, e: &rusqlite::Error) {
 
 /// Deletes handled and dead messages last touched before `before`.
 fn prune(c: &Connection, before: i64) -> rusqlite::Result<usize> {
-    let n = c.execute(
+    let n = exec(
+        c,
         "DELETE FROM messages WHERE state IN ('done', 'dead') AND updated < ?1",
         params![before],
     )?;
-    c.execute("DELETE FROM dead_letters WHERE at < ?1", params![before])?;
+    exec(c, "DELETE FROM dead_letters WHERE at < ?1", params![before])?;
     Ok(n)
 }
 
@@ -441,51 +489,63 @@ fn full(message: String) -> rusqlite::Error {
     )
 }
 
+fn stored_state(c: &Connection, id: &str) -> rusqlite::Result<Option<State>> {
+    row(
+        c,
+        "SELECT state, reply, last_error FROM messages WHERE id = ?1",
+        params![id],
+        |r| Ok(state(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
+}
+
 fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
     match op {
         Op::Insert(m, r) => {
             let result = (|| {
-                let existing = c
-                    .query_row(
-                        "SELECT state, reply, last_error FROM messages WHERE id = ?1",
-                        params![m.id],
-                        |r| Ok(state(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                if existing.is_none() {
-                    let need = m.payload.len() as u64;
-                    if !budget.make_room(c, &m.project, need)? {
-                        return Err(full(format!(
-                            "project `{}` keeps {} of messages not yet handled; the journal holds at most {} a project",
-                            crate::text::clip(&m.project, 64),
-                            crate::policy::Size(budget.used(c, &m.project)?),
-                            crate::policy::Size(budget.limit)
-                        )));
+                let need = m.payload.len() as u64;
+                if !budget.make_room(c, &m.project, need)? {
+                    // Full, unless the message is already there.
+                    if let Some(existing) = stored_state(c, &m.id)? {
+                        return Ok(Some(existing));
                     }
-                    budget.change(&m.project, need, 0);
-                    let t = now();
-                    c.execute(
-                        "INSERT INTO messages (id, project, sender, recipient, kind, payload, depth, attempt, state, created, updated, bytes)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10)",
-                        params![m.id, m.project, m.sender, m.recipient, m.kind, m.payload, m.depth, m.attempt, t, need as i64],
-                    )?;
+                    return Err(full(format!(
+                        "project `{}` keeps {} of messages not yet handled; the journal holds at most {} a project",
+                        crate::text::clip(&m.project, 64),
+                        crate::policy::Size(budget.used(c, &m.project)?),
+                        crate::policy::Size(budget.limit)
+                    )));
                 }
-                Ok(existing)
+                let t = now();
+                let inserted = exec(
+                    c,
+                    "INSERT INTO messages (id, project, sender, recipient, kind, payload, depth, attempt, state, created, updated, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?10)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![m.id, m.project, m.sender, m.recipient, m.kind, m.payload, m.depth, m.attempt, t, need as i64],
+                )?;
+                if inserted == 1 {
+                    budget.change(&m.project, need, 0);
+                    return Ok(None);
+                }
+                // Only a message sent again (after a crash, a retry) looks up
+                // how it stands.
+                stored_state(c, &m.id)
             })();
-            ack(r, result)
+            answer_now(r, result)
         }
         Op::Done(id, reply, r) => {
             let result = (|| {
                 // A message is marked done once; its size grows by the reply.
-                let changed: Option<String> = c
-                    .query_row(
-                        "UPDATE messages SET state = 'done', reply = ?2, updated = ?3,
+                let changed: Option<String> = row(
+                    c,
+                    "UPDATE messages SET state = 'done', reply = ?2, updated = ?3,
                          bytes = coalesce(bytes, length(CAST(payload AS BLOB))) + ?4
                          WHERE id = ?1 AND state != 'done' RETURNING project",
-                        params![id, reply, now(), reply.len() as i64],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                    params![id, reply, now(), reply.len() as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
                 if let Some(p) = changed {
                     budget.change(&p, reply.len() as u64, 0);
                     // The reply is kept whatever it costs; older handled
@@ -497,26 +557,26 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
             ack(r, result)
         }
         Op::Retry(id, attempt, error, r) => {
-            let result = c
-                .execute(
-                    "UPDATE messages SET attempt = ?2, last_error = ?3, updated = ?4 WHERE id = ?1",
-                    params![id, attempt, error, now()],
-                )
-                .map(drop);
+            let result = exec(
+                c,
+                "UPDATE messages SET attempt = ?2, last_error = ?3, updated = ?4 WHERE id = ?1",
+                params![id, attempt, error, now()],
+            )
+            .map(drop);
             ack(r, result)
         }
         Op::Dead(id, error, keep, r) => {
             let result = (|| {
                 let t = now();
-                c.execute(
+                exec(
+                    c,
                     "UPDATE messages SET state = 'dead', last_error = ?2, updated = ?3 WHERE id = ?1",
                     params![id, error, t],
                 )?;
                 if !keep {
                     return Ok(());
                 }
-                let copied: Option<(String, i64)> = c
-                    .query_row(
+                let copied: Option<(String, i64)> = row(c,
                         "INSERT OR REPLACE INTO dead_letters (id, project, recipient, kind, payload, attempts, error, at, bytes)
                          SELECT id, project, recipient, kind, payload, attempt + 1, ?2, ?3, length(CAST(payload AS BLOB))
                          FROM messages WHERE id = ?1
@@ -534,18 +594,18 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
             ack(r, result)
         }
         Op::Forget(id, r) => {
-            let result = c
-                .query_row(
-                    &format!("DELETE FROM messages WHERE id = ?1 RETURNING project, {MESSAGE_BYTES}"),
-                    params![id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-                )
-                .optional()
-                .map(|gone| {
-                    if let Some((p, bytes)) = gone {
-                        budget.change(&p, 0, bytes.max(0) as u64);
-                    }
-                });
+            let result = row(
+                c,
+                &format!("DELETE FROM messages WHERE id = ?1 RETURNING project, {MESSAGE_BYTES}"),
+                params![id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .map(|gone| {
+                if let Some((p, bytes)) = gone {
+                    budget.change(&p, 0, bytes.max(0) as u64);
+                }
+            });
             ack(r, result)
         }
         Op::Pending(project, r) => {
@@ -591,7 +651,8 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
         }
         Op::State(id, r) => ack(
             r,
-            c.query_row(
+            row(
+                c,
                 "SELECT state, reply, last_error FROM messages WHERE id = ?1",
                 params![id],
                 |r| Ok(state(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
@@ -600,7 +661,8 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
         ),
         Op::Abandon(project, reason, r) => ack(
             r,
-            c.execute(
+            exec(
+                c,
                 "UPDATE messages SET state = 'dead', last_error = ?2, updated = ?3 WHERE project = ?1 AND state = 'pending'",
                 params![project, reason, now()],
             ),
@@ -608,12 +670,14 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
         Op::Setting(key, value, r) => {
             let result = (|| {
                 if let Some(v) = &value {
-                    c.execute(
+                    exec(
+                        c,
                         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
                         params![key, v],
                     )?;
                 }
-                c.query_row(
+                row(
+                    c,
                     "SELECT value FROM settings WHERE key = ?1",
                     params![key],
                     |r| r.get(0),

@@ -165,10 +165,7 @@ impl Project {
         let workers = agent.policy.limits.concurrent_tasks.max(1);
         self.agents.write().recover().insert(id.clone(), agent);
         let (tx, rx) = mpsc::channel(self.bus_config().max_queue_size.max(1));
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..workers {
-            tokio::spawn(worker(self.me.clone(), rx.clone()));
-        }
+        tokio::spawn(deliver(self.me.clone(), rx, workers as usize));
         self.mailboxes.write().recover().insert(id, Mailbox { tx });
     }
 
@@ -435,16 +432,26 @@ impl Project {
         Ok(report)
     }
 
-    /// Handles one message taken from a mailbox.
-    async fn handle(self: &Arc<Self>, message: Message) {
-        let result = self.execute(&message).await;
+    /// Records how a message taken from a mailbox was handled (done, tried
+    /// again, dead) and answers whoever waits for it. Runs after the
+    /// agent's worker slot is free, so journal writes of finished tasks
+    /// commit together while the next tasks run.
+    async fn finish(self: &Arc<Self>, message: Message, result: Result<Outcome, TaskFailure>) {
         let journal = self.journal();
         match result {
             Ok(outcome) => {
-                if let Some(j) = journal
-                    && let Err(e) = j.done(&message.id, &outcome_json(&outcome)).await
-                {
-                    tracing::error!(message = %message.id, error = %e, "could not mark the message done");
+                if let Some(j) = journal {
+                    // A reply leaving the project (depth 0) is committed
+                    // first; one to another task is committed in order
+                    // ahead of anything that task does with it.
+                    let recorded = if message.depth == 0 {
+                        j.done(&message.id, &outcome_json(&outcome)).await
+                    } else {
+                        j.done_in_order(&message.id, outcome_json(&outcome))
+                    };
+                    if let Err(e) = recorded {
+                        tracing::error!(message = %message.id, error = %e, "could not mark the message done");
+                    }
                 }
                 self.resolve(&message.id, Ok(outcome));
             }
@@ -550,14 +557,26 @@ impl Project {
     }
 }
 
-async fn worker(project: Weak<Project>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Message>>>) {
+/// Takes an agent's messages from its mailbox, each once one of its
+/// `workers` slots is free, and handles each in a task of its own. A message
+/// stays in the mailbox (and counts toward its bound) until a slot takes it.
+async fn deliver(project: Weak<Project>, mut rx: mpsc::Receiver<Message>, workers: usize) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(workers));
     loop {
-        let next = rx.lock().await.recv().await;
-        let Some(message) = next else { return };
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(message) = rx.recv().await else {
+            return;
+        };
         let Some(project) = project.upgrade() else {
             return;
         };
-        project.handle(message).await;
+        tokio::spawn(async move {
+            let result = project.execute(&message).await;
+            drop(slot);
+            project.finish(message, result).await;
+        });
     }
 }
 

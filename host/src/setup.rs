@@ -109,7 +109,7 @@ pub async fn default_id(
         Ok(_) => Ok(name.to_string()),
         Err(SetupError::Taken { .. }) => {
             let digest = Sha256::digest(workspace.as_os_str().as_encoded_bytes());
-            let id = format!("{name}-{}", &crate::runtime::hex(&digest)[..8]);
+            let id = format!("{name}-{}", &crate::text::hex(&digest)[..8]);
             claim(journal, &id, workspace).await?;
             Ok(id)
         }

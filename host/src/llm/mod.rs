@@ -141,14 +141,21 @@ impl Llm {
             add_column(c, "llm_usage", "estimated", "INTEGER NOT NULL DEFAULT 0")?;
             add_column(c, "llm_cache", "estimated", "INTEGER NOT NULL DEFAULT 0")
         })?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let backend = config.backend.as_ref().map(|b| match b.kind {
-            BackendKind::Ollama => Backend::Ollama(ollama::Ollama::new(http.clone(), b)),
-            BackendKind::OpenAi => Backend::OpenAi(openai::OpenAi::new(http.clone(), b)),
-        });
+        // The HTTP client (and its TLS roots, milliseconds to load) exists
+        // only when there is a backend to talk to.
+        let backend = match config.backend.as_ref() {
+            None => None,
+            Some(b) => {
+                let http = reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
+                    .build()?;
+                Some(match b.kind {
+                    BackendKind::Ollama => Backend::Ollama(ollama::Ollama::new(http, b)),
+                    BackendKind::OpenAi => Backend::OpenAi(openai::OpenAi::new(http, b)),
+                })
+            }
+        };
         Ok(Llm {
             config,
             backend,
@@ -401,7 +408,7 @@ impl Llm {
             "backend": b.kind.name(), "base": b.base_url, "models": chain, "messages": messages,
             "temperature": opts.temperature, "max_tokens": opts.max_tokens, "seed": opts.seed, "schema": opts.schema,
         });
-        Some(crate::runtime::hex(&Sha256::digest(
+        Some(crate::text::hex(&Sha256::digest(
             key.to_string().as_bytes(),
         )))
     }
