@@ -135,6 +135,21 @@ async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
         project.run("hello", "echo", "{}").await?;
         tasks.push(t.elapsed());
     }
+    // The same task with no journal: what the journal costs.
+    let bare = Runtime::new(RuntimeOptions {
+        cache_dir: Some(scratch.join("cache")),
+        no_journal: true,
+        ..Default::default()
+    })?;
+    let unjournaled = Project::open(bare.clone(), "bench", "bench", &scratch.join("bare"))?;
+    unjournaled.add_agent(bare.load_agent(bytes, policy.clone()).await?);
+    let mut bare_tasks = Vec::with_capacity(args.tasks);
+    for _ in 0..args.tasks {
+        let t = Instant::now();
+        unjournaled.run("hello", "echo", "{}").await?;
+        bare_tasks.push(t.elapsed());
+    }
+    let bare_p50 = percentile(&mut bare_tasks, 0.5);
     let start_p50 = percentile(&mut starts, 0.5);
     let start_p99 = percentile(&mut starts, 0.99);
     let spawn_p50 = percentile(&mut spawns, 0.5);
@@ -208,10 +223,16 @@ async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
         micros(start_p99) / micros(spawn_p50),
     );
     row(
-        "whole echo task, p50",
+        "whole echo task (journal in memory), p50",
         format!("{:.1} µs", micros(task_p50)),
         format!("{:.1} µs", micros(spawn_p50)),
         micros(task_p50) / micros(spawn_p50),
+    );
+    row(
+        "whole echo task, no journal, p50",
+        format!("{:.1} µs", micros(bare_p50)),
+        format!("{:.1} µs", micros(spawn_p50)),
+        micros(bare_p50) / micros(spawn_p50),
     );
     row(
         "guest→host call (log.enabled)",

@@ -8,6 +8,7 @@
 //! fsync per batch rather than one per message. The journal is also the
 //! history (`nexus messages`) and the dead-letter queue.
 
+use crate::sync::LINGER;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::Path;
@@ -172,9 +173,10 @@ impl Journal {
     async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, JournalError> {
         let (tx, rx) = oneshot::channel();
         self.ops.send(op(tx)).map_err(|_| JournalError::Stopped)?;
-        rx.await
-            .map_err(|_| JournalError::Stopped)?
-            .map_err(JournalError::from_db)
+        let answer = crate::sync::answer(rx)
+            .await
+            .map_err(|_| JournalError::Stopped);
+        answer?.map_err(JournalError::from_db)
     }
 
     /// Writes a new message; when one with the same id exists, writes
@@ -371,8 +373,25 @@ impl Budget {
     }
 }
 
+/// The next operation: taken at once when one is waiting or arrives within
+/// [`LINGER`] (operations come in bursts: a task's insert, then its done a
+/// few microseconds later), else after sleeping until one comes.
+fn next(rx: &mpsc::Receiver<Op>) -> Option<Op> {
+    let since = std::time::Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(op) => return Some(op),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if since.elapsed() < LINGER => {
+                std::hint::spin_loop();
+            }
+            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
+
 fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget) {
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = next(&rx) {
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.try_recv() {
