@@ -4,8 +4,8 @@
 
 mod support;
 
+use nexus::bus::State;
 use nexus::config::BusConfig;
-use nexus::journal::State;
 use nexus::project::Project;
 use nexus::runtime::{Runtime, RuntimeOptions};
 use nexus::task::TaskFailure;
@@ -90,7 +90,7 @@ async fn fan_out_requests_are_journaled_with_the_sender_the_host_stamped() {
     let v = run(&s, "relay", "fan", json!({"workers": 3})).await;
     assert_eq!(v, json!([{"i": 0}, {"i": 1}, {"i": 2}]));
     let history =
-        s.rt.journal()
+        s.rt.broker()
             .unwrap()
             .history("bus-project", 100)
             .await
@@ -146,7 +146,7 @@ async fn request_times_out_and_the_message_is_still_handled() {
     )
     .await;
     assert_eq!(v["error"], "timeout");
-    let journal = s.rt.journal().unwrap();
+    let journal = s.rt.broker().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let h = journal.history("bus-project", 10).await.unwrap();
@@ -189,7 +189,7 @@ async fn a_full_mailbox_answers_busy() {
     assert!(v["other"].as_array().unwrap().is_empty(), "{v}");
     // Refused messages are not left in the journal as pending work.
     let h =
-        s.rt.journal()
+        s.rt.broker()
             .unwrap()
             .history("bus-project", 100)
             .await
@@ -228,7 +228,7 @@ async fn a_poison_message_goes_to_the_dead_letters_at_once_saying_why_it_was_not
         Err(TaskFailure::Trap { agent, .. }) => assert_eq!(agent, "worker"),
         other => panic!("expected the trap, got {other:?}"),
     }
-    let journal = s.rt.journal().unwrap();
+    let journal = s.rt.broker().unwrap();
     let dead = journal.dead_letters("bus-project").await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     let (_, recipient, attempts, error) = &dead[0];
@@ -442,9 +442,9 @@ async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume()
         .await
         .unwrap();
     project.add_agent(hello);
-    let journal = rt.journal().unwrap();
+    let journal = rt.broker().unwrap();
     let attempts = BusConfig::default().retry_attempts;
-    let mut stuck = nexus::journal::Message {
+    let mut stuck = nexus::bus::Message {
         id: "stuck-1".into(),
         project: project.id.clone(),
         sender: "user".into(),
@@ -454,7 +454,7 @@ async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume()
         depth: 0,
         attempt: 0,
     };
-    journal.insert(&stuck).await.unwrap();
+    journal.enqueue(&stuck).await.unwrap();
     // Each earlier resume recorded its interrupted delivery.
     stuck.attempt = attempts - 1;
     journal

@@ -1,8 +1,8 @@
 //! `nexus generate`: the built-in agents turn a one-line request into a
 //! project, with progress per agent and a summary at the end.
 
+use crate::bus::State;
 use crate::failure::Failure;
-use crate::journal::State;
 use crate::policy::Policy;
 use crate::project::Project;
 use crate::runtime::Runtime;
@@ -86,7 +86,7 @@ async fn watch(
     let style = ProgressStyle::with_template("{spinner} {prefix:<13} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let mut lines: HashMap<String, (ProgressBar, Instant, bool)> = HashMap::new();
-    let Some(journal) = rt.journal() else { return };
+    let Some(journal) = rt.broker() else { return };
     loop {
         if let Ok(history) = journal.history(&project, 500).await {
             for e in history {
@@ -365,7 +365,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
 
     let mut id = name.clone();
     let mut continuing = None;
-    if let Some(journal) = rt.journal() {
+    if let Some(journal) = rt.broker() {
         let previous = if explicit {
             setup::claim(journal, &name, &workspace)
                 .await
@@ -434,7 +434,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         agents: Vec::new(),
         generation: Some(generation),
     };
-    if let Some(journal) = rt.journal() {
+    if let Some(journal) = rt.broker() {
         setup
             .save(journal, &id)
             .await

@@ -7,7 +7,10 @@
 //! - [`project::Project`] is one sandbox directory with its agents;
 //!   [`project::Project::run`] runs a task in a fresh store.
 //! - Each capability (`bus`, `llm`, `workspace`, `memory`, `metrics`, `log`)
-//!   is one module: its grant in the policy, its host impl, its backend.
+//!   is one folder with the same files: `grant.rs` (its policy section,
+//!   checked with file:line diagnostics), `host.rs` (its host impl), and
+//!   `backend.rs` (the trait behind it), beside the implementations of that
+//!   trait. [`policy`] is the envelope that hands each section over.
 
 /// Prints one line of the command line's output. When standard output is
 /// closed (`nexus messages p | head`), the process ends quietly instead of
@@ -31,7 +34,6 @@ pub mod config;
 pub mod db;
 pub mod failure;
 pub mod generate;
-pub mod journal;
 pub mod llm;
 pub mod log;
 pub mod memory;

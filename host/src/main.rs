@@ -298,8 +298,8 @@ fn host_config(g: &Global) -> Result<HostConfig, Failure> {
     Ok(HostConfig::load(path, &ProcessEnv)?)
 }
 
-fn journal_of(rt: &Runtime) -> Result<&nexus::journal::Journal, Failure> {
-    rt.journal().ok_or_else(|| Failure {
+fn journal_of(rt: &Runtime) -> Result<&dyn nexus::bus::Broker, Failure> {
+    rt.broker().ok_or_else(|| Failure {
         code: 2,
         message: "this host keeps no journal".into(),
     })
@@ -363,9 +363,9 @@ async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Fa
     for e in journal.history(id, limit).await? {
         let m = &e.message;
         let state = match &e.state {
-            nexus::journal::State::Pending => "pending",
-            nexus::journal::State::Done(_) => "done",
-            nexus::journal::State::Dead(_) => "dead",
+            nexus::bus::State::Pending => "pending",
+            nexus::bus::State::Done(_) => "done",
+            nexus::bus::State::Dead(_) => "dead",
         };
         if json {
             nexus::say!(
@@ -515,7 +515,7 @@ async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
         .workspace
         .file_name()
         .map_or("project".into(), |n| n.to_string_lossy().into_owned());
-    let project_id = match (rt.journal(), args.project.clone()) {
+    let project_id = match (rt.broker(), args.project.clone()) {
         (Some(journal), Some(id)) => {
             nexus::setup::claim(journal, &id, &setup.workspace).await?;
             id
@@ -531,7 +531,7 @@ async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {
         (None, id) => id.unwrap_or(name),
     };
     let (project, id) = open_project(&rt, &project_id, &setup).await?;
-    if let Some(journal) = rt.journal() {
+    if let Some(journal) = rt.broker() {
         setup.save(journal, &project_id).await?;
     }
     match project.run(&id, &kind, &payload).await {

@@ -4,8 +4,10 @@
 //! Unknown keys and bad values are errors that name the file, the line and a
 //! fix. Sizes and durations are written in human units (`"64MiB"`, `"30s"`).
 
-use crate::workspace::MAX_DEPTH;
-use globset::{GlobSet, GlobSetBuilder};
+pub use crate::bus::grant::BusGrant;
+pub use crate::llm::grant::LlmGrant;
+pub use crate::memory::grant::MemoryGrant;
+pub use crate::workspace::grant::WorkspaceGrant;
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
@@ -22,6 +24,40 @@ pub struct PolicyError {
     pub column: usize,
     pub message: String,
     pub fix: String,
+}
+
+/// Where a policy's text came from: turns a span of it into an error that
+/// names the file, line and column, with a fix. Each capability's grant
+/// checks its own section with it.
+pub struct Locate<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Locate<'_> {
+    pub fn at(&self, span: Range<usize>, message: String, fix: &str) -> PolicyError {
+        let (line, column) = line_col(self.text, span.start);
+        PolicyError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message,
+            fix: fix.to_string(),
+        }
+    }
+
+    /// `n`, unless it is 0 (which would refuse every task).
+    pub fn positive(&self, span: Range<usize>, n: u64, what: &str) -> Result<u64, PolicyError> {
+        if n == 0 {
+            Err(self.at(
+                span,
+                format!("{what} is 0, which would refuse every task"),
+                &format!("set {what} to at least 1"),
+            ))
+        } else {
+            Ok(n)
+        }
+    }
 }
 
 /// A size in bytes, written as `"64MiB"`, `"512 KiB"` or `"2GB"`.
@@ -71,12 +107,12 @@ struct PolicyFile {
     agent: Spanned<String>,
     sha256: Option<Spanned<String>>,
     limits: Option<LimitsFile>,
-    workspace: Option<WorkspaceFile>,
-    bus: Option<BusFile>,
-    llm: Option<LlmFile>,
-    memory: Option<MemoryFile>,
-    metrics: Option<MetricsFile>,
-    log: Option<LogFile>,
+    workspace: Option<crate::workspace::grant::Section>,
+    bus: Option<crate::bus::grant::Section>,
+    llm: Option<crate::llm::grant::Section>,
+    memory: Option<crate::memory::grant::Section>,
+    metrics: Option<crate::metrics::grant::Section>,
+    log: Option<crate::log::grant::Section>,
 }
 
 #[derive(Deserialize, Default)]
@@ -90,67 +126,6 @@ struct LimitsFile {
     hostcall_bytes: Option<Spanned<Size>>,
     handles: Option<Spanned<u32>>,
     stack: Option<Spanned<Size>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WorkspaceFile {
-    #[serde(default)]
-    read: Vec<Spanned<String>>,
-    #[serde(default)]
-    write: Vec<Spanned<String>>,
-    max_bytes: Option<Spanned<Size>>,
-    max_files: Option<Spanned<u64>>,
-    max_file_size: Option<Spanned<Size>>,
-    read_max: Option<Spanned<Size>>,
-    max_dirs: Option<Spanned<u64>>,
-    max_depth: Option<Spanned<u64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BusFile {
-    #[serde(default)]
-    request: Vec<Spanned<String>>,
-    #[serde(default)]
-    send: Vec<Spanned<String>>,
-    #[serde(default)]
-    publish: Vec<Spanned<String>>,
-    #[serde(default)]
-    subscribe: Vec<Spanned<String>>,
-    max_message: Option<Spanned<Size>>,
-    rate: Option<Spanned<u32>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LlmFile {
-    #[serde(default)]
-    roles: Vec<Spanned<String>>,
-    tokens_per_task: Option<Spanned<u64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemoryFile {
-    #[serde(default)]
-    recall: bool,
-    #[serde(default)]
-    remember: bool,
-    max_entry: Option<Spanned<Size>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetricsFile {
-    #[serde(default)]
-    sample: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogFile {
-    level: Option<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -211,84 +186,12 @@ impl Default for Limits {
     }
 }
 
-/// What the agent may do in the project's files.
-#[derive(Debug, Clone)]
-pub struct WorkspaceGrant {
-    pub read: GlobSet,
-    pub write: GlobSet,
-    pub read_patterns: Vec<String>,
-    pub write_patterns: Vec<String>,
-    pub max_bytes: u64,
-    pub max_files: u64,
-    pub max_file_size: u64,
-    /// Largest file a read returns.
-    pub read_max: u64,
-    /// Directories in the project.
-    pub max_dirs: u64,
-    /// Components of a path.
-    pub max_depth: u64,
-}
-
-/// Whom the agent may address on the bus. Empty lists grant nothing.
-#[derive(Debug, Clone)]
-pub struct BusGrant {
-    pub request: Vec<String>,
-    pub send: Vec<String>,
-    pub publish: Vec<String>,
-    pub subscribe: Vec<String>,
-    pub max_message: u64,
-    /// Messages a second this agent may send (requests, sends, events).
-    pub rate: u32,
-}
-
-impl Default for BusGrant {
-    fn default() -> Self {
-        BusGrant {
-            request: Vec::new(),
-            send: Vec::new(),
-            publish: Vec::new(),
-            subscribe: Vec::new(),
-            max_message: 1 << 20,
-            rate: 1000,
-        }
-    }
-}
-
-/// Model roles and the token budget.
-#[derive(Debug, Clone)]
-pub struct LlmGrant {
-    pub roles: Vec<String>,
-    pub tokens_per_task: u64,
-}
-
-/// Access to the tenant's knowledge base.
-#[derive(Debug, Clone)]
-pub struct MemoryGrant {
-    pub recall: bool,
-    pub remember: bool,
-    pub max_entry: u64,
-}
-
 /// Bounds every policy value must stay within.
 pub mod bounds {
     pub const MEMORY: (u64, u64) = (1 << 20, 4 << 30);
     pub const STACK: (u64, u64) = (64 << 10, 8 << 20);
     pub const HOSTCALL_BYTES: (u64, u64) = (4 << 10, 256 << 20);
 }
-
-const ROLES: &[&str] = &[
-    "orchestrator",
-    "analyst",
-    "backend",
-    "frontend",
-    "integration",
-    "devops",
-    "qa",
-    "security",
-    "context",
-    "performance",
-    "learning",
-];
 
 impl Policy {
     /// Reads and checks a policy file.
@@ -305,16 +208,8 @@ impl Policy {
 
     /// Parses policy text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
-        let at = |span: Range<usize>, message: String, fix: &str| {
-            let (line, column) = line_col(text, span.start);
-            PolicyError {
-                file: path.to_path_buf(),
-                line,
-                column,
-                message,
-                fix: fix.to_string(),
-            }
-        };
+        let locate = Locate { path, text };
+        let at = |span: Range<usize>, message: String, fix: &str| locate.at(span, message, fix);
         let file: PolicyFile = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
@@ -372,17 +267,7 @@ impl Policy {
                 Ok(n)
             }
         };
-        let positive = |span: Range<usize>, n: u64, what: &str| {
-            if n == 0 {
-                Err(at(
-                    span,
-                    format!("{what} is 0, which would refuse every task"),
-                    &format!("set {what} to at least 1"),
-                ))
-            } else {
-                Ok(n)
-            }
-        };
+        let positive = |span: Range<usize>, n: u64, what: &str| locate.positive(span, n, what);
         if let Some(v) = &l.memory {
             limits.memory = in_range(v, bounds::MEMORY, "memory")?;
         }
@@ -411,180 +296,25 @@ impl Policy {
             limits.handles = positive(v.span(), u64::from(*v.get_ref()), "handles")? as u32;
         }
 
-        let workspace = match file.workspace {
-            None => None,
-            Some(w) => {
-                let globs =
-                    |list: &[Spanned<String>]| -> Result<(GlobSet, Vec<String>), PolicyError> {
-                        let mut b = GlobSetBuilder::new();
-                        let mut patterns = Vec::new();
-                        for p in list {
-                            let pat = p.get_ref();
-                            if pat.starts_with('/') || pat.split('/').any(|c| c == "..") {
-                                return Err(at(
-                                    p.span(),
-                                    format!("glob `{pat}` leaves the project root"),
-                                    "write globs relative to the project root, such as \"backend/**\"",
-                                ));
-                            }
-                            let glob = globset::GlobBuilder::new(pat)
-                            .literal_separator(true)
-                            .build()
-                            .map_err(|e| {
-                                at(
-                                    p.span(),
-                                    format!("glob `{pat}` is invalid: {}", e.kind()),
-                                    "see the globset syntax: `*` within a directory, `**` across directories",
-                                )
-                            })?;
-                            b.add(glob);
-                            patterns.push(pat.clone());
-                        }
-                        let set = b.build().map_err(|e| {
-                            at(
-                                0..0,
-                                format!("globs could not be combined: {e}"),
-                                "simplify the globs",
-                            )
-                        })?;
-                        Ok((set, patterns))
-                    };
-                let (read, read_patterns) = globs(&w.read)?;
-                let (write, write_patterns) = globs(&w.write)?;
-                let max_bytes = w.max_bytes.map_or(64 << 20, |v| v.get_ref().0);
-                let max_file_size = w.max_file_size.map_or(8 << 20, |v| v.get_ref().0);
-                let max_files = match &w.max_files {
-                    Some(v) => positive(v.span(), *v.get_ref(), "max_files")?,
-                    None => 2_000,
-                };
-                let read_max = w.read_max.map_or(max_file_size, |v| v.get_ref().0);
-                let max_dirs = match &w.max_dirs {
-                    Some(v) => positive(v.span(), *v.get_ref(), "max_dirs")?,
-                    None => max_files,
-                };
-                let max_depth = match &w.max_depth {
-                    Some(v) => {
-                        let n = positive(v.span(), *v.get_ref(), "max_depth")?;
-                        if n > MAX_DEPTH {
-                            return Err(at(
-                                v.span(),
-                                format!("max_depth {n} is more than {MAX_DEPTH}"),
-                                &format!("choose a max_depth between 1 and {MAX_DEPTH}"),
-                            ));
-                        }
-                        n
-                    }
-                    None => 32,
-                };
-                Some(WorkspaceGrant {
-                    read,
-                    write,
-                    read_patterns,
-                    write_patterns,
-                    max_bytes,
-                    max_files,
-                    max_file_size,
-                    read_max,
-                    max_dirs,
-                    max_depth,
-                })
-            }
-        };
-
+        // Each capability checks its own section.
+        let workspace = file
+            .workspace
+            .map(|w| crate::workspace::grant::check(w, &locate))
+            .transpose()?;
         let bus = match file.bus {
             None => BusGrant::default(),
-            Some(b) => {
-                let ids = |list: &[Spanned<String>]| -> Result<Vec<String>, PolicyError> {
-                    list.iter()
-                        .map(|s| {
-                            let v = s.get_ref();
-                            if v == "*" || is_agent_id(v) {
-                                Ok(v.clone())
-                            } else {
-                                Err(at(
-                                    s.span(),
-                                    format!("`{v}` is not an agent id"),
-                                    "name agents by id (\"backend\"), or \"*\" for every agent of the project",
-                                ))
-                            }
-                        })
-                        .collect()
-                };
-                let topics = |list: &[Spanned<String>]| -> Result<Vec<String>, PolicyError> {
-                    list.iter()
-                        .map(|s| {
-                            let v = s.get_ref();
-                            if crate::bus::valid_pattern(v) {
-                                Ok(v.clone())
-                            } else {
-                                Err(at(
-                                    s.span(),
-                                    format!("`{v}` is not a topic pattern"),
-                                    "write dot-separated words; `*` matches one word, a final `>` the rest (\"status.*\")",
-                                ))
-                            }
-                        })
-                        .collect()
-                };
-                BusGrant {
-                    request: ids(&b.request)?,
-                    send: ids(&b.send)?,
-                    publish: topics(&b.publish)?,
-                    subscribe: topics(&b.subscribe)?,
-                    max_message: b.max_message.map_or(1 << 20, |v| v.get_ref().0),
-                    rate: match &b.rate {
-                        Some(v) => positive(v.span(), u64::from(*v.get_ref()), "rate")? as u32,
-                        None => 1000,
-                    },
-                }
-            }
+            Some(b) => crate::bus::grant::check(b, &locate)?,
         };
-
-        let llm = match file.llm {
-            None => None,
-            Some(g) => {
-                let mut roles = Vec::new();
-                for r in &g.roles {
-                    if !ROLES.contains(&r.get_ref().as_str()) {
-                        return Err(at(
-                            r.span(),
-                            format!("`{}` is not a model role", r.get_ref()),
-                            &format!("use one of: {}", ROLES.join(", ")),
-                        ));
-                    }
-                    roles.push(r.get_ref().clone());
-                }
-                Some(LlmGrant {
-                    roles,
-                    tokens_per_task: g.tokens_per_task.map_or(20_000, |v| *v.get_ref()),
-                })
-            }
-        };
-
-        let memory = file.memory.map(|m| MemoryGrant {
-            recall: m.recall,
-            remember: m.remember,
-            max_entry: m.max_entry.map_or(64 << 10, |v| v.get_ref().0),
-        });
-
-        let log = match file.log {
-            None => None,
-            Some(LogFile { level: None }) => Some(tracing::Level::INFO),
-            Some(LogFile { level: Some(l) }) => Some(match l.get_ref().as_str() {
-                "trace" => tracing::Level::TRACE,
-                "debug" => tracing::Level::DEBUG,
-                "info" => tracing::Level::INFO,
-                "warn" => tracing::Level::WARN,
-                "error" => tracing::Level::ERROR,
-                other => {
-                    return Err(at(
-                        l.span(),
-                        format!("`{other}` is not a log level"),
-                        "use one of: trace, debug, info, warn, error",
-                    ));
-                }
-            }),
-        };
+        let llm = file
+            .llm
+            .map(|g| crate::llm::grant::check(g, &locate))
+            .transpose()?;
+        let memory = file.memory.map(crate::memory::grant::check);
+        let metrics = file.metrics.is_some_and(crate::metrics::grant::check);
+        let log = file
+            .log
+            .map(|l| crate::log::grant::check(l, &locate))
+            .transpose()?;
 
         Ok(Policy {
             source: path.to_path_buf(),
@@ -595,7 +325,7 @@ impl Policy {
             bus,
             llm,
             memory,
-            metrics: file.metrics.is_some_and(|m| m.sample),
+            metrics,
             log,
         })
     }

@@ -11,13 +11,13 @@
 //! got instead of doing the work twice.
 
 use crate::bindings::{Error, Outcome, Task, TaskError};
+use crate::bus::{Broker, BrokerError, Message, State};
 use crate::config::BusConfig;
-use crate::journal::{Journal, JournalError, Message, State};
 use crate::policy::Size;
 use crate::runtime::{Agent, Runtime};
 use crate::sync::Recover;
 use crate::task::{Caller, Limit, TaskFailure, TaskState};
-use crate::workspace::{Usage, Workspace};
+use crate::workspace::{FileStore, Usage, Workspace};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -49,7 +49,7 @@ pub struct Project {
     pub id: String,
     pub tenant: String,
     root: PathBuf,
-    workspace: Arc<Workspace>,
+    workspace: Arc<dyn FileStore>,
     runtime: Arc<Runtime>,
     agents: RwLock<HashMap<String, Arc<Agent>>>,
     mailboxes: RwLock<HashMap<String, Mailbox>>,
@@ -124,7 +124,7 @@ impl Project {
         tenant: &str,
         root: &Path,
     ) -> std::io::Result<Arc<Project>> {
-        let workspace = Arc::new(Workspace::open(root)?);
+        let workspace: Arc<dyn FileStore> = Arc::new(Workspace::open(root)?);
         let root = root.canonicalize()?;
         Ok(Arc::new_cyclic(|me| Project {
             id: id.to_string(),
@@ -154,8 +154,8 @@ impl Project {
         self.bus_config().message_timeout.max(wall)
     }
 
-    fn journal(&self) -> Option<&Journal> {
-        self.runtime.journal.as_deref()
+    fn journal(&self) -> Option<&dyn Broker> {
+        self.runtime.broker.as_deref()
     }
 
     /// Adds an agent and starts its workers; it replaces an earlier agent
@@ -177,7 +177,7 @@ impl Project {
         &self.root
     }
 
-    pub(crate) fn workspace(&self) -> Option<&Arc<Workspace>> {
+    pub(crate) fn workspace(&self) -> Option<&Arc<dyn FileStore>> {
         Some(&self.workspace)
     }
 
@@ -318,9 +318,9 @@ impl Project {
             .or_default()
             .push(done_tx);
         if let Some(journal) = self.journal() {
-            let existing = journal.insert(&message).await.map_err(|e| {
+            let existing = journal.enqueue(&message).await.map_err(|e| {
                 let error = match e {
-                    JournalError::Full(why) => Error::QuotaExceeded(why),
+                    BrokerError::Full(why) => Error::QuotaExceeded(why),
                     e => Error::Internal(e.to_string()),
                 };
                 self.resolve(&message.id, Err(refused(error.clone())));
@@ -371,7 +371,7 @@ impl Project {
             return Ok(Resumed::default());
         };
         let pending = journal
-            .pending(&self.id)
+            .undelivered(&self.id)
             .await
             .map_err(|e| TaskFailure::Refused(Error::Internal(e.to_string())))?;
         let mut report = Resumed {
@@ -392,7 +392,7 @@ impl Project {
             // recorded now, before it can kill the host again.
             m.attempt += 1;
             let _ = journal
-                .retry(
+                .nack(
                     &m.id,
                     m.attempt,
                     "interrupted: the host stopped while it ran",
@@ -445,9 +445,9 @@ impl Project {
                     // first; one to another task is committed in order
                     // ahead of anything that task does with it.
                     let recorded = if message.depth == 0 {
-                        j.done(&message.id, &outcome_json(&outcome)).await
+                        j.ack(&message.id, &outcome_json(&outcome)).await
                     } else {
-                        j.done_in_order(&message.id, outcome_json(&outcome))
+                        j.ack_in_order(&message.id, outcome_json(&outcome))
                     };
                     if let Err(e) = recorded {
                         tracing::error!(message = %message.id, error = %e, "could not mark the message done");
@@ -461,7 +461,7 @@ impl Project {
             {
                 let attempt = message.attempt + 1;
                 if let Some(j) = journal {
-                    let _ = j.retry(&message.id, attempt, &failure.to_string()).await;
+                    let _ = j.nack(&message.id, attempt, &failure.to_string()).await;
                 }
                 let pause = self
                     .bus_config()

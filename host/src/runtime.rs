@@ -91,7 +91,7 @@ pub struct Runtime {
     ticking: Arc<Mutex<Vec<Engine>>>,
     cache: Option<ComponentCache>,
     pub(crate) services: Services,
-    pub(crate) journal: Option<Arc<crate::journal::Journal>>,
+    pub(crate) broker: Option<Arc<dyn crate::bus::Broker>>,
     pub(crate) bus: crate::config::BusConfig,
 }
 
@@ -121,10 +121,10 @@ impl Agent {
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
         let services = Services::open(options.database.as_deref(), options.llm, options.memory)?;
-        let journal = if options.no_journal {
+        let broker: Option<Arc<dyn crate::bus::Broker>> = if options.no_journal {
             None
         } else {
-            Some(Arc::new(crate::journal::Journal::open(
+            Some(Arc::new(crate::bus::journal::Journal::open(
                 options.database.as_deref(),
                 Some(options.bus.retention),
                 options.bus.max_journal_bytes,
@@ -137,7 +137,7 @@ impl Runtime {
             ticking,
             cache: options.cache_dir.map(ComponentCache::new),
             services,
-            journal,
+            broker,
             bus: options.bus,
         }))
     }
@@ -263,9 +263,10 @@ impl Runtime {
         &self.bus
     }
 
-    /// The message journal, unless the runtime keeps messages in memory only.
-    pub fn journal(&self) -> Option<&crate::journal::Journal> {
-        self.journal.as_deref()
+    /// The broker that keeps bus messages (the journal), unless the runtime
+    /// keeps them in memory only.
+    pub fn broker(&self) -> Option<&dyn crate::bus::Broker> {
+        self.broker.as_deref()
     }
 
     /// The shared backends (database, memory, metrics, LLM).

@@ -1,19 +1,22 @@
 //! Backends shared by every task: the database, the knowledge base, host
-//! metrics and the LLM client.
+//! metrics, the log sink and the LLM client. Each is its capability's
+//! backend trait, so another implementation can take its place.
 
 use crate::config::{LlmConfig, MemoryConfig};
 use crate::db::Database;
 use crate::llm::Llm;
-use crate::memory::MemoryStore;
-use crate::metrics::Metrics;
+use crate::log::LogSink;
+use crate::memory::{MemoryStore, SqliteMemory};
+use crate::metrics::{Metrics, Sampler};
 use crate::task::TaskState;
 use std::path::Path;
 use std::sync::Arc;
 
 pub struct Services {
     pub db: Arc<Database>,
-    pub memory: MemoryStore,
-    pub metrics: Metrics,
+    pub memory: Arc<dyn MemoryStore>,
+    pub metrics: Arc<dyn Sampler>,
+    pub log: Arc<dyn LogSink>,
     pub llm: Llm,
 }
 
@@ -30,9 +33,12 @@ impl Services {
         let db = Database::open(database)
             .map_err(|e| anyhow::anyhow!("opening the database {name}: {e}"))?;
         Ok(Services {
-            memory: MemoryStore::open(db.clone(), memory)
-                .map_err(|e| anyhow::anyhow!("preparing the knowledge base in {name}: {e}"))?,
-            metrics: Metrics::default(),
+            memory: Arc::new(
+                SqliteMemory::open(db.clone(), memory)
+                    .map_err(|e| anyhow::anyhow!("preparing the knowledge base in {name}: {e}"))?,
+            ),
+            metrics: Arc::new(Metrics::default()),
+            log: Arc::new(crate::log::backend::Tracing),
             llm: Llm::new(llm, db.clone())?,
             db,
         })

@@ -6,7 +6,7 @@
 //! directory is never opened on another, so a message queued for one
 //! project cannot be delivered into another project's files.
 
-use crate::journal::{Journal, JournalError};
+use crate::bus::{Broker, BrokerError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ pub struct Generation {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(transparent)]
-    Journal(#[from] JournalError),
+    Journal(#[from] BrokerError),
     #[error("the journal's record of project `{id}` does not read ({reason})")]
     Unreadable { id: String, reason: String },
     #[error(
@@ -58,7 +58,7 @@ fn key(id: &str) -> String {
 
 impl Setup {
     /// The setup recorded for `id`, if any.
-    pub async fn load(journal: &Journal, id: &str) -> Result<Option<Setup>, SetupError> {
+    pub async fn load(journal: &dyn Broker, id: &str) -> Result<Option<Setup>, SetupError> {
         let Some(text) = journal.setting(&key(id), None).await? else {
             return Ok(None);
         };
@@ -71,7 +71,7 @@ impl Setup {
     }
 
     /// Records this setup for `id`.
-    pub async fn save(&self, journal: &Journal, id: &str) -> Result<(), SetupError> {
+    pub async fn save(&self, journal: &dyn Broker, id: &str) -> Result<(), SetupError> {
         let text = serde_json::to_string(self).map_err(|e| SetupError::Unreadable {
             id: id.to_string(),
             reason: e.to_string(),
@@ -84,7 +84,7 @@ impl Setup {
 /// Refuses `id` when the journal records it for a directory other than
 /// `workspace` (absolute); returns the setup recorded for it, if any.
 pub async fn claim(
-    journal: &Journal,
+    journal: &dyn Broker,
     id: &str,
     workspace: &Path,
 ) -> Result<Option<Setup>, SetupError> {
@@ -101,7 +101,7 @@ pub async fn claim(
 /// is free or already this directory's, else `name` with a short hash of
 /// the directory, which no other directory has.
 pub async fn default_id(
-    journal: &Journal,
+    journal: &dyn Broker,
     name: &str,
     workspace: &Path,
 ) -> Result<String, SetupError> {

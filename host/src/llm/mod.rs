@@ -1,16 +1,20 @@
-//! The `llm` capability and its backend.
+//! The `llm` capability.
 //!
-//! - grant: `[llm]` roles and the token budget per task (in the policy).
-//! - host impl (`capability.rs`): checks the role, reserves tokens, settles.
-//! - backend ([`Llm`]): maps a role to a model chain, talks to Ollama or an
-//!   OpenAI-compatible server, retries with backoff and jitter, moves down
+//! - [`grant`]: the `[llm]` section (roles and the token budget per task).
+//! - [`host`]: the host impl: checks the role, reserves tokens, settles.
+//! - [`backend`]: the [`ChatBackend`] trait, one model server's wire
+//!   protocol; [`ollama`] and [`openai`] implement it.
+//! - [`Llm`] (here) drives a backend for every task: maps a role to a model
+//!   chain, retries with backoff and jitter, moves down
 //!   the fallback chain on "model not found", opens a circuit on a dead
 //!   server, negotiates the request shape an OpenAI-compatible server takes
 //!   (and remembers it per model), validates structured output (one retry
 //!   with the validation error), caches deterministic calls and records
 //!   usage in SQLite, estimated where the server reports none.
 
-mod capability;
+pub mod backend;
+pub mod grant;
+pub mod host;
 pub mod ollama;
 pub mod openai;
 pub mod wire;
@@ -19,6 +23,7 @@ use crate::bindings::Error;
 use crate::config::{BackendKind, LlmConfig};
 use crate::db::Database;
 use crate::sync::Recover;
+pub use backend::ChatBackend;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -31,11 +36,6 @@ pub use wire::{BackendError, ChatMessage, ChatReply, ChatRequest, Role};
 pub const DEFAULT_MAX_TOKENS: u32 = 2_048;
 /// Largest prompt accepted, in bytes over all messages.
 pub const MAX_PROMPT_BYTES: usize = 1 << 20;
-
-enum Backend {
-    Ollama(ollama::Ollama),
-    OpenAi(openai::OpenAi),
-}
 
 /// Consecutive outages of the backend; open means "do not call for a while".
 #[derive(Default)]
@@ -73,7 +73,7 @@ pub struct Answer {
 /// The LLM backend shared by every task.
 pub struct Llm {
     config: LlmConfig,
-    backend: Option<Backend>,
+    backend: Option<Box<dyn ChatBackend>>,
     circuit: Mutex<Circuit>,
     /// The request shape that last worked with each model of the (one)
     /// OpenAI-compatible backend; calls start from it.
@@ -151,8 +151,10 @@ impl Llm {
                     .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
                     .build()?;
                 Some(match b.kind {
-                    BackendKind::Ollama => Backend::Ollama(ollama::Ollama::new(http, b)),
-                    BackendKind::OpenAi => Backend::OpenAi(openai::OpenAi::new(http, b)),
+                    BackendKind::Ollama => {
+                        Box::new(ollama::Ollama::new(http, b)) as Box<dyn ChatBackend>
+                    }
+                    BackendKind::OpenAi => Box::new(openai::OpenAi::new(http, b)),
                 })
             }
         };
@@ -187,11 +189,7 @@ impl Llm {
     pub async fn list_models(&self, timeout: Duration) -> Result<Vec<String>, BackendError> {
         match &self.backend {
             None => Ok(Vec::new()),
-            Some(Backend::Ollama(o)) => o
-                .tags(timeout)
-                .await
-                .map(|t| t.into_iter().map(|m| m.name).collect()),
-            Some(Backend::OpenAi(o)) => o.models(timeout).await,
+            Some(b) => b.models(timeout).await,
         }
     }
 
@@ -211,8 +209,7 @@ impl Llm {
         let timeout = self.config.timeout;
         let call = async {
             match self.backend.as_ref() {
-                Some(Backend::Ollama(o)) => o.chat(req, timeout).await,
-                Some(Backend::OpenAi(o)) => o.chat(req, shape, timeout).await,
+                Some(b) => b.chat(req, shape, timeout).await,
                 None => Err(BackendError::Connect("no backend".into())),
             }
         };
@@ -312,7 +309,7 @@ impl Llm {
     /// shape is tried at once (OpenAI-compatible servers only), and the
     /// last refusal is the call's error.
     async fn call_model(&self, req: &ChatRequest) -> Result<Option<ChatReply>, Error> {
-        let negotiates = matches!(self.backend, Some(Backend::OpenAi(_)));
+        let negotiates = self.backend.as_ref().is_some_and(|b| b.negotiates());
         let mut shape = self.shape_for(&req.model);
         let mut attempt = 0;
         loop {

@@ -1,10 +1,10 @@
 //! The `llm` host impl: checks the role grant and the token budget, then
 //! delegates to [`super::Llm`].
 
+use super::grant::LlmGrant;
 use super::{CallContext, CallOptions, ChatMessage, DEFAULT_MAX_TOKENS, MAX_PROMPT_BYTES, Role};
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::llm::{ChatRole, Completion, Host, Message, ModelInfo, Options};
-use crate::policy::LlmGrant;
 use crate::task::TaskState;
 use std::time::Duration;
 

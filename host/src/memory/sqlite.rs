@@ -1,16 +1,12 @@
-//! The `memory` capability: a knowledge base per tenant with full-text
-//! search.
-//!
-//! - grant: `[memory]` recall / remember and the largest entry ([`MemoryGrant`]).
-//! - host impl: checks the grant; the tenant comes from the caller stamp.
-//! - backend: [`MemoryStore`], SQLite with an FTS5 index.
+//! The SQLite [`MemoryStore`]: entries in a table, an FTS5 index over
+//! them, and each tenant's count and bytes.
 
+use super::backend::MemoryStore;
 use crate::bindings::Error;
-use crate::bindings::nexus::agent::memory::{Hit, Host};
+use crate::bindings::nexus::agent::memory::Hit;
 use crate::config::MemoryConfig;
 use crate::db::Database;
-use crate::policy::{MemoryGrant, Size};
-use crate::task::TaskState;
+use crate::policy::Size;
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
 
@@ -18,7 +14,7 @@ use std::sync::Arc;
 pub const MAX_HITS: u32 = 100;
 
 /// SQLite-backed knowledge base.
-pub struct MemoryStore {
+pub struct SqliteMemory {
     db: Arc<Database>,
     bounds: MemoryConfig,
 }
@@ -27,9 +23,9 @@ fn db_error(e: rusqlite::Error) -> Error {
     Error::Internal(format!("knowledge base: {e}"))
 }
 
-impl MemoryStore {
+impl SqliteMemory {
     /// Creates the store's tables when they are missing.
-    pub fn open(db: Arc<Database>, bounds: MemoryConfig) -> rusqlite::Result<MemoryStore> {
+    pub fn open(db: Arc<Database>, bounds: MemoryConfig) -> rusqlite::Result<SqliteMemory> {
         db.with(|c| c.execute_batch(
             "CREATE TABLE IF NOT EXISTS memory (
                  tenant TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, tags TEXT NOT NULL,
@@ -46,10 +42,12 @@ impl MemoryStore {
              CREATE TABLE IF NOT EXISTS memory_usage (
                  tenant TEXT PRIMARY KEY, entries INTEGER NOT NULL, bytes INTEGER NOT NULL);",
         ))?;
-        Ok(MemoryStore { db, bounds })
+        Ok(SqliteMemory { db, bounds })
     }
+}
 
-    pub fn remember(
+impl MemoryStore for SqliteMemory {
+    fn remember(
         &self,
         tenant: &str,
         agent: &str,
@@ -97,7 +95,7 @@ impl MemoryStore {
             .map_err(db_error)?
     }
 
-    pub fn recall(&self, tenant: &str, query: &str, limit: u32) -> Result<Vec<Hit>, Error> {
+    fn recall(&self, tenant: &str, query: &str, limit: u32) -> Result<Vec<Hit>, Error> {
         // Guest text never reaches FTS5's query syntax: each word becomes a
         // quoted phrase, OR-ed together.
         let terms: Vec<String> = query
@@ -130,7 +128,7 @@ impl MemoryStore {
             .map_err(db_error)
     }
 
-    pub fn forget(&self, tenant: &str, key: &str) -> Result<(), Error> {
+    fn forget(&self, tenant: &str, key: &str) -> Result<(), Error> {
         let deleted = self
             .db
             .with(|c| {
@@ -197,91 +195,4 @@ fn set_usage(
         params![tenant, entries.max(0), bytes.max(0)],
     )?;
     Ok(())
-}
-
-/// Runs `f` on the knowledge base on tokio's blocking pool: SQLite waits
-/// for the disk and for the connection, and neither may hold up the async
-/// threads other tasks run on.
-async fn off_the_reactor<T: Send + 'static>(
-    runtime: std::sync::Arc<crate::runtime::Runtime>,
-    f: impl FnOnce(&MemoryStore) -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(move || f(&runtime.services().memory))
-        .await
-        .map_err(|e| Error::Internal(format!("knowledge base: {e}")))?
-}
-
-impl TaskState {
-    fn memory_grant(&self) -> Result<&MemoryGrant, Error> {
-        if self.project.is_none() {
-            return Err(Error::Denied("describe() may not use memory".into()));
-        }
-        self.policy
-            .memory
-            .as_ref()
-            .ok_or_else(|| Error::Denied("the policy has no [memory] section".into()))
-    }
-}
-
-impl Host for TaskState {
-    async fn remember(
-        &mut self,
-        key: String,
-        text: String,
-        tags: Vec<String>,
-    ) -> Result<(), Error> {
-        let grant = self.memory_grant()?;
-        if !grant.remember {
-            return Err(Error::Denied("memory.remember is not granted".into()));
-        }
-        if key.is_empty() || key.len() > 256 {
-            return Err(Error::Invalid("key must be 1 to 256 bytes".into()));
-        }
-        let size = (text.len() + tags.iter().map(String::len).sum::<usize>()) as u64;
-        if size > grant.max_entry {
-            return Err(Error::QuotaExceeded(format!(
-                "the entry is {}; memory.max_entry is {}",
-                Size(size),
-                Size(grant.max_entry)
-            )));
-        }
-        if tags.len() > 32
-            || tags
-                .iter()
-                .any(|t| t.is_empty() || t.contains(char::is_whitespace))
-        {
-            return Err(Error::Invalid(
-                "tags must be at most 32 words without spaces".into(),
-            ));
-        }
-        let (tenant, agent) = (self.caller.tenant.clone(), self.caller.agent.clone());
-        off_the_reactor(self.runtime.clone(), move |m| {
-            m.remember(&tenant, &agent, &key, &text, &tags)
-        })
-        .await
-    }
-
-    async fn recall(&mut self, query: String, limit: u32) -> Result<Vec<Hit>, Error> {
-        let grant = self.memory_grant()?;
-        if !grant.recall {
-            return Err(Error::Denied("memory.recall is not granted".into()));
-        }
-        if query.len() > 4096 {
-            return Err(Error::Invalid("query is longer than 4096 bytes".into()));
-        }
-        let tenant = self.caller.tenant.clone();
-        off_the_reactor(self.runtime.clone(), move |m| {
-            m.recall(&tenant, &query, limit)
-        })
-        .await
-    }
-
-    async fn forget(&mut self, key: String) -> Result<(), Error> {
-        let grant = self.memory_grant()?;
-        if !grant.remember {
-            return Err(Error::Denied("memory.remember is not granted".into()));
-        }
-        let tenant = self.caller.tenant.clone();
-        off_the_reactor(self.runtime.clone(), move |m| m.forget(&tenant, &key)).await
-    }
 }

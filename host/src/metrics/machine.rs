@@ -1,14 +1,9 @@
-//! The `metrics` capability: samples of the host machine.
-//!
-//! - grant: `[metrics] sample = true`.
-//! - host impl: checks the grant.
-//! - backend: [`Metrics`], a shared sysinfo `System` and the disks, listed
-//!   once; a sample refreshes only the space of the disk it reports.
+//! The sysinfo [`Sampler`]: one `System` and the disks, listed once; a
+//! sample refreshes only the space of the disk it reports.
 
-use crate::bindings::Error;
-use crate::bindings::nexus::agent::metrics::{Host, HostSample};
+use super::backend::Sampler;
+use crate::bindings::nexus::agent::metrics::HostSample;
 use crate::sync::Recover;
-use crate::task::TaskState;
 use std::path::Path;
 use std::sync::Mutex;
 use sysinfo::{DiskRefreshKind, Disks, System};
@@ -30,9 +25,8 @@ impl Default for Metrics {
     }
 }
 
-impl Metrics {
-    /// A sample; disk figures are for the disk holding `path`.
-    pub fn sample(&self, path: Option<&Path>) -> HostSample {
+impl Sampler for Metrics {
+    fn sample(&self, path: Option<&Path>) -> HostSample {
         let mut sys = self.system.lock().recover();
         sys.refresh_cpu_usage();
         sys.refresh_memory();
@@ -57,18 +51,6 @@ impl Metrics {
             disk_total_bytes: disk_total,
             load_one: System::load_average().one,
         }
-    }
-}
-
-impl Host for TaskState {
-    async fn sample(&mut self) -> Result<HostSample, Error> {
-        if !self.policy.metrics {
-            return Err(Error::Denied(
-                "the policy has no [metrics] section with sample = true".into(),
-            ));
-        }
-        let root = self.project.as_ref().map(|p| p.root().to_path_buf());
-        Ok(self.services().metrics.sample(root.as_deref()))
     }
 }
 

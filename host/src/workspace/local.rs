@@ -1,12 +1,6 @@
-//! The `workspace` capability: project files under the project's sandbox
-//! directory.
-//!
-//! - grant: `[workspace]` read/write globs and quotas ([`WorkspaceGrant`]).
-//! - host impl: path checks, glob checks and quotas, per task; the file work
-//!   itself runs on tokio's blocking pool, so a slow file system never holds
-//!   up the task's wall-time deadline.
-//! - backend: [`Workspace`], a cap-std `Dir` rooted at the sandbox with a
-//!   usage counter shared by every agent of the project.
+//! The local [`FileStore`]: a cap-std `Dir` rooted at the project's
+//! sandbox directory, with a usage counter shared by every agent of the
+//! project.
 //!
 //! Paths are checked lexically first (relative, no `..`, no NUL, bounded
 //! length and depth). Then a path is resolved once, one component at a time:
@@ -20,18 +14,18 @@
 //! task never leaves half a file. Directories count against a quota, and
 //! those a remove leaves empty are removed.
 
+use super::backend::{FileStore, Quota, Usage};
 use crate::bindings::Error;
-use crate::bindings::nexus::agent::workspace::{Entry, EntryKind, Host};
-use crate::policy::{Size, WorkspaceGrant};
+use crate::bindings::nexus::agent::workspace::{Entry, EntryKind};
+use crate::policy::Size;
 use crate::sync::Recover;
-use crate::task::TaskState;
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Metadata, MetadataExt, OpenOptions, OpenOptionsExt};
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Longest path accepted, in bytes.
 pub const MAX_PATH: usize = 1024;
@@ -45,14 +39,6 @@ const TMP_PREFIX: &str = ".nexus-";
 /// Opens without waiting: a FIFO opened for reading returns at once instead
 /// of blocking until a writer comes.
 const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
-
-/// What the sandbox holds: regular files, their bytes, and directories.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub bytes: u64,
-    pub files: u64,
-    pub dirs: u64,
-}
 
 struct State {
     usage: Usage,
@@ -255,26 +241,6 @@ fn split(path: &str) -> (Vec<&str>, &str) {
     let mut parts: Vec<&str> = path.split('/').collect();
     let name = parts.pop().unwrap_or_default();
     (parts, name)
-}
-
-/// The quotas of a grant, carried to the blocking pool.
-#[derive(Debug, Clone, Copy)]
-struct Quota {
-    max_bytes: u64,
-    max_files: u64,
-    max_dirs: u64,
-    max_file_size: u64,
-}
-
-impl Quota {
-    fn of(grant: &WorkspaceGrant) -> Quota {
-        Quota {
-            max_bytes: grant.max_bytes,
-            max_files: grant.max_files,
-            max_dirs: grant.max_dirs,
-            max_file_size: grant.max_file_size,
-        }
-    }
 }
 
 /// What a write added to the usage before it was done, to be taken back if
@@ -695,124 +661,6 @@ impl Listing {
     }
 }
 
-/// Runs file work on tokio's blocking pool: the task's wall-time deadline
-/// keeps running whatever the file system does. A task that ends meanwhile
-/// leaves the work to finish and settle its quota on its own.
-async fn off_reactor<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(Error::Internal(format!(
-            "a workspace operation failed: {e}"
-        )))
-    })
-}
-
-impl TaskState {
-    /// The project's workspace and this agent's grant for `path`, or
-    /// `denied`.
-    fn workspace(&self, path: &str) -> Result<(Arc<Workspace>, &WorkspaceGrant), Error> {
-        let grant = self
-            .policy
-            .workspace
-            .as_ref()
-            .ok_or_else(|| Error::Denied("the policy has no [workspace] section".into()))?;
-        let depth = if path.is_empty() {
-            0
-        } else {
-            path.split('/').count() as u64
-        };
-        if depth > grant.max_depth {
-            return Err(Error::Denied(format!(
-                "`{}` is {depth} levels deep; the limit is {} (workspace.max_depth)",
-                path.escape_debug(),
-                grant.max_depth
-            )));
-        }
-        let ws = self
-            .project
-            .as_ref()
-            .and_then(|p| p.workspace())
-            .ok_or_else(|| Error::Unavailable("this task has no project workspace".into()))?;
-        Ok((ws.clone(), grant))
-    }
-
-    fn readable(&self, path: &str) -> Result<(Arc<Workspace>, &WorkspaceGrant), Error> {
-        let (ws, grant) = self.workspace(path)?;
-        if !grant.read.is_match(path) {
-            return Err(Error::Denied(format!(
-                "reading `{}` is outside workspace.read {:?}",
-                path.escape_debug(),
-                grant.read_patterns
-            )));
-        }
-        Ok((ws, grant))
-    }
-
-    fn writable(&self, path: &str) -> Result<(Arc<Workspace>, &WorkspaceGrant), Error> {
-        let (ws, grant) = self.workspace(path)?;
-        if !grant.write.is_match(path) {
-            return Err(Error::Denied(format!(
-                "writing `{}` is outside workspace.write {:?}",
-                path.escape_debug(),
-                grant.write_patterns
-            )));
-        }
-        Ok((ws, grant))
-    }
-}
-
-/// Most entries one `list` call returns.
-const LIST_LIMIT: usize = 10_000;
-
-impl Host for TaskState {
-    async fn read(&mut self, path: String) -> Result<Vec<u8>, Error> {
-        let path = check_path(&path, false)?;
-        let (ws, grant) = self.readable(&path)?;
-        let read_max = grant.read_max;
-        off_reactor(move || ws.read(&path, read_max)).await
-    }
-
-    async fn read_text(&mut self, path: String) -> Result<String, Error> {
-        let bytes = self.read(path.clone()).await?;
-        String::from_utf8(bytes)
-            .map_err(|_| Error::Invalid(format!("`{}` is not UTF-8 text", path.escape_debug())))
-    }
-
-    async fn write(&mut self, path: String, contents: Vec<u8>) -> Result<(), Error> {
-        let path = check_path(&path, false)?;
-        let (ws, grant) = self.writable(&path)?;
-        let quota = Quota::of(grant);
-        off_reactor(move || ws.write(&path, &contents, quota)).await
-    }
-
-    async fn list(&mut self, dir: String, recursive: bool) -> Result<Vec<Entry>, Error> {
-        let dir = check_path(&dir, true)?;
-        let (ws, grant) = self.workspace(&dir)?;
-        if grant.read_patterns.is_empty() {
-            return Err(Error::Denied("workspace.read grants nothing".into()));
-        }
-        let max_depth = grant.max_depth;
-        let mut out = off_reactor(move || ws.list(&dir, recursive, max_depth, LIST_LIMIT)).await?;
-        // Directories are shown so an agent can find its way; files only
-        // where the read grant reaches.
-        out.retain(|e| e.kind == EntryKind::Directory || grant.read.is_match(&e.path));
-        Ok(out)
-    }
-
-    async fn remove(&mut self, path: String) -> Result<(), Error> {
-        let path = check_path(&path, false)?;
-        let (ws, _) = self.writable(&path)?;
-        off_reactor(move || ws.remove(&path)).await
-    }
-
-    async fn exists(&mut self, path: String) -> Result<bool, Error> {
-        let path = check_path(&path, false)?;
-        let (ws, _) = self.readable(&path)?;
-        off_reactor(move || ws.exists(&path)).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -868,5 +716,32 @@ mod tests {
             }
         );
         assert!(!root.exists(".nexus-left") && !root.exists("a/.nexus-left"));
+    }
+}
+
+impl FileStore for Workspace {
+    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
+        Workspace::read(self, path, read_max)
+    }
+    fn write(&self, path: &str, contents: &[u8], quota: Quota) -> Result<(), Error> {
+        Workspace::write(self, path, contents, quota)
+    }
+    fn remove(&self, path: &str) -> Result<(), Error> {
+        Workspace::remove(self, path)
+    }
+    fn exists(&self, path: &str) -> Result<bool, Error> {
+        Workspace::exists(self, path)
+    }
+    fn list(
+        &self,
+        dir: &str,
+        recursive: bool,
+        max_depth: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        Workspace::list(self, dir, recursive, max_depth, limit)
+    }
+    fn usage(&self) -> Usage {
+        Workspace::usage(self)
     }
 }

@@ -1,21 +1,14 @@
-//! The `bus` capability: requests, fan-out, fire-and-forget and topics
-//! between the agents of one project.
-//!
-//! - grant: `[bus]` request/send lists of agent ids, publish/subscribe topic
-//!   patterns, message size ([`BusGrant`]).
-//! - host impl: checks the grant with the sender stamped by the host.
-//! - backend: the project's mailboxes and the journal (see `project.rs` and
-//!   `journal.rs`): messages are journaled, queued in the receiver's bounded
-//!   mailbox, handled by its workers, retried, dead-lettered.
-//!
-//! Addressing never leaves the project: ids and topics name agents of the
-//! caller's project only, whatever wildcards a grant holds.
+//! The bus's host impl: requests, fan-out, fire-and-forget and topics,
+//! checked against the caller's [`BusGrant`] with the sender stamped by the
+//! host. Addressing never leaves the project: ids and topics name agents of
+//! the caller's project only, whatever wildcards a grant holds.
 
+use super::backend::Message;
+use super::grant::{topic_matches, valid_pattern};
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::bus::{
     Host, Outgoing, Reply, RequestError, TaskFailure as WitTaskFailure,
 };
-use crate::journal::Message;
 use crate::policy::BusGrant;
 use crate::project::Project;
 use crate::task::{TaskFailure, TaskState};
@@ -37,38 +30,6 @@ fn check_payload(payload: &str, max: u64) -> Result<(), Error> {
     serde_json::from_str::<serde::de::IgnoredAny>(payload)
         .map_err(|e| Error::Invalid(format!("payload is not JSON: {e}")))?;
     Ok(())
-}
-
-/// Whether `pattern` is a valid topic pattern: dot-separated words of
-/// `[a-z0-9_-]`, where a word may be `*` (one word) and the last may be `>`
-/// (one or more words).
-pub fn valid_pattern(pattern: &str) -> bool {
-    let words: Vec<&str> = pattern.split('.').collect();
-    !pattern.is_empty()
-        && pattern.len() <= 256
-        && words.iter().enumerate().all(|(i, w)| {
-            *w == "*"
-                || (*w == ">" && i == words.len() - 1)
-                || (!w.is_empty()
-                    && w.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                    }))
-        })
-}
-
-/// Whether a concrete `topic` matches `pattern`.
-pub fn topic_matches(pattern: &str, topic: &str) -> bool {
-    let mut p = pattern.split('.');
-    let mut t = topic.split('.');
-    loop {
-        match (p.next(), t.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
 }
 
 fn granted(list: &[String], to: &str) -> bool {
@@ -323,21 +284,5 @@ impl Host for TaskState {
             }
         }
         Ok(delivered)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_patterns() {
-        assert!(topic_matches("status.*", "status.backend"));
-        assert!(!topic_matches("status.*", "status.backend.done"));
-        assert!(topic_matches("status.>", "status.backend.done"));
-        assert!(!topic_matches("status.>", "status"));
-        assert!(topic_matches("a.b", "a.b"));
-        assert!(valid_pattern("status.*") && valid_pattern("a.>") && !valid_pattern("a.>.b"));
-        assert!(!valid_pattern("") && !valid_pattern("A.b") && !valid_pattern("a..b"));
     }
 }

@@ -1,4 +1,4 @@
-//! The message journal: every bus message is written here before it is
+//! The SQLite [`Broker`]: the message journal. Every bus message is written here before it is
 //! delivered and marked done when its handler returns, so a host that was
 //! killed can deliver again what was not done.
 //!
@@ -8,48 +8,15 @@
 //! fsync per batch rather than one per message. The journal is also the
 //! history (`nexus messages`) and the dead-letter queue.
 
+use super::backend::{Broker, BrokerError, Entry, Message, State};
 use crate::sync::LINGER;
+use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
-
-/// A message as the journal keeps it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub id: String,
-    pub project: String,
-    pub sender: String,
-    pub recipient: String,
-    pub kind: String,
-    pub payload: String,
-    /// Nesting of requests that led to it.
-    pub depth: u32,
-    /// Deliveries before this one.
-    pub attempt: u32,
-}
-
-/// Where a message stands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum State {
-    Pending,
-    /// Handled; the reply (JSON of the outcome) is kept.
-    Done(String),
-    /// Given up on; the last error is kept.
-    Dead(String),
-}
-
-/// A row of the history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub message: Message,
-    pub state: State,
-    pub created: i64,
-    pub updated: i64,
-    pub last_error: Option<String>,
-}
 
 type Reply<T> = oneshot::Sender<rusqlite::Result<T>>;
 
@@ -69,26 +36,13 @@ enum Op {
     Abandon(String, String, Reply<usize>),
 }
 
-/// Why the journal failed.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("the journal database: {0}")]
-    Db(rusqlite::Error),
-    #[error("the journal thread has stopped")]
-    Stopped,
-    /// The project's share of the journal is used up by messages not yet
-    /// handled (or the disk is full).
-    #[error("{0}")]
-    Full(String),
-}
-
-impl JournalError {
-    fn from_db(e: rusqlite::Error) -> JournalError {
+impl BrokerError {
+    fn from_db(e: rusqlite::Error) -> BrokerError {
         match e {
             rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::DiskFull => {
-                JournalError::Full(msg.unwrap_or_else(|| "the disk is full".into()))
+                BrokerError::Full(msg.unwrap_or_else(|| "the disk is full".into()))
             }
-            e => JournalError::Db(e),
+            e => BrokerError::Store(e.to_string()),
         }
     }
 }
@@ -122,12 +76,12 @@ impl Journal {
     /// still keeps its journal bounded. Each project may keep at most
     /// `max_project_bytes` of payloads and replies: past it, its oldest
     /// handled messages make room, and when only undone ones are left, a
-    /// new message is refused ([`JournalError::Full`]).
+    /// new message is refused ([`BrokerError::Full`]).
     pub fn open(
         path: Option<&Path>,
         retention: Option<Duration>,
         max_project_bytes: u64,
-    ) -> Result<Journal, JournalError> {
+    ) -> Result<Journal, BrokerError> {
         let open = || -> rusqlite::Result<Connection> {
             let conn = match path {
                 Some(p) => Connection::open(p)?,
@@ -157,7 +111,7 @@ impl Journal {
             }
             Ok(conn)
         };
-        let conn = open().map_err(JournalError::from_db)?;
+        let conn = open().map_err(BrokerError::from_db)?;
         let (tx, rx) = mpsc::channel::<Op>();
         let budget = Budget {
             limit: max_project_bytes,
@@ -166,17 +120,17 @@ impl Journal {
         std::thread::Builder::new()
             .name("nexus-journal".into())
             .spawn(move || run(conn, rx, budget))
-            .map_err(|_| JournalError::Stopped)?;
+            .map_err(|_| BrokerError::Stopped)?;
         Ok(Journal { ops: tx })
     }
 
-    async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, JournalError> {
+    async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, BrokerError> {
         let (tx, rx) = oneshot::channel();
-        self.ops.send(op(tx)).map_err(|_| JournalError::Stopped)?;
+        self.ops.send(op(tx)).map_err(|_| BrokerError::Stopped)?;
         let answer = crate::sync::answer(rx)
             .await
-            .map_err(|_| JournalError::Stopped);
-        answer?.map_err(JournalError::from_db)
+            .map_err(|_| BrokerError::Stopped);
+        answer?.map_err(BrokerError::from_db)
     }
 
     /// Writes a new message; when one with the same id exists, writes
@@ -186,13 +140,13 @@ impl Journal {
     /// given, the message's `done` (and everything that follows from it)
     /// commits with it or after it. A message lost with a failed commit is
     /// sent again by its sender, which then has not finished either.
-    pub async fn insert(&self, m: &Message) -> Result<Option<State>, JournalError> {
+    pub async fn insert(&self, m: &Message) -> Result<Option<State>, BrokerError> {
         self.call(|r| Op::Insert(m.clone(), r)).await
     }
 
     /// Marks a message handled, keeping its reply; returns once that is
     /// committed.
-    pub async fn done(&self, id: &str, reply: &str) -> Result<(), JournalError> {
+    pub async fn done(&self, id: &str, reply: &str) -> Result<(), BrokerError> {
         self.call(|r| Op::Done(id.into(), reply.into(), r)).await
     }
 
@@ -202,38 +156,38 @@ impl Journal {
     /// the same transaction or a later one: after a crash, either the reply
     /// is in the journal or the task that read it runs again. A failure to
     /// write it is logged.
-    pub fn done_in_order(&self, id: &str, reply: String) -> Result<(), JournalError> {
+    pub fn done_in_order(&self, id: &str, reply: String) -> Result<(), BrokerError> {
         let (tx, _) = oneshot::channel();
         self.ops
             .send(Op::Done(id.into(), reply, tx))
-            .map_err(|_| JournalError::Stopped)
+            .map_err(|_| BrokerError::Stopped)
     }
 
     /// Records a failed delivery that will be tried again.
-    pub async fn retry(&self, id: &str, attempt: u32, error: &str) -> Result<(), JournalError> {
+    pub async fn retry(&self, id: &str, attempt: u32, error: &str) -> Result<(), BrokerError> {
         self.call(|r| Op::Retry(id.into(), attempt, error.into(), r))
             .await
     }
 
     /// Marks a message failed for good and, with `keep`, copies it to the
     /// dead-letter queue.
-    pub async fn dead(&self, id: &str, error: &str, keep: bool) -> Result<(), JournalError> {
+    pub async fn dead(&self, id: &str, error: &str, keep: bool) -> Result<(), BrokerError> {
         self.call(|r| Op::Dead(id.into(), error.into(), keep, r))
             .await
     }
 
     /// Removes a message that was never delivered (its mailbox was full).
-    pub async fn forget(&self, id: &str) -> Result<(), JournalError> {
+    pub async fn forget(&self, id: &str) -> Result<(), BrokerError> {
         self.call(|r| Op::Forget(id.into(), r)).await
     }
 
     /// Messages of `project` not yet done, oldest first.
-    pub async fn pending(&self, project: &str) -> Result<Vec<Message>, JournalError> {
+    pub async fn pending(&self, project: &str) -> Result<Vec<Message>, BrokerError> {
         self.call(|r| Op::Pending(project.into(), r)).await
     }
 
     /// The newest `limit` messages of `project`, oldest first.
-    pub async fn history(&self, project: &str, limit: u32) -> Result<Vec<Entry>, JournalError> {
+    pub async fn history(&self, project: &str, limit: u32) -> Result<Vec<Entry>, BrokerError> {
         self.call(|r| Op::History(project.into(), limit, r)).await
     }
 
@@ -241,18 +195,18 @@ impl Journal {
     pub async fn dead_letters(
         &self,
         project: &str,
-    ) -> Result<Vec<(String, String, u32, String)>, JournalError> {
+    ) -> Result<Vec<(String, String, u32, String)>, BrokerError> {
         self.call(|r| Op::DeadLetters(project.into(), r)).await
     }
 
     /// Where the message `id` stands, if the journal has it.
-    pub async fn state(&self, id: &str) -> Result<Option<State>, JournalError> {
+    pub async fn state(&self, id: &str) -> Result<Option<State>, BrokerError> {
         self.call(|r| Op::State(id.into(), r)).await
     }
 
     /// Gives up on every message of `project` not yet done, with `reason`,
     /// so that no later `resume` delivers them; returns how many there were.
-    pub async fn abandon(&self, project: &str, reason: &str) -> Result<usize, JournalError> {
+    pub async fn abandon(&self, project: &str, reason: &str) -> Result<usize, BrokerError> {
         self.call(|r| Op::Abandon(project.into(), reason.into(), r))
             .await
     }
@@ -262,7 +216,7 @@ impl Journal {
         &self,
         key: &str,
         value: Option<&str>,
-    ) -> Result<Option<String>, JournalError> {
+    ) -> Result<Option<String>, BrokerError> {
         self.call(|r| Op::Setting(key.into(), value.map(str::to_string), r))
             .await
     }
@@ -708,6 +662,73 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
     }
 }
 
+impl Broker for Journal {
+    fn enqueue<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<Option<State>, BrokerError>> {
+        Box::pin(self.insert(m))
+    }
+    fn ack<'a>(&'a self, id: &'a str, reply: &'a str) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.done(id, reply))
+    }
+    fn ack_in_order(&self, id: &str, reply: String) -> Result<(), BrokerError> {
+        self.done_in_order(id, reply)
+    }
+    fn nack<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: u32,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.retry(id, attempt, error))
+    }
+    fn dead<'a>(
+        &'a self,
+        id: &'a str,
+        error: &'a str,
+        keep: bool,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(Journal::dead(self, id, error, keep))
+    }
+    fn forget<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(Journal::forget(self, id))
+    }
+    fn undelivered<'a>(
+        &'a self,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Message>, BrokerError>> {
+        Box::pin(self.pending(project))
+    }
+    fn history<'a>(
+        &'a self,
+        project: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Entry>, BrokerError>> {
+        Box::pin(Journal::history(self, project, limit))
+    }
+    fn dead_letters<'a>(
+        &'a self,
+        project: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<(String, String, u32, String)>, BrokerError>> {
+        Box::pin(Journal::dead_letters(self, project))
+    }
+    fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<State>, BrokerError>> {
+        Box::pin(Journal::state(self, id))
+    }
+    fn abandon<'a>(
+        &'a self,
+        project: &'a str,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<usize, BrokerError>> {
+        Box::pin(Journal::abandon(self, project, reason))
+    }
+    fn setting<'a>(
+        &'a self,
+        key: &'a str,
+        value: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, BrokerError>> {
+        Box::pin(Journal::setting(self, key, value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,7 +809,7 @@ mod tests {
             }
             assert!(accepted <= 10, "the share was never full");
         };
-        assert!(matches!(err, JournalError::Full(_)), "{err}");
+        assert!(matches!(err, BrokerError::Full(_)), "{err}");
         assert!(err.to_string().contains("holds at most"), "{err}");
         assert!(accepted >= 9, "{accepted}");
         assert_eq!(j.pending("p").await.unwrap().len(), accepted);
@@ -812,7 +833,7 @@ mod tests {
         j.insert(&sized("a4", 1000)).await.unwrap();
         assert!(matches!(
             j.insert(&sized("a5", 1000)).await,
-            Err(JournalError::Full(_))
+            Err(BrokerError::Full(_))
         ));
     }
 }

@@ -1,5 +1,6 @@
-//! The `log` capability: structured lines from agents, attributed by the
-//! host and escaped before they reach any output.
+//! The log host impl: checks the grant and the level, bounds and escapes
+//! what the guest wrote, and hands the line to the sink with the caller's
+//! stamp.
 
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::log::{Host, Level};
@@ -51,19 +52,9 @@ impl Host for TaskState {
             .map(|(k, v)| format!("{}={}", clip(k, 64), clip(v, 512)))
             .collect::<Vec<_>>()
             .join(" ");
-        let c = &self.caller;
-        macro_rules! emit {
-            ($lvl:expr) => {
-                tracing::event!(target: "nexus::agent", $lvl, agent = %c.agent, project = %c.project, task = %c.task_id, fields = %fields, "{message}")
-            };
-        }
-        match level(lvl) {
-            tracing::Level::TRACE => emit!(tracing::Level::TRACE),
-            tracing::Level::DEBUG => emit!(tracing::Level::DEBUG),
-            tracing::Level::INFO => emit!(tracing::Level::INFO),
-            tracing::Level::WARN => emit!(tracing::Level::WARN),
-            _ => emit!(tracing::Level::ERROR),
-        }
+        self.services()
+            .log
+            .write(level(lvl), &self.caller, &message, &fields);
         Ok(())
     }
 }

@@ -1,0 +1,95 @@
+//! The memory host impl: checks the grant; the tenant comes from the
+//! caller stamp, never from the guest.
+
+use super::backend::MemoryStore;
+use crate::bindings::Error;
+use crate::bindings::nexus::agent::memory::{Hit, Host};
+use crate::policy::{MemoryGrant, Size};
+use crate::task::TaskState;
+
+/// Runs `f` on the knowledge base on tokio's blocking pool: SQLite waits
+/// for the disk and for the connection, and neither may hold up the async
+/// threads other tasks run on.
+async fn off_the_reactor<T: Send + 'static>(
+    runtime: std::sync::Arc<crate::runtime::Runtime>,
+    f: impl FnOnce(&dyn MemoryStore) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(move || f(runtime.services().memory.as_ref()))
+        .await
+        .map_err(|e| Error::Internal(format!("knowledge base: {e}")))?
+}
+
+impl TaskState {
+    fn memory_grant(&self) -> Result<&MemoryGrant, Error> {
+        if self.project.is_none() {
+            return Err(Error::Denied("describe() may not use memory".into()));
+        }
+        self.policy
+            .memory
+            .as_ref()
+            .ok_or_else(|| Error::Denied("the policy has no [memory] section".into()))
+    }
+}
+
+impl Host for TaskState {
+    async fn remember(
+        &mut self,
+        key: String,
+        text: String,
+        tags: Vec<String>,
+    ) -> Result<(), Error> {
+        let grant = self.memory_grant()?;
+        if !grant.remember {
+            return Err(Error::Denied("memory.remember is not granted".into()));
+        }
+        if key.is_empty() || key.len() > 256 {
+            return Err(Error::Invalid("key must be 1 to 256 bytes".into()));
+        }
+        let size = (text.len() + tags.iter().map(String::len).sum::<usize>()) as u64;
+        if size > grant.max_entry {
+            return Err(Error::QuotaExceeded(format!(
+                "the entry is {}; memory.max_entry is {}",
+                Size(size),
+                Size(grant.max_entry)
+            )));
+        }
+        if tags.len() > 32
+            || tags
+                .iter()
+                .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        {
+            return Err(Error::Invalid(
+                "tags must be at most 32 words without spaces".into(),
+            ));
+        }
+        let (tenant, agent) = (self.caller.tenant.clone(), self.caller.agent.clone());
+        off_the_reactor(self.runtime.clone(), move |m| {
+            m.remember(&tenant, &agent, &key, &text, &tags)
+        })
+        .await
+    }
+
+    async fn recall(&mut self, query: String, limit: u32) -> Result<Vec<Hit>, Error> {
+        let grant = self.memory_grant()?;
+        if !grant.recall {
+            return Err(Error::Denied("memory.recall is not granted".into()));
+        }
+        if query.len() > 4096 {
+            return Err(Error::Invalid("query is longer than 4096 bytes".into()));
+        }
+        let tenant = self.caller.tenant.clone();
+        off_the_reactor(self.runtime.clone(), move |m| {
+            m.recall(&tenant, &query, limit)
+        })
+        .await
+    }
+
+    async fn forget(&mut self, key: String) -> Result<(), Error> {
+        let grant = self.memory_grant()?;
+        if !grant.remember {
+            return Err(Error::Denied("memory.remember is not granted".into()));
+        }
+        let tenant = self.caller.tenant.clone();
+        off_the_reactor(self.runtime.clone(), move |m| m.forget(&tenant, &key)).await
+    }
+}
