@@ -458,7 +458,7 @@ async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume()
     // Each earlier resume recorded its interrupted delivery.
     stuck.attempt = attempts - 1;
     journal
-        .retry(
+        .nack(
             &stuck.id,
             stuck.attempt,
             "interrupted: the host stopped while it ran",

@@ -11,16 +11,14 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
+/// How much `nexus bench` measures.
+#[derive(Debug, Clone)]
+pub struct Options {
     /// Tasks started for the task-start figures.
-    #[arg(long, default_value_t = 2000)]
     pub tasks: usize,
     /// Host calls made by the guest for the host-call figure.
-    #[arg(long, default_value_t = 200_000)]
     pub calls: u32,
     /// Uncached compilations for the cold-start figure.
-    #[arg(long, default_value_t = 3)]
     pub compiles: usize,
 }
 
@@ -48,14 +46,14 @@ fn micros(d: Duration) -> f64 {
 }
 
 /// Runs the benchmark and prints a table.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: Options) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("nexus-bench-{}", uuid::Uuid::new_v4()));
     let result = measure(&args, &scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-async fn measure(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
+async fn measure(args: &Options, scratch: &Path) -> anyhow::Result<()> {
     if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
         crate::say!(
             "note: RUST_BACKTRACE is set; error paths capture backtraces (none are timed here)"

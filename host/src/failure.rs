@@ -1,44 +1,97 @@
-//! Why a command failed: one line for the user and the exit code it maps to
-//! (0 ok · 1 the task failed · 2 bad input · 3 denied · 4 trap or limit ·
-//! 5 timed out).
+//! Why a command failed: one line for the user and the kind of failure
+//! ([`Exit`]), which the command line turns into its exit code (0 ok · 1 the
+//! task failed · 2 bad input · 3 denied · 4 trap or limit · 5 timed out).
+//!
+//! Every error reaches a [`Failure`] through a conversion that says which
+//! kind it is; there is no catch-all.
 
+use crate::bus::BrokerError;
+use crate::policy::PolicyError;
 use crate::runtime::LoadError;
+use crate::setup::SetupError;
 use crate::task::TaskFailure;
+
+/// The kinds of failure, each with its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: the task, a gate or a stored step failed.
+    TaskFailed,
+    /// 2: bad input: arguments, a policy, the configuration, a task, a
+    /// component.
+    BadInput,
+    /// 3: refused by a policy (or a component's pin).
+    Denied,
+    /// 4: a trap or a resource limit.
+    Limit,
+    /// 5: timed out.
+    TimedOut,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::TaskFailed => 1,
+            Exit::BadInput => 2,
+            Exit::Denied => 3,
+            Exit::Limit => 4,
+            Exit::TimedOut => 5,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Failure {
-    pub code: u8,
+    pub exit: Exit,
     pub message: String,
 }
 
 impl Failure {
-    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
         Failure {
-            code,
+            exit,
             message: message.into(),
         }
     }
 
-    /// A task that did not succeed, with the exit code of its kind.
-    pub fn task(f: &TaskFailure) -> Failure {
-        Failure::new(f.exit_code() as u8, f.to_string())
+    /// Bad input, in the words of `e`.
+    pub fn bad_input(e: impl std::fmt::Display) -> Failure {
+        Failure::new(Exit::BadInput, e.to_string())
     }
 
-    /// A component that would not load: 3 when its sha256 does not match
-    /// the policy's pin (a refusal), 2 otherwise.
+    /// A task that did not succeed, with the kind of its failure.
+    pub fn task(f: &TaskFailure) -> Failure {
+        Failure::new(f.exit(), f.to_string())
+    }
+
+    /// A component that would not load: denied when its sha256 does not
+    /// match the policy's pin, bad input otherwise.
     pub fn load(e: LoadError) -> Failure {
-        let code = if matches!(e, LoadError::HashMismatch { .. }) {
-            3
+        let exit = if matches!(e, LoadError::HashMismatch { .. }) {
+            Exit::Denied
         } else {
-            2
+            Exit::BadInput
         };
-        Failure::new(code, e.to_string())
+        Failure::new(exit, e.to_string())
     }
 }
 
-/// Anything else that goes wrong on the way is bad input (exit 2).
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::new(2, e.to_string())
+/// A policy or configuration file that does not read.
+impl From<PolicyError> for Failure {
+    fn from(e: PolicyError) -> Self {
+        Failure::bad_input(e)
+    }
+}
+
+/// A project id that belongs elsewhere, or a setup that does not read.
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        Failure::bad_input(e)
+    }
+}
+
+/// The journal could not do what was asked.
+impl From<BrokerError> for Failure {
+    fn from(e: BrokerError) -> Self {
+        Failure::new(Exit::TaskFailed, format!("the journal: {e}"))
     }
 }

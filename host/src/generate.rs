@@ -2,7 +2,7 @@
 //! project, with progress per agent and a summary at the end.
 
 use crate::bus::State;
-use crate::failure::Failure;
+use crate::failure::{Exit, Failure};
 use crate::policy::Policy;
 use crate::project::Project;
 use crate::runtime::Runtime;
@@ -29,7 +29,7 @@ pub const AGENTS: &[&str] = &[
 fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Failure> {
     match dir {
         Some(d) => Policy::load(&d.join(format!("{agent}.toml")))
-            .map_err(|e| Failure::new(2, e.to_string())),
+            .map_err(|e| Failure::new(Exit::BadInput, e.to_string())),
         None => {
             let text = crate::builtin::POLICIES
                 .iter()
@@ -37,12 +37,12 @@ fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Failure> {
                 .map(|(_, t)| *t)
                 .ok_or_else(|| {
                     Failure::new(
-                        2,
+                        Exit::BadInput,
                         format!("no shipped policy for `{agent}`; pass --policies DIR"),
                     )
                 })?;
             Policy::parse(Path::new(&format!("policies/{agent}.toml")), text)
-                .map_err(|e| Failure::new(2, e.to_string()))
+                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))
         }
     }
 }
@@ -179,7 +179,7 @@ async fn check_llm(rt: &Runtime, quiet_stdout: bool) {
 
 fn empty_description() -> Failure {
     Failure::new(
-        2,
+        Exit::BadInput,
         "the description is empty; say what to build, such as \"a todo app\"",
     )
 }
@@ -201,8 +201,12 @@ pub async fn analyze(
 ) -> Result<Analysis, Failure> {
     let id = format!("analysis-{}", uuid::Uuid::new_v4());
     let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
-    let project = Project::open(rt.clone(), &id, "local", &scratch)
-        .map_err(|e| Failure::new(2, format!("cannot open a scratch project: {e}")))?;
+    let project = Project::open(rt.clone(), &id, "local", &scratch).map_err(|e| {
+        Failure::new(
+            Exit::BadInput,
+            format!("cannot open a scratch project: {e}"),
+        )
+    })?;
     let bytes = Runtime::read_component("analyst").map_err(Failure::load)?;
     let policy = policy_for("analyst", policies)?;
     project.add_agent(rt.load_agent(&bytes, policy).await.map_err(Failure::load)?);
@@ -217,7 +221,7 @@ pub async fn analyze(
     let outcome = result.map_err(|f| Failure::task(&f))?;
     let answer = serde_json::from_str(&outcome.payload).map_err(|e| {
         Failure::new(
-            1,
+            Exit::TaskFailed,
             format!("the analyst answered something that is not JSON: {e}"),
         )
     })?;
@@ -292,8 +296,12 @@ pub fn explain(analysis: &Value) -> Vec<String> {
 
 /// The spec in the analyst's answer.
 pub fn spec_of(analysis: &Value) -> Result<nexus_spec::Spec, Failure> {
-    serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone())
-        .map_err(|e| Failure::new(1, format!("the analyst's spec does not read: {e}")))
+    serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone()).map_err(|e| {
+        Failure::new(
+            Exit::TaskFailed,
+            format!("the analyst's spec does not read: {e}"),
+        )
+    })
 }
 
 /// The project's name when none is given: what the analyst understood the
@@ -314,7 +322,7 @@ pub struct Request {
 }
 
 fn journal_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::new(1, format!("the journal: {e}"))
+    Failure::new(Exit::TaskFailed, format!("the journal: {e}"))
 }
 
 /// `nexus generate`: analyses the request (unless named), records the
@@ -351,17 +359,19 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         .and_then(|()| out.canonicalize())
         .map_err(|e| {
             Failure::new(
-                2,
+                Exit::BadInput,
                 format!("cannot use {} for the project: {e}", out.display()),
             )
         })?;
-    let policies =
-        match policies {
-            Some(p) => Some(p.canonicalize().map_err(|e| {
-                Failure::new(2, format!("the policy directory {}: {e}", p.display()))
-            })?),
-            None => None,
-        };
+    let policies = match policies {
+        Some(p) => Some(p.canonicalize().map_err(|e| {
+            Failure::new(
+                Exit::BadInput,
+                format!("the policy directory {}: {e}", p.display()),
+            )
+        })?),
+        None => None,
+    };
 
     let mut id = name.clone();
     let mut continuing = None;
@@ -370,30 +380,29 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
             setup::claim(journal, &name, &workspace)
                 .await
                 .map_err(|e| match e {
-                    setup::SetupError::Taken { owner, .. } => Failure::new(
-                        2,
+                    setup::SetupError::Taken { owner, .. } => Failure::new(Exit::BadInput,
                         format!(
                             "project `{name}` is generated in {}; pass another --name, or --out {} to generate it there again",
                             owner.display(),
                             owner.display()
                         ),
                     ),
-                    e => Failure::new(2, e.to_string()),
+                    e => Failure::new(Exit::BadInput, e.to_string()),
                 })?
         } else {
             id = setup::default_id(journal, &name, &workspace)
                 .await
-                .map_err(|e| Failure::new(2, e.to_string()))?;
+                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
             setup::Setup::load(journal, &id)
                 .await
-                .map_err(|e| Failure::new(2, e.to_string()))?
+                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?
         };
         if let Some(g) = previous.and_then(|s| s.generation) {
             let state = journal.state(&g.root).await.map_err(journal_failure)?;
             if !restart && state == Some(State::Pending) {
                 if g.description != description {
                     return Err(Failure::new(
-                        2,
+                        Exit::BadInput,
                         format!(
                             "project `{id}` has an interrupted generation of \"{}\"; `nexus resume {id}` finishes it, --restart starts over with this request",
                             crate::text::clip(&g.description, 200)
@@ -438,7 +447,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         setup
             .save(journal, &id)
             .await
-            .map_err(|e| Failure::new(1, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::TaskFailed, e.to_string()))?;
     }
     if resuming {
         crate::say!("Continuing the interrupted generation of `{id}` (--restart starts over)");
@@ -473,15 +482,17 @@ async fn run_generation(
     analysis_project: Option<String>,
     started: Instant,
 ) -> Result<(), Failure> {
-    let generation = setup
-        .generation
-        .as_ref()
-        .ok_or_else(|| Failure::new(2, format!("project `{id}` is not a generation")))?;
+    let generation = setup.generation.as_ref().ok_or_else(|| {
+        Failure::new(
+            Exit::BadInput,
+            format!("project `{id}` is not a generation"),
+        )
+    })?;
     let llm = &rt.services().llm;
     let out = &setup.workspace;
     let project = Project::open(rt.clone(), id, &setup.tenant, out).map_err(|e| {
         Failure::new(
-            2,
+            Exit::BadInput,
             format!("cannot use {} for the project: {e}", out.display()),
         )
     })?;
@@ -591,7 +602,7 @@ async fn run_generation(
         Ok(())
     } else {
         Err(Failure::new(
-            1,
+            Exit::TaskFailed,
             format!(
                 "generation failed: {}",
                 crate::text::clip(&outcome.summary, 300)

@@ -19,12 +19,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// {...}}`: its kind, and its payload as JSON text (`{}` when it has none).
 /// Size and nesting are checked before it is parsed.
 pub fn parse_task(text: &str) -> Result<(String, String), crate::failure::Failure> {
-    use crate::failure::Failure;
+    use crate::failure::{Exit, Failure};
     crate::text::check_json(text, crate::project::MAX_TASK, "the task limit")
-        .map_err(|e| Failure::new(2, format!("the task is refused: {e}")))?;
+        .map_err(|e| Failure::new(Exit::BadInput, format!("the task is refused: {e}")))?;
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Failure::new(
-            2,
+            Exit::BadInput,
             format!(
                 "the task is not JSON ({e}); write {{\"kind\": \"...\", \"payload\": {{...}}}}"
             ),
@@ -35,7 +35,7 @@ pub fn parse_task(text: &str) -> Result<(String, String), crate::failure::Failur
         .and_then(|k| k.as_str())
         .ok_or_else(|| {
             Failure::new(
-                2,
+                Exit::BadInput,
                 "the task has no string `kind`; write {\"kind\": \"...\", \"payload\": {...}}",
             )
         })?
@@ -114,22 +114,23 @@ pub enum TaskFailure {
 }
 
 impl TaskFailure {
-    /// Process exit code for this failure (see `nexus run --help`).
-    pub fn exit_code(&self) -> i32 {
+    /// The kind of this failure (see `nexus run --help` for the codes).
+    pub fn exit(&self) -> crate::failure::Exit {
+        use crate::failure::Exit;
         match self {
             // A denial the agent passed on is still a denial.
             TaskFailure::Refused(Error::Denied(_))
             | TaskFailure::Agent {
                 error: crate::bindings::TaskError::Capability(Error::Denied(_)),
                 ..
-            } => 3,
-            TaskFailure::Agent { .. } | TaskFailure::DeadLetter { .. } => 1,
-            TaskFailure::Refused(_) => 1,
+            } => Exit::Denied,
+            TaskFailure::Agent { .. } | TaskFailure::DeadLetter { .. } => Exit::TaskFailed,
+            TaskFailure::Refused(_) => Exit::TaskFailed,
             TaskFailure::Limit {
                 limit: Limit::WallTime,
                 ..
-            } => 5,
-            TaskFailure::Limit { .. } | TaskFailure::Trap { .. } => 4,
+            } => Exit::TimedOut,
+            TaskFailure::Limit { .. } | TaskFailure::Trap { .. } => Exit::Limit,
         }
     }
 

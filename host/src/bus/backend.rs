@@ -58,6 +58,9 @@ pub enum BrokerError {
     Full(String),
 }
 
+/// A dead letter: (message id, recipient, attempts, last error).
+pub type DeadLetter = (String, String, u32, String);
+
 /// Where a project's messages are kept between sending and handling.
 ///
 /// Every operation on one broker takes effect in the order it was given:
@@ -104,7 +107,7 @@ pub trait Broker: Send + Sync {
     fn dead_letters<'a>(
         &'a self,
         project: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, String, u32, String)>, BrokerError>>;
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, BrokerError>>;
     /// Where the message `id` stands, if the broker has it.
     fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<State>, BrokerError>>;
     /// Gives up on every message of `project` not yet handled; returns how

@@ -8,7 +8,7 @@
 //! fsync per batch rather than one per message. The journal is also the
 //! history (`nexus messages`) and the dead-letter queue.
 
-use super::backend::{Broker, BrokerError, Entry, Message, State};
+use super::backend::{Broker, BrokerError, DeadLetter, Entry, Message, State};
 use crate::sync::LINGER;
 use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -707,7 +707,7 @@ impl Broker for Journal {
     fn dead_letters<'a>(
         &'a self,
         project: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<(String, String, u32, String)>, BrokerError>> {
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, BrokerError>> {
         Box::pin(Journal::dead_letters(self, project))
     }
     fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<State>, BrokerError>> {

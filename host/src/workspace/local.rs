@@ -661,6 +661,33 @@ impl Listing {
     }
 }
 
+impl FileStore for Workspace {
+    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
+        Workspace::read(self, path, read_max)
+    }
+    fn write(&self, path: &str, contents: &[u8], quota: Quota) -> Result<(), Error> {
+        Workspace::write(self, path, contents, quota)
+    }
+    fn remove(&self, path: &str) -> Result<(), Error> {
+        Workspace::remove(self, path)
+    }
+    fn exists(&self, path: &str) -> Result<bool, Error> {
+        Workspace::exists(self, path)
+    }
+    fn list(
+        &self,
+        dir: &str,
+        recursive: bool,
+        max_depth: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        Workspace::list(self, dir, recursive, max_depth, limit)
+    }
+    fn usage(&self) -> Usage {
+        Workspace::usage(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,32 +743,5 @@ mod tests {
             }
         );
         assert!(!root.exists(".nexus-left") && !root.exists("a/.nexus-left"));
-    }
-}
-
-impl FileStore for Workspace {
-    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
-        Workspace::read(self, path, read_max)
-    }
-    fn write(&self, path: &str, contents: &[u8], quota: Quota) -> Result<(), Error> {
-        Workspace::write(self, path, contents, quota)
-    }
-    fn remove(&self, path: &str) -> Result<(), Error> {
-        Workspace::remove(self, path)
-    }
-    fn exists(&self, path: &str) -> Result<bool, Error> {
-        Workspace::exists(self, path)
-    }
-    fn list(
-        &self,
-        dir: &str,
-        recursive: bool,
-        max_depth: u64,
-        limit: usize,
-    ) -> Result<Vec<Entry>, Error> {
-        Workspace::list(self, dir, recursive, max_depth, limit)
-    }
-    fn usage(&self) -> Usage {
-        Workspace::usage(self)
     }
 }
