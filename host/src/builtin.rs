@@ -1,6 +1,6 @@
-//! Agents compiled together with the host (see `build.rs`).
+//! Agents compiled together with the host (see `guests/build.rs`).
 
-include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+pub use nexus_guests::{POLICIES, ROSTER, TEST_AGENTS};
 
 /// Path of a built test agent from `tests/agents/`.
 pub fn test_agent(name: &str) -> Option<&'static str> {

@@ -1,6 +1,8 @@
 //! Builds every guest agent (the roster in `guest-agents/` and the test
 //! agents in `tests/agents/`) for `wasm32-wasip2`, so that a plain
 //! `cargo build` or `cargo test` produces the host and its agents together.
+//! This crate has no dependencies, so this runs at the start of a build,
+//! beside the host's dependencies rather than after them.
 //!
 //! The roster is embedded into the `nexus` binary; test agents are only
 //! referenced by path. Guests build in their own target directory next to the
@@ -86,8 +88,10 @@ fn main() {
 
     let artifacts = guest_target.join(TARGET).join("guest");
     let mut code = String::new();
+    // Statics, not consts: a const is copied into every crate that uses
+    // it, and the components are megabytes.
     code.push_str("/// Agents built into this binary: (name, component bytes).\n");
-    code.push_str("pub const ROSTER: &[(&str, &[u8])] = &[\n");
+    code.push_str("pub static ROSTER: &[(&str, &[u8])] = &[\n");
     for g in guests.iter().filter(|g| g.roster) {
         let path = artifacts.join(format!("{}.wasm", g.artifact));
         writeln!(
@@ -100,7 +104,7 @@ fn main() {
     }
     code.push_str("];\n\n");
     code.push_str("/// Shipped policies of the built-in agents: (agent, policies/<agent>.toml).\n");
-    code.push_str("pub const POLICIES: &[(&str, &str)] = &[\n");
+    code.push_str("pub static POLICIES: &[(&str, &str)] = &[\n");
     for g in guests.iter().filter(|g| g.roster) {
         let path = root.join("policies").join(format!("{}.toml", g.name));
         if path.exists() {
@@ -115,7 +119,7 @@ fn main() {
     }
     code.push_str("];\n\n");
     code.push_str("/// Test agents (from `tests/agents/`): (name, path of the built component).\n");
-    code.push_str("pub const TEST_AGENTS: &[(&str, &str)] = &[\n");
+    code.push_str("pub static TEST_AGENTS: &[(&str, &str)] = &[\n");
     for g in guests.iter().filter(|g| !g.roster) {
         let path = artifacts.join(format!("{}.wasm", g.artifact));
         writeln!(
