@@ -692,6 +692,64 @@ impl FileStore for Workspace {
 mod tests {
     use super::*;
 
+    /// Files on disk under `dir`: (regular files, their bytes, directories).
+    fn on_disk(dir: &Path) -> (u64, u64, u64) {
+        let (mut files, mut bytes, mut dirs) = (0, 0, 0);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                let (f, b, d) = on_disk(&entry.path());
+                (files, bytes, dirs) = (files + f, bytes + b, dirs + d + 1);
+            } else {
+                (files, bytes) = (files + 1, bytes + meta.len());
+            }
+        }
+        (files, bytes, dirs)
+    }
+
+    /// Writes of different files run at once (no lock is held across the
+    /// file work); the quotas still come out exact: as many writes succeed
+    /// as fit, the rest are refused, and the count matches the disk.
+    #[test]
+    fn concurrent_writes_of_different_files_keep_the_quotas_exact() {
+        for (max_bytes, max_files, fit) in [(10_000, 1_000, 10), (1 << 20, 7, 7)] {
+            let dir = tempfile::TempDir::new().unwrap();
+            let ws = std::sync::Arc::new(Workspace::open(dir.path()).unwrap());
+            let quota = Quota {
+                max_bytes,
+                max_files,
+                max_dirs: 100,
+                max_file_size: 1 << 20,
+            };
+            let start = std::sync::Arc::new(std::sync::Barrier::new(40));
+            let writers: Vec<_> = (0..40)
+                .map(|i| {
+                    let (ws, start) = (ws.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        ws.write(&format!("d{}/f{i}", i % 4), &[b'x'; 1000], quota)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+            let written = results.iter().filter(|r| r.is_ok()).count() as u64;
+            assert_eq!(written, fit, "{results:?}");
+            assert!(
+                results
+                    .iter()
+                    .all(|r| matches!(r, Ok(()) | Err(Error::QuotaExceeded(_)))),
+                "{results:?}"
+            );
+            let usage = ws.usage();
+            assert_eq!((usage.files, usage.bytes), (fit, fit * 1000));
+            let (files, bytes, dirs) = on_disk(dir.path());
+            assert_eq!((files, bytes, dirs), (usage.files, usage.bytes, usage.dirs));
+            // A fresh count of the sandbox agrees with the running one.
+            assert_eq!(Workspace::open(dir.path()).unwrap().usage(), usage);
+        }
+    }
+
     #[test]
     fn lexical_checks() {
         assert!(matches!(check_path("../x", false), Err(Error::Denied(_))));
