@@ -1,5 +1,5 @@
-//! Locks a panic cannot put out of use, and waiting for an answer that is
-//! usually microseconds away.
+//! Locks a panic cannot put out of use, waiting for an answer that is
+//! usually microseconds away, and blocking work kept off the async threads.
 //!
 //! A thread that panics while it holds a `std` lock poisons it, and every
 //! later `lock().unwrap()` panics too: one bug would take a whole project
@@ -39,4 +39,18 @@ pub(crate) async fn answer<T>(
             Err(_) => return rx.await,
         }
     }
+}
+
+/// Runs `work` (file or database calls) on tokio's blocking pool: a slow
+/// disk or a busy connection never holds up the async threads other tasks
+/// run on, nor a task's wall-time deadline. A task that ends meanwhile
+/// leaves the work to finish on its own. `what` names it in the error when
+/// the work panicked.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, crate::bindings::Error> + Send + 'static,
+) -> Result<T, crate::bindings::Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(crate::bindings::Error::Internal(format!("{what}: {e}"))))
 }

@@ -410,28 +410,30 @@ impl Llm {
         )))
     }
 
-    fn cached(&self, key: &str) -> Result<Option<ChatReply>, Error> {
-        self.db
-            .with(|c| {
-                c.query_row(
+    async fn cached(&self, key: &str) -> Result<Option<ChatReply>, Error> {
+        let (db, key) = (self.db.clone(), key.to_string());
+        crate::sync::blocking("the LLM cache", move || {
+            db.with(|c| {
+                c.prepare_cached(
                     "SELECT model, content, prompt_tokens, completion_tokens, truncated, estimated
                      FROM llm_cache WHERE key = ?1",
-                    params![key],
-                    |r| {
-                        Ok(ChatReply {
-                            model: r.get(0)?,
-                            content: r.get(1)?,
-                            prompt_tokens: r.get(2)?,
-                            completion_tokens: r.get(3)?,
-                            truncated: r.get(4)?,
-                            tokens_per_second: None,
-                            estimated: r.get(5)?,
-                        })
-                    },
-                )
+                )?
+                .query_row(params![key], |r| {
+                    Ok(ChatReply {
+                        model: r.get(0)?,
+                        content: r.get(1)?,
+                        prompt_tokens: r.get(2)?,
+                        completion_tokens: r.get(3)?,
+                        truncated: r.get(4)?,
+                        tokens_per_second: None,
+                        estimated: r.get(5)?,
+                    })
+                })
                 .optional()
             })
             .map_err(db_error)
+        })
+        .await
     }
 
     /// Chats with the model behind `ctx.role`. `budget_left` bounds a
@@ -465,9 +467,9 @@ impl Llm {
         }
         let key = self.cache_key(&chain, &messages, &opts);
         if let Some(key) = &key
-            && let Some(reply) = self.cached(key)?
+            && let Some(reply) = self.cached(key).await?
         {
-            self.record_usage(ctx, &reply, true, Duration::ZERO)?;
+            self.record_usage(ctx, &reply, true, Duration::ZERO).await?;
             return Ok(Answer {
                 reply,
                 cached: true,
@@ -510,7 +512,8 @@ impl Llm {
                 tokens += u64::from(reply.prompt_tokens) + u64::from(reply.completion_tokens);
                 *spent = tokens;
                 if let Some(problem) = check_json(validator.as_ref(), &reply.content) {
-                    self.record_usage(ctx, &reply, false, started.elapsed())?;
+                    self.record_usage(ctx, &reply, false, started.elapsed())
+                        .await?;
                     return Err(Error::Invalid(format!(
                         "the model's reply did not match the schema after one retry: {problem}"
                     )));
@@ -518,19 +521,23 @@ impl Llm {
             }
             reply.content = unfence(&reply.content).to_string();
         }
-        self.record_usage(ctx, &reply, false, started.elapsed())?;
-        if let Some(key) = &key
+        self.record_usage(ctx, &reply, false, started.elapsed())
+            .await?;
+        if let Some(key) = key
             && !reply.truncated
         {
-            self.db
-                .with(|c| {
-                    c.execute(
+            let (db, kept) = (self.db.clone(), reply.clone());
+            crate::sync::blocking("the LLM cache", move || {
+                db.with(|c| {
+                    c.prepare_cached(
                         "INSERT OR REPLACE INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, truncated, created, estimated)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%s','now'), ?7)",
-                        params![key, reply.model, reply.content, reply.prompt_tokens, reply.completion_tokens, reply.truncated, reply.estimated],
-                    )
+                    )?
+                    .execute(params![key, kept.model, kept.content, kept.prompt_tokens, kept.completion_tokens, kept.truncated, kept.estimated])
                 })
-                .map_err(db_error)?;
+                .map_err(db_error)
+            })
+            .await?;
         }
         Ok(Answer {
             reply,
@@ -538,7 +545,8 @@ impl Llm {
         })
     }
 
-    fn record_usage(
+    /// Records one call in the usage table (off the async threads).
+    async fn record_usage(
         &self,
         ctx: &CallContext<'_>,
         reply: &ChatReply,
@@ -550,30 +558,41 @@ impl Llm {
             .backend
             .as_ref()
             .map_or("none", |b| b.kind.name());
-        self.db
-            .with(|c| {
-                c.execute(
+        let db = self.db.clone();
+        let who = [ctx.project, ctx.tenant, ctx.agent, ctx.role].map(str::to_string);
+        let (model, prompt, completion) = (
+            reply.model.clone(),
+            reply.prompt_tokens,
+            reply.completion_tokens,
+        );
+        let (speed, estimated) = (reply.tokens_per_second, reply.estimated);
+        crate::sync::blocking("the LLM usage record", move || {
+            let [project, tenant, agent, role] = who;
+            db.with(|c| {
+                c.prepare_cached(
                     "INSERT INTO llm_usage (at, project, tenant, agent, role, model, backend, prompt_tokens,
                          completion_tokens, cached, duration_ms, tokens_per_second, estimated)
                      VALUES (strftime('%s','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        ctx.project,
-                        ctx.tenant,
-                        ctx.agent,
-                        ctx.role,
-                        reply.model,
-                        backend,
-                        reply.prompt_tokens,
-                        reply.completion_tokens,
-                        cached,
-                        took.as_millis() as i64,
-                        reply.tokens_per_second,
-                        reply.estimated
-                    ],
-                )
+                )?
+                .execute(params![
+                    project,
+                    tenant,
+                    agent,
+                    role,
+                    model,
+                    backend,
+                    prompt,
+                    completion,
+                    cached,
+                    took.as_millis() as i64,
+                    speed,
+                    estimated
+                ])
             })
-            .map_err(db_error)?;
-        Ok(())
+            .map_err(db_error)
+        })
+        .await
+        .map(drop)
     }
 
     /// Usage per (agent, role, model) of a project: calls, prompt and
@@ -693,8 +712,8 @@ mod tests {
         assert_eq!(usage_line(&[]), "0 calls, 0 tokens");
     }
 
-    #[test]
-    fn a_database_from_before_estimated_usage_is_migrated() {
+    #[tokio::test]
+    async fn a_database_from_before_estimated_usage_is_migrated() {
         let db = Database::open(None).unwrap();
         db.with(|c| {
             c.execute_batch(
@@ -715,7 +734,7 @@ mod tests {
         let llm = Llm::new(LlmConfig::default(), db.clone()).unwrap();
         let rows = llm.usage("p").unwrap();
         assert_eq!((rows[0].calls, rows[0].estimated), (1, 0), "{rows:?}");
-        assert!(!llm.cached("k").unwrap().unwrap().estimated);
+        assert!(!llm.cached("k").await.unwrap().unwrap().estimated);
         let ctx = CallContext {
             project: "p",
             tenant: "t",
@@ -725,6 +744,7 @@ mod tests {
         let mut reply = ChatReply::empty("m");
         reply.settle_usage(8, None, None);
         llm.record_usage(&ctx, &reply, false, Duration::ZERO)
+            .await
             .unwrap();
         assert_eq!(llm.usage("p").unwrap()[0].estimated, 1);
         // Opening it again changes nothing.

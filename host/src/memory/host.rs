@@ -7,16 +7,15 @@ use crate::bindings::nexus::agent::memory::{Hit, Host};
 use crate::policy::{MemoryGrant, Size};
 use crate::task::TaskState;
 
-/// Runs `f` on the knowledge base on tokio's blocking pool: SQLite waits
-/// for the disk and for the connection, and neither may hold up the async
-/// threads other tasks run on.
+/// Runs `f` on the knowledge base, off the async threads.
 async fn off_the_reactor<T: Send + 'static>(
     runtime: std::sync::Arc<crate::runtime::Runtime>,
     f: impl FnOnce(&dyn MemoryStore) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(move || f(runtime.services().memory.as_ref()))
-        .await
-        .map_err(|e| Error::Internal(format!("knowledge base: {e}")))?
+    crate::sync::blocking("knowledge base", move || {
+        f(runtime.services().memory.as_ref())
+    })
+    .await
 }
 
 impl TaskState {

@@ -10,19 +10,6 @@ use crate::bindings::nexus::agent::workspace::{Entry, EntryKind, Host};
 use crate::task::TaskState;
 use std::sync::Arc;
 
-/// Runs file work on tokio's blocking pool: the task's wall-time deadline
-/// keeps running whatever the file system does. A task that ends meanwhile
-/// leaves the work to finish and settle its quota on its own.
-async fn off_reactor<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-        Err(Error::Internal(format!(
-            "a workspace operation failed: {e}"
-        )))
-    })
-}
-
 impl TaskState {
     /// The project's workspace and this agent's grant for `path`, or
     /// `denied`.
@@ -85,7 +72,7 @@ impl Host for TaskState {
         let path = check_path(&path, false)?;
         let (ws, grant) = self.readable(&path)?;
         let read_max = grant.read_max;
-        off_reactor(move || ws.read(&path, read_max)).await
+        crate::sync::blocking("a workspace operation", move || ws.read(&path, read_max)).await
     }
 
     async fn read_text(&mut self, path: String) -> Result<String, Error> {
@@ -98,7 +85,10 @@ impl Host for TaskState {
         let path = check_path(&path, false)?;
         let (ws, grant) = self.writable(&path)?;
         let quota = Quota::of(grant);
-        off_reactor(move || ws.write(&path, &contents, quota)).await
+        crate::sync::blocking("a workspace operation", move || {
+            ws.write(&path, &contents, quota)
+        })
+        .await
     }
 
     async fn list(&mut self, dir: String, recursive: bool) -> Result<Vec<Entry>, Error> {
@@ -108,7 +98,10 @@ impl Host for TaskState {
             return Err(Error::Denied("workspace.read grants nothing".into()));
         }
         let max_depth = grant.max_depth;
-        let mut out = off_reactor(move || ws.list(&dir, recursive, max_depth, LIST_LIMIT)).await?;
+        let mut out = crate::sync::blocking("a workspace operation", move || {
+            ws.list(&dir, recursive, max_depth, LIST_LIMIT)
+        })
+        .await?;
         // Directories are shown so an agent can find its way; files only
         // where the read grant reaches.
         out.retain(|e| e.kind == EntryKind::Directory || grant.read.is_match(&e.path));
@@ -118,12 +111,12 @@ impl Host for TaskState {
     async fn remove(&mut self, path: String) -> Result<(), Error> {
         let path = check_path(&path, false)?;
         let (ws, _) = self.writable(&path)?;
-        off_reactor(move || ws.remove(&path)).await
+        crate::sync::blocking("a workspace operation", move || ws.remove(&path)).await
     }
 
     async fn exists(&mut self, path: String) -> Result<bool, Error> {
         let path = check_path(&path, false)?;
         let (ws, _) = self.readable(&path)?;
-        off_reactor(move || ws.exists(&path)).await
+        crate::sync::blocking("a workspace operation", move || ws.exists(&path)).await
     }
 }
