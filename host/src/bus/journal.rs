@@ -69,6 +69,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+/// The journal's schema, step by step (see [`crate::db::migrate`]).
+const STEPS: &[crate::db::Step] = &[
+    |c| c.execute_batch(SCHEMA),
+    // Journals written before messages kept their size get the column;
+    // their rows are measured when first counted.
+    |c| crate::db::add_column(c, "messages", "bytes", "INTEGER"),
+    |c| crate::db::add_column(c, "dead_letters", "bytes", "INTEGER"),
+];
+
 impl Journal {
     /// Opens (creating) the journal in the database at `path` (`None`: in
     /// memory). With `retention`, handled and dead messages older than it
@@ -83,26 +92,8 @@ impl Journal {
         max_project_bytes: u64,
     ) -> Result<Journal, BrokerError> {
         let open = || -> rusqlite::Result<Connection> {
-            let conn = match path {
-                Some(p) => Connection::open(p)?,
-                None => Connection::open_in_memory()?,
-            };
-            conn.busy_timeout(Duration::from_secs(10))?;
-            conn.pragma_update(None, "journal_mode", "wal")?;
-            conn.pragma_update(None, "synchronous", "full")?;
-            conn.execute_batch(SCHEMA)?;
-            // Journals written before messages kept their size get the
-            // column; their rows are measured when first counted.
-            for table in ["messages", "dead_letters"] {
-                let has_bytes = conn
-                    .prepare(&format!(
-                        "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'bytes'"
-                    ))?
-                    .exists([])?;
-                if !has_bytes {
-                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN bytes INTEGER"))?;
-                }
-            }
+            let conn = crate::db::connect(path)?;
+            crate::db::migrate(&conn, "journal", STEPS)?;
             if let Some(age) = retention {
                 let pruned = prune(&conn, now() - age.as_secs() as i64)?;
                 if pruned > 0 {

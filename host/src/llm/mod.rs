@@ -95,35 +95,11 @@ fn unfence(text: &str) -> &str {
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
 
-/// Adds `column` to `table` in a database created before it existed.
-fn add_column(
-    c: &rusqlite::Connection,
-    table: &str,
-    column: &str,
-    declaration: &str,
-) -> rusqlite::Result<()> {
-    let present: bool = c.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
-        params![table, column],
-        |r| r.get(0),
-    )?;
-    if present {
-        return Ok(());
-    }
-    match c.execute_batch(&format!(
-        "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
-    )) {
-        // Another process opening the same database added it first.
-        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
-        other => other,
-    }
-}
-
-impl Llm {
-    pub fn new(config: LlmConfig, db: Arc<Database>) -> anyhow::Result<Llm> {
-        db.with(|c| {
-            c.execute_batch(
-                "CREATE TABLE IF NOT EXISTS llm_usage (
+/// The LLM records' schema, step by step (see [`crate::db::migrate`]).
+const STEPS: &[crate::db::Step] = &[
+    |c| {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS llm_usage (
                      at INTEGER NOT NULL, project TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT NOT NULL,
                      role TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
                      prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
@@ -135,12 +111,17 @@ impl Llm {
                      prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
                      truncated INTEGER NOT NULL, created INTEGER NOT NULL,
                      estimated INTEGER NOT NULL DEFAULT 0);",
-            )?;
-            // `estimated` came later: databases from before get the column,
-            // their rows count as reported usage.
-            add_column(c, "llm_usage", "estimated", "INTEGER NOT NULL DEFAULT 0")?;
-            add_column(c, "llm_cache", "estimated", "INTEGER NOT NULL DEFAULT 0")
-        })?;
+        )
+    },
+    // `estimated` came later: databases from before get the column, their
+    // rows count as reported usage.
+    |c| crate::db::add_column(c, "llm_usage", "estimated", "INTEGER NOT NULL DEFAULT 0"),
+    |c| crate::db::add_column(c, "llm_cache", "estimated", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+impl Llm {
+    pub fn new(config: LlmConfig, db: Arc<Database>) -> anyhow::Result<Llm> {
+        db.with(|c| crate::db::migrate(c, "llm", STEPS))?;
         // The HTTP client (and its TLS roots, milliseconds to load) exists
         // only when there is a backend to talk to.
         let backend = match config.backend.as_ref() {

@@ -13,21 +13,10 @@ use std::sync::Arc;
 /// Most hits one recall returns.
 pub const MAX_HITS: u32 = 100;
 
-/// SQLite-backed knowledge base.
-pub struct SqliteMemory {
-    db: Arc<Database>,
-    bounds: MemoryConfig,
-}
-
-fn db_error(e: rusqlite::Error) -> Error {
-    Error::Internal(format!("knowledge base: {e}"))
-}
-
-impl SqliteMemory {
-    /// Creates the store's tables when they are missing.
-    pub fn open(db: Arc<Database>, bounds: MemoryConfig) -> rusqlite::Result<SqliteMemory> {
-        db.with(|c| c.execute_batch(
-            "CREATE TABLE IF NOT EXISTS memory (
+/// The knowledge base's schema, step by step (see [`crate::db::migrate`]).
+const STEPS: &[crate::db::Step] = &[|c| {
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS memory (
                  tenant TEXT NOT NULL, key TEXT NOT NULL, text TEXT NOT NULL, tags TEXT NOT NULL,
                  agent TEXT NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (tenant, key));
              CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(
@@ -41,7 +30,23 @@ impl SqliteMemory {
                  INSERT INTO memory_fts(rowid, text, tags) VALUES (new.rowid, new.text, new.tags); END;
              CREATE TABLE IF NOT EXISTS memory_usage (
                  tenant TEXT PRIMARY KEY, entries INTEGER NOT NULL, bytes INTEGER NOT NULL);",
-        ))?;
+    )
+}];
+
+/// SQLite-backed knowledge base.
+pub struct SqliteMemory {
+    db: Arc<Database>,
+    bounds: MemoryConfig,
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("knowledge base: {e}"))
+}
+
+impl SqliteMemory {
+    /// Creates the store's tables when they are missing.
+    pub fn open(db: Arc<Database>, bounds: MemoryConfig) -> rusqlite::Result<SqliteMemory> {
+        db.with(|c| crate::db::migrate(c, "memory", STEPS))?;
         Ok(SqliteMemory { db, bounds })
     }
 }
