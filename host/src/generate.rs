@@ -321,10 +321,6 @@ pub struct Request {
     pub restart: bool,
 }
 
-fn journal_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::new(Exit::TaskFailed, format!("the journal: {e}"))
-}
-
 /// `nexus generate`: analyses the request (unless named), records the
 /// project's setup, and runs the orchestrator. An earlier run of the same
 /// project that was interrupted is continued rather than repeated, unless
@@ -398,7 +394,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
                 .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?
         };
         if let Some(g) = previous.and_then(|s| s.generation) {
-            let state = journal.state(&g.root).await.map_err(journal_failure)?;
+            let state = journal.state(&g.root).await?;
             if !restart && state == Some(State::Pending) {
                 if g.description != description {
                     return Err(Failure::new(
@@ -417,8 +413,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
             // into this one.
             let left = journal
                 .abandon(&id, "abandoned: the project was generated again")
-                .await
-                .map_err(journal_failure)?;
+                .await?;
             if left > 0 {
                 tracing::info!(project = %id, left, "gave up the undone messages of an earlier run");
             }

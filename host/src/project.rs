@@ -154,7 +154,7 @@ impl Project {
         self.bus_config().message_timeout.max(wall)
     }
 
-    fn journal(&self) -> Option<&dyn Broker> {
+    fn broker(&self) -> Option<&dyn Broker> {
         self.runtime.broker.as_deref()
     }
 
@@ -317,7 +317,7 @@ impl Project {
             .entry(message.id.clone())
             .or_default()
             .push(done_tx);
-        if let Some(journal) = self.journal() {
+        if let Some(journal) = self.broker() {
             let existing = journal.enqueue(&message).await.map_err(|e| {
                 let error = match e {
                     BrokerError::Full(why) => Error::QuotaExceeded(why),
@@ -347,7 +347,7 @@ impl Project {
         }
         let id = message.id.clone();
         if tx.try_send(message).is_err() {
-            if let Some(journal) = self.journal() {
+            if let Some(journal) = self.broker() {
                 let _ = journal.forget(&id).await;
             }
             self.waiters.lock().recover().remove(&id);
@@ -367,7 +367,7 @@ impl Project {
     /// not done (after the host was killed), and waits until each is handled
     /// or has failed for good.
     pub async fn resume(self: &Arc<Self>) -> Result<Resumed, TaskFailure> {
-        let Some(journal) = self.journal() else {
+        let Some(journal) = self.broker() else {
             return Ok(Resumed::default());
         };
         let pending = journal
@@ -437,7 +437,7 @@ impl Project {
     /// agent's worker slot is free, so journal writes of finished tasks
     /// commit together while the next tasks run.
     async fn finish(self: &Arc<Self>, message: Message, result: Result<Outcome, TaskFailure>) {
-        let journal = self.journal();
+        let journal = self.broker();
         match result {
             Ok(outcome) => {
                 if let Some(j) = journal {

@@ -30,7 +30,7 @@ enum Op {
     Forget(String, Reply<()>),
     Pending(String, Reply<Vec<Message>>),
     History(String, u32, Reply<Vec<Entry>>),
-    DeadLetters(String, Reply<Vec<(String, String, u32, String)>>),
+    DeadLetters(String, Reply<Vec<DeadLetter>>),
     Setting(String, Option<String>, Reply<Option<String>>),
     State(String, Reply<Option<State>>),
     Abandon(String, String, Reply<usize>),
@@ -122,94 +122,6 @@ impl Journal {
             .await
             .map_err(|_| BrokerError::Stopped);
         answer?.map_err(BrokerError::from_db)
-    }
-
-    /// Writes a new message; when one with the same id exists, writes
-    /// nothing and returns its state. Answers as soon as the row is written
-    /// in the open transaction, before it commits: delivery need not wait
-    /// for the disk, and since operations commit in the order they are
-    /// given, the message's `done` (and everything that follows from it)
-    /// commits with it or after it. A message lost with a failed commit is
-    /// sent again by its sender, which then has not finished either.
-    pub async fn insert(&self, m: &Message) -> Result<Option<State>, BrokerError> {
-        self.call(|r| Op::Insert(m.clone(), r)).await
-    }
-
-    /// Marks a message handled, keeping its reply; returns once that is
-    /// committed.
-    pub async fn done(&self, id: &str, reply: &str) -> Result<(), BrokerError> {
-        self.call(|r| Op::Done(id.into(), reply.into(), r)).await
-    }
-
-    /// [`Journal::done`] without waiting for the commit. Operations are
-    /// written in the order they are given, so whatever a task does after
-    /// it learns this reply (its own messages, its own `done`) commits in
-    /// the same transaction or a later one: after a crash, either the reply
-    /// is in the journal or the task that read it runs again. A failure to
-    /// write it is logged.
-    pub fn done_in_order(&self, id: &str, reply: String) -> Result<(), BrokerError> {
-        let (tx, _) = oneshot::channel();
-        self.ops
-            .send(Op::Done(id.into(), reply, tx))
-            .map_err(|_| BrokerError::Stopped)
-    }
-
-    /// Records a failed delivery that will be tried again.
-    pub async fn retry(&self, id: &str, attempt: u32, error: &str) -> Result<(), BrokerError> {
-        self.call(|r| Op::Retry(id.into(), attempt, error.into(), r))
-            .await
-    }
-
-    /// Marks a message failed for good and, with `keep`, copies it to the
-    /// dead-letter queue.
-    pub async fn dead(&self, id: &str, error: &str, keep: bool) -> Result<(), BrokerError> {
-        self.call(|r| Op::Dead(id.into(), error.into(), keep, r))
-            .await
-    }
-
-    /// Removes a message that was never delivered (its mailbox was full).
-    pub async fn forget(&self, id: &str) -> Result<(), BrokerError> {
-        self.call(|r| Op::Forget(id.into(), r)).await
-    }
-
-    /// Messages of `project` not yet done, oldest first.
-    pub async fn pending(&self, project: &str) -> Result<Vec<Message>, BrokerError> {
-        self.call(|r| Op::Pending(project.into(), r)).await
-    }
-
-    /// The newest `limit` messages of `project`, oldest first.
-    pub async fn history(&self, project: &str, limit: u32) -> Result<Vec<Entry>, BrokerError> {
-        self.call(|r| Op::History(project.into(), limit, r)).await
-    }
-
-    /// The dead letters of `project`: (id, recipient, attempts, error).
-    pub async fn dead_letters(
-        &self,
-        project: &str,
-    ) -> Result<Vec<(String, String, u32, String)>, BrokerError> {
-        self.call(|r| Op::DeadLetters(project.into(), r)).await
-    }
-
-    /// Where the message `id` stands, if the journal has it.
-    pub async fn state(&self, id: &str) -> Result<Option<State>, BrokerError> {
-        self.call(|r| Op::State(id.into(), r)).await
-    }
-
-    /// Gives up on every message of `project` not yet done, with `reason`,
-    /// so that no later `resume` delivers them; returns how many there were.
-    pub async fn abandon(&self, project: &str, reason: &str) -> Result<usize, BrokerError> {
-        self.call(|r| Op::Abandon(project.into(), reason.into(), r))
-            .await
-    }
-
-    /// Reads (`value: None`) or writes a setting; returns the stored value.
-    pub async fn setting(
-        &self,
-        key: &str,
-        value: Option<&str>,
-    ) -> Result<Option<String>, BrokerError> {
-        self.call(|r| Op::Setting(key.into(), value.map(str::to_string), r))
-            .await
     }
 }
 
@@ -654,14 +566,25 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
 }
 
 impl Broker for Journal {
+    /// Answers as soon as the row is written in the open transaction,
+    /// before it commits: delivery need not wait for the disk. Operations
+    /// commit in the order they are given, so the message's ack (and
+    /// everything that follows from it) commits with it or after it; a
+    /// message lost with a failed commit is sent again by its sender, which
+    /// then has not finished either.
     fn enqueue<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<Option<State>, BrokerError>> {
-        Box::pin(self.insert(m))
+        Box::pin(self.call(|r| Op::Insert(m.clone(), r)))
     }
     fn ack<'a>(&'a self, id: &'a str, reply: &'a str) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(self.done(id, reply))
+        Box::pin(self.call(|r| Op::Done(id.into(), reply.into(), r)))
     }
+    /// Nobody waits for the answer; a failure to write is logged by the
+    /// journal thread.
     fn ack_in_order(&self, id: &str, reply: String) -> Result<(), BrokerError> {
-        self.done_in_order(id, reply)
+        let (tx, _) = oneshot::channel();
+        self.ops
+            .send(Op::Done(id.into(), reply, tx))
+            .map_err(|_| BrokerError::Stopped)
     }
     fn nack<'a>(
         &'a self,
@@ -669,7 +592,7 @@ impl Broker for Journal {
         attempt: u32,
         error: &'a str,
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(self.retry(id, attempt, error))
+        Box::pin(self.call(move |r| Op::Retry(id.into(), attempt, error.into(), r)))
     }
     fn dead<'a>(
         &'a self,
@@ -677,52 +600,53 @@ impl Broker for Journal {
         error: &'a str,
         keep: bool,
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(Journal::dead(self, id, error, keep))
+        Box::pin(self.call(move |r| Op::Dead(id.into(), error.into(), keep, r)))
     }
     fn forget<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), BrokerError>> {
-        Box::pin(Journal::forget(self, id))
+        Box::pin(self.call(|r| Op::Forget(id.into(), r)))
     }
     fn undelivered<'a>(
         &'a self,
         project: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Message>, BrokerError>> {
-        Box::pin(self.pending(project))
+        Box::pin(self.call(|r| Op::Pending(project.into(), r)))
     }
     fn history<'a>(
         &'a self,
         project: &'a str,
         limit: u32,
     ) -> BoxFuture<'a, Result<Vec<Entry>, BrokerError>> {
-        Box::pin(Journal::history(self, project, limit))
+        Box::pin(self.call(move |r| Op::History(project.into(), limit, r)))
     }
     fn dead_letters<'a>(
         &'a self,
         project: &'a str,
     ) -> BoxFuture<'a, Result<Vec<DeadLetter>, BrokerError>> {
-        Box::pin(Journal::dead_letters(self, project))
+        Box::pin(self.call(|r| Op::DeadLetters(project.into(), r)))
     }
     fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<State>, BrokerError>> {
-        Box::pin(Journal::state(self, id))
+        Box::pin(self.call(|r| Op::State(id.into(), r)))
     }
     fn abandon<'a>(
         &'a self,
         project: &'a str,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, BrokerError>> {
-        Box::pin(Journal::abandon(self, project, reason))
+        Box::pin(self.call(|r| Op::Abandon(project.into(), reason.into(), r)))
     }
     fn setting<'a>(
         &'a self,
         key: &'a str,
         value: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<String>, BrokerError>> {
-        Box::pin(Journal::setting(self, key, value))
+        Box::pin(self.call(move |r| Op::Setting(key.into(), value.map(str::to_string), r)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::Broker;
 
     fn message(id: &str) -> Message {
         Message {
@@ -744,10 +668,10 @@ mod tests {
         {
             let j = Journal::open(Some(&db), None, u64::MAX).unwrap();
             for id in ["old-done", "new-done", "old-pending"] {
-                j.insert(&message(id)).await.unwrap();
+                j.enqueue(&message(id)).await.unwrap();
             }
-            j.done("old-done", "{}").await.unwrap();
-            j.done("new-done", "{}").await.unwrap();
+            j.ack("old-done", "{}").await.unwrap();
+            j.ack("new-done", "{}").await.unwrap();
         }
         let c = Connection::open(&db).unwrap();
         c.busy_timeout(Duration::from_secs(10)).unwrap();
@@ -783,8 +707,8 @@ mod tests {
         // Handled messages make room for new ones, oldest first.
         for i in 0..100 {
             let id = format!("m{i}");
-            j.insert(&sized(&id, 1000)).await.unwrap();
-            j.done(&id, "{}").await.unwrap();
+            j.enqueue(&sized(&id, 1000)).await.unwrap();
+            j.ack(&id, "{}").await.unwrap();
         }
         let left = j.history("p", 1000).await.unwrap();
         assert!(left.len() <= 10 && left.len() >= 8, "{}", left.len());
@@ -794,7 +718,7 @@ mod tests {
         // one is refused.
         let mut accepted = 0;
         let err = loop {
-            match j.insert(&sized(&format!("p{accepted}"), 1000)).await {
+            match j.enqueue(&sized(&format!("p{accepted}"), 1000)).await {
                 Ok(_) => accepted += 1,
                 Err(e) => break e,
             }
@@ -803,11 +727,11 @@ mod tests {
         assert!(matches!(err, BrokerError::Full(_)), "{err}");
         assert!(err.to_string().contains("holds at most"), "{err}");
         assert!(accepted >= 9, "{accepted}");
-        assert_eq!(j.pending("p").await.unwrap().len(), accepted);
+        assert_eq!(j.undelivered("p").await.unwrap().len(), accepted);
         // Another project has its own share.
         let mut other = sized("q0", 1000);
         other.project = "q".into();
-        j.insert(&other).await.unwrap();
+        j.enqueue(&other).await.unwrap();
     }
 
     #[tokio::test]
@@ -817,13 +741,13 @@ mod tests {
         {
             let j = Journal::open(Some(&db), None, 5_000).unwrap();
             for i in 0..4 {
-                j.insert(&sized(&format!("a{i}"), 1000)).await.unwrap();
+                j.enqueue(&sized(&format!("a{i}"), 1000)).await.unwrap();
             }
         }
         let j = Journal::open(Some(&db), None, 5_000).unwrap();
-        j.insert(&sized("a4", 1000)).await.unwrap();
+        j.enqueue(&sized("a4", 1000)).await.unwrap();
         assert!(matches!(
-            j.insert(&sized("a5", 1000)).await,
+            j.enqueue(&sized("a5", 1000)).await,
             Err(BrokerError::Full(_))
         ));
     }

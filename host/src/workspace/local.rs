@@ -362,49 +362,6 @@ impl Workspace {
         }
     }
 
-    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
-        let (dirs, name) = split(path);
-        let chain = self.walk(&dirs, None)?;
-        let parent = self.last(&chain);
-        let mut opts = OpenOptions::new();
-        opts.read(true)
-            .follow(FollowSymlinks::No)
-            .custom_flags(NONBLOCK);
-        let file = parent
-            .open_with(name, &opts)
-            .map_err(|e| refusal(parent, name, path, e, false))?;
-        // Everything below is about the file opened, not about whatever the
-        // path names by now.
-        let meta = file.metadata().map_err(|e| io_error(path, e))?;
-        regular_file(path, &meta)?;
-        if meta.nlink() > 1 {
-            return Err(Error::Denied(format!(
-                "`{}` has other hard links; the workspace reads only files it alone holds",
-                path.escape_debug()
-            )));
-        }
-        let too_big = |size: u64| {
-            Error::QuotaExceeded(format!(
-                "`{}` is {}; the read limit (workspace.read_max) is {}",
-                path.escape_debug(),
-                Size(size),
-                Size(read_max)
-            ))
-        };
-        if meta.len() > read_max {
-            return Err(too_big(meta.len()));
-        }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        // A file that grows meanwhile is read to one byte past the limit.
-        file.take(read_max.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| io_error(path, e))?;
-        if buf.len() as u64 > read_max {
-            return Err(too_big(buf.len() as u64));
-        }
-        Ok(buf)
-    }
-
     /// The size of the file `path` names now (`None` if nothing), refusing
     /// links, directories and other kinds of files.
     fn replaced(&self, dirs: &[&str], name: &str, path: &str) -> Result<Option<u64>, Error> {
@@ -467,6 +424,140 @@ impl Workspace {
         if r.new_file {
             usage.files = usage.files.saturating_sub(1);
         }
+    }
+}
+
+/// Writes `contents` to a temporary file in `parent` and renames it to
+/// `name` there; the temporary file is removed if anything fails.
+fn replace(parent: &Dir, name: &str, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4());
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true).follow(FollowSymlinks::No);
+    let mut file = parent.open_with(&tmp, &opts)?;
+    let result = (|| {
+        file.write_all(contents)?;
+        file.sync_data()?;
+        parent.rename(&tmp, parent, name)
+    })();
+    if result.is_err() {
+        let _ = parent.remove_file(&tmp);
+    }
+    result
+}
+
+/// How a `list` call walks.
+struct Listing {
+    recursive: bool,
+    max_depth: u64,
+    limit: usize,
+}
+
+impl Listing {
+    /// Lists the entries of `handle`, the directory at `path`, `depth`
+    /// components below the root.
+    fn list(
+        &self,
+        handle: &Dir,
+        path: &str,
+        depth: u64,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), Error> {
+        // Its entries would be deeper than any path an agent may name.
+        if depth >= self.max_depth {
+            return Ok(());
+        }
+        let entries = handle.entries().map_err(|e| io_error(path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(path, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}/{name}")
+            };
+            let ft = match entry.file_type() {
+                Ok(ft) => ft,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&child, e)),
+            };
+            if out.len() >= self.limit {
+                return Err(Error::QuotaExceeded(format!(
+                    "listing has more than {} entries",
+                    self.limit
+                )));
+            }
+            if ft.is_dir() {
+                out.push(Entry {
+                    path: child.clone(),
+                    kind: EntryKind::Directory,
+                    size: 0,
+                });
+                if self.recursive {
+                    match handle.open_dir_nofollow(&name) {
+                        Ok(sub) => self.list(&sub, &child, depth + 1, out)?,
+                        // Removed meanwhile.
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(refusal(handle, &name, &child, e, true)),
+                    }
+                }
+            } else if ft.is_file() {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(Entry {
+                    path: child,
+                    kind: EntryKind::File,
+                    size,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FileStore for Workspace {
+    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
+        let (dirs, name) = split(path);
+        let chain = self.walk(&dirs, None)?;
+        let parent = self.last(&chain);
+        let mut opts = OpenOptions::new();
+        opts.read(true)
+            .follow(FollowSymlinks::No)
+            .custom_flags(NONBLOCK);
+        let file = parent
+            .open_with(name, &opts)
+            .map_err(|e| refusal(parent, name, path, e, false))?;
+        // Everything below is about the file opened, not about whatever the
+        // path names by now.
+        let meta = file.metadata().map_err(|e| io_error(path, e))?;
+        regular_file(path, &meta)?;
+        if meta.nlink() > 1 {
+            return Err(Error::Denied(format!(
+                "`{}` has other hard links; the workspace reads only files it alone holds",
+                path.escape_debug()
+            )));
+        }
+        let too_big = |size: u64| {
+            Error::QuotaExceeded(format!(
+                "`{}` is {}; the read limit (workspace.read_max) is {}",
+                path.escape_debug(),
+                Size(size),
+                Size(read_max)
+            ))
+        };
+        if meta.len() > read_max {
+            return Err(too_big(meta.len()));
+        }
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        // A file that grows meanwhile is read to one byte past the limit.
+        file.take(read_max.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| io_error(path, e))?;
+        if buf.len() as u64 > read_max {
+            return Err(too_big(buf.len() as u64));
+        }
+        Ok(buf)
     }
 
     fn write(&self, path: &str, contents: &[u8], q: Quota) -> Result<(), Error> {
@@ -570,119 +661,7 @@ impl Workspace {
         at.list(self.last(&chain), dir, dirs.len() as u64, &mut out)?;
         Ok(out)
     }
-}
 
-/// Writes `contents` to a temporary file in `parent` and renames it to
-/// `name` there; the temporary file is removed if anything fails.
-fn replace(parent: &Dir, name: &str, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4());
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true).follow(FollowSymlinks::No);
-    let mut file = parent.open_with(&tmp, &opts)?;
-    let result = (|| {
-        file.write_all(contents)?;
-        file.sync_data()?;
-        parent.rename(&tmp, parent, name)
-    })();
-    if result.is_err() {
-        let _ = parent.remove_file(&tmp);
-    }
-    result
-}
-
-/// How a `list` call walks.
-struct Listing {
-    recursive: bool,
-    max_depth: u64,
-    limit: usize,
-}
-
-impl Listing {
-    /// Lists the entries of `handle`, the directory at `path`, `depth`
-    /// components below the root.
-    fn list(
-        &self,
-        handle: &Dir,
-        path: &str,
-        depth: u64,
-        out: &mut Vec<Entry>,
-    ) -> Result<(), Error> {
-        // Its entries would be deeper than any path an agent may name.
-        if depth >= self.max_depth {
-            return Ok(());
-        }
-        let entries = handle.entries().map_err(|e| io_error(path, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error(path, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(TMP_PREFIX) {
-                continue;
-            }
-            let child = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}/{name}")
-            };
-            let ft = match entry.file_type() {
-                Ok(ft) => ft,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_error(&child, e)),
-            };
-            if out.len() >= self.limit {
-                return Err(Error::QuotaExceeded(format!(
-                    "listing has more than {} entries",
-                    self.limit
-                )));
-            }
-            if ft.is_dir() {
-                out.push(Entry {
-                    path: child.clone(),
-                    kind: EntryKind::Directory,
-                    size: 0,
-                });
-                if self.recursive {
-                    match handle.open_dir_nofollow(&name) {
-                        Ok(sub) => self.list(&sub, &child, depth + 1, out)?,
-                        // Removed meanwhile.
-                        Err(e) if e.kind() == ErrorKind::NotFound => {}
-                        Err(e) => return Err(refusal(handle, &name, &child, e, true)),
-                    }
-                }
-            } else if ft.is_file() {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                out.push(Entry {
-                    path: child,
-                    kind: EntryKind::File,
-                    size,
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-impl FileStore for Workspace {
-    fn read(&self, path: &str, read_max: u64) -> Result<Vec<u8>, Error> {
-        Workspace::read(self, path, read_max)
-    }
-    fn write(&self, path: &str, contents: &[u8], quota: Quota) -> Result<(), Error> {
-        Workspace::write(self, path, contents, quota)
-    }
-    fn remove(&self, path: &str) -> Result<(), Error> {
-        Workspace::remove(self, path)
-    }
-    fn exists(&self, path: &str) -> Result<bool, Error> {
-        Workspace::exists(self, path)
-    }
-    fn list(
-        &self,
-        dir: &str,
-        recursive: bool,
-        max_depth: u64,
-        limit: usize,
-    ) -> Result<Vec<Entry>, Error> {
-        Workspace::list(self, dir, recursive, max_depth, limit)
-    }
     fn usage(&self) -> Usage {
         Workspace::usage(self)
     }
