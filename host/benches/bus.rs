@@ -12,6 +12,10 @@ use std::path::Path;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
+// The allocator of the `nexus` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MESSAGES: u64 = 20_000;
 const IN_FLIGHT: usize = 64;
 

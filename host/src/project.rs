@@ -266,12 +266,7 @@ impl Project {
             depth: 0,
             attempt: 0,
         };
-        let rx = self.dispatch(message).await?;
-        rx.await.unwrap_or_else(|_| {
-            Err(TaskFailure::Refused(Error::Unavailable(
-                "the project was closed".into(),
-            )))
-        })
+        self.ask(message).await
     }
 
     /// Delivers a message and waits at most `timeout` for its outcome. On
@@ -281,14 +276,21 @@ impl Project {
         message: Message,
         timeout: Duration,
     ) -> Result<Outcome, TaskFailure> {
+        tokio::time::timeout(timeout, self.ask(message))
+            .await
+            .unwrap_or(Err(TaskFailure::Refused(Error::Timeout)))
+    }
+
+    /// Delivers a message and waits for its outcome, for a caller that
+    /// bounds the wait itself (a fan-out waits for all its requests under
+    /// one deadline).
+    pub(crate) async fn ask(self: &Arc<Self>, message: Message) -> Result<Outcome, TaskFailure> {
         let rx = self.dispatch(message).await?;
-        match tokio::time::timeout(timeout, rx).await {
-            Err(_) => Err(TaskFailure::Refused(Error::Timeout)),
-            Ok(Err(_)) => Err(TaskFailure::Refused(Error::Unavailable(
+        rx.await.unwrap_or_else(|_| {
+            Err(TaskFailure::Refused(Error::Unavailable(
                 "the project was closed".into(),
-            ))),
-            Ok(Ok(result)) => result,
-        }
+            )))
+        })
     }
 
     /// Journals a message and puts it in its recipient's mailbox; the

@@ -208,9 +208,9 @@ impl Host for TaskState {
                 Err(e) => results[i] = Some(Err(RequestError::Host(e))),
                 Ok(project) => {
                     let message = self.message(&r.to, &r.kind, r.payload);
-                    let timeout = self.timeout(timeout_ms, &r.to);
+                    // Bounded by the fan-out's deadline below.
                     running.push(async move {
-                        let result = match project.request(message, timeout).await {
+                        let result = match project.ask(message).await {
                             Ok(outcome) => Ok(reply(r.to, outcome)),
                             Err(f) => Err(to_request_error(f)),
                         };

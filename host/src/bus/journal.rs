@@ -2,18 +2,22 @@
 //! delivered and marked done when its handler returns, so a host that was
 //! killed can deliver again what was not done.
 //!
-//! One thread owns a SQLite connection (WAL, `synchronous = FULL`) and runs
-//! every operation. Operations that queue up while a transaction commits are
-//! written together in the next one (group commit), so durability costs one
-//! fsync per batch rather than one per message. The journal is also the
-//! history (`nexus messages`) and the dead-letter queue.
+//! One thread owns a SQLite connection (WAL) and runs every operation.
+//! Operations that queue up while a transaction commits are written
+//! together in the next one (group commit). A second thread makes commits
+//! durable: it fsyncs the write-ahead log after each commit, and only then
+//! is any operation of that commit acknowledged. That is what
+//! `synchronous = FULL` does, without the writer waiting for the disk: the
+//! next batch is written while the last one is synced, and one fsync covers
+//! every commit made meanwhile. The journal is also the history
+//! (`nexus messages`) and the dead-letter queue.
 
 use super::backend::{Broker, BrokerError, DeadLetter, Entry, Message, State};
 use crate::sync::LINGER;
 use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -103,6 +107,28 @@ impl Journal {
             Ok(conn)
         };
         let conn = open().map_err(BrokerError::from_db)?;
+        let wal: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .map_err(BrokerError::from_db)?;
+        let durable = match path {
+            // Commits are synced by the syncer thread instead (see above).
+            Some(path) if wal.eq_ignore_ascii_case("wal") => {
+                conn.pragma_update(None, "synchronous", "normal")
+                    .map_err(BrokerError::from_db)?;
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                let wal = PathBuf::from(wal);
+                let (tx, rx) = mpsc::channel::<Vec<Ack>>();
+                std::thread::Builder::new()
+                    .name("nexus-journal-sync".into())
+                    .spawn(move || sync_commits(&wal, &rx))
+                    .map_err(|_| BrokerError::Stopped)?;
+                Durable::Synced(tx)
+            }
+            // In memory, or a file system without WAL: the commit itself
+            // is as durable as it gets (`synchronous = FULL`).
+            _ => Durable::AtCommit,
+        };
         let (tx, rx) = mpsc::channel::<Op>();
         let budget = Budget {
             limit: max_project_bytes,
@@ -110,7 +136,7 @@ impl Journal {
         };
         std::thread::Builder::new()
             .name("nexus-journal".into())
-            .spawn(move || run(conn, rx, budget))
+            .spawn(move || run(conn, rx, budget, durable))
             .map_err(|_| BrokerError::Stopped)?;
         Ok(Journal { ops: tx })
     }
@@ -247,7 +273,46 @@ fn next(rx: &mpsc::Receiver<Op>) -> Option<Op> {
     }
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget) {
+/// Where a committed batch's acknowledgements go.
+enum Durable {
+    /// To the syncer thread, which acknowledges them once the write-ahead
+    /// log is on disk.
+    Synced(mpsc::Sender<Vec<Ack>>),
+    /// Acknowledged when the commit returns.
+    AtCommit,
+}
+
+/// The syncer: fsyncs the write-ahead log, then acknowledges every batch
+/// committed before the fsync began. SQLite (at `synchronous = NORMAL`)
+/// syncs the log itself before a checkpoint copies it into the database,
+/// and the database after; a commit that is acknowledged is on disk either
+/// way. The log's frames carry a running checksum, so a crash keeps a
+/// prefix of the commits: operations stay in the order they were given.
+fn sync_commits(wal: &Path, rx: &mpsc::Receiver<Vec<Ack>>) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(mut acks) = rx.recv() {
+        while let Ok(more) = rx.try_recv() {
+            acks.extend(more);
+        }
+        let synced = (|| {
+            if file.is_none() {
+                file = Some(std::fs::OpenOptions::new().write(true).open(wal)?);
+            }
+            file.as_ref().map_or(Ok(()), std::fs::File::sync_data)
+        })();
+        let error = synced.err().map(|e| {
+            // The log may have been replaced under an old handle; open it
+            // again next time.
+            file = None;
+            format!("could not sync the journal to disk: {e}")
+        });
+        for ack in acks {
+            ack(error.clone());
+        }
+    }
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget, durable: Durable) {
     while let Some(first) = next(&rx) {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -272,7 +337,15 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget) {
         }
         // Acknowledge only after the batch is durable.
         match tx.commit() {
-            Ok(()) => done.into_iter().for_each(|ack| ack(None)),
+            Ok(()) => match &durable {
+                Durable::Synced(syncer) => {
+                    if let Err(mpsc::SendError(done)) = syncer.send(done) {
+                        done.into_iter()
+                            .for_each(|ack| ack(Some("the journal's syncer stopped".into())));
+                    }
+                }
+                Durable::AtCommit => done.into_iter().for_each(|ack| ack(None)),
+            },
             Err(e) => {
                 // What was counted for the batch did not happen: count anew.
                 budget.used.clear();
