@@ -187,7 +187,7 @@ async fn measure(args: &Options, scratch: &Path) -> anyhow::Result<()> {
     let n = args.calls.max(1);
     let t = Instant::now();
     for _ in 0..n {
-        black_box(black_box(&mut state).enabled(black_box(Level::Trace)));
+        black_box(black_box(&mut state).log().enabled(black_box(Level::Trace)));
     }
     let native_ns = t.elapsed().as_secs_f64() * 1e9 / f64::from(n);
 

@@ -8,7 +8,8 @@
 //!   [`project::Project::run`] runs a task in a fresh store.
 //! - Each capability (`bus`, `llm`, `workspace`, `memory`, `metrics`, `log`)
 //!   is one folder with the same files: `grant.rs` (its policy section,
-//!   checked with file:line diagnostics), `host.rs` (its host impl), and
+//!   checked with file:line diagnostics), `host.rs` (its host impl, on a
+//!   narrow view of the task that [`task`] builds and links), and
 //!   `backend.rs` (the trait behind it), beside the implementations of that
 //!   trait. [`policy`] is the envelope that hands each section over.
 

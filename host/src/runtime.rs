@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 /// Why an agent could not be loaded.
@@ -175,9 +175,7 @@ impl Runtime {
             .async_stack_size(stack as usize + (1 << 20));
         let engine = Engine::new(&config).map_err(wasm_err)?;
         let mut linker = Linker::<TaskState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_err)?;
-        crate::bindings::Agent::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |s| s)
-            .map_err(wasm_err)?;
+        crate::task::link(&mut linker).map_err(wasm_err)?;
         let set = Arc::new(EngineSet {
             engine: engine.clone(),
             linker: Arc::new(linker),

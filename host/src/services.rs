@@ -8,7 +8,6 @@ use crate::llm::Llm;
 use crate::log::LogSink;
 use crate::memory::{MemoryStore, SqliteMemory};
 use crate::metrics::{Metrics, Sampler};
-use crate::task::TaskState;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -42,11 +41,5 @@ impl Services {
             llm: Llm::new(llm, db.clone())?,
             db,
         })
-    }
-}
-
-impl TaskState {
-    pub(crate) fn services(&self) -> &Services {
-        &self.runtime.services
     }
 }

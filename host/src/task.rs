@@ -6,12 +6,18 @@
 //! agent's policy, and the meters behind the CPU, memory and host-call limits.
 
 use crate::bindings::Error;
+use crate::bus::host::{BusView, HasBus};
+use crate::llm::host::{HasLlm, LlmView};
+use crate::log::host::{HasLog, LogView};
+use crate::memory::host::{HasMemory, MemoryView};
+use crate::metrics::host::{HasMetrics, MetricsView};
 use crate::policy::Policy;
 use crate::project::Project;
 use crate::runtime::Runtime;
+use crate::workspace::host::{HasWorkspace, WorkspaceView};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{CallHook, ResourceLimiter, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -205,10 +211,9 @@ pub struct TaskState {
     table: ResourceTable,
     pub(crate) meter: Meter,
     /// LLM tokens reserved or spent by this task.
-    pub(crate) tokens_used: u64,
-    /// Bus messages this task has sent; with the task id it names each one,
-    /// so a task that runs again sends the same ids.
-    pub(crate) bus_seq: u32,
+    tokens_used: u64,
+    /// Bus messages this task has sent.
+    bus_sent: u32,
 }
 
 /// Milliseconds per epoch tick; the ticker thread advances every engine's
@@ -241,7 +246,7 @@ impl TaskState {
             table,
             meter: Meter::default(),
             tokens_used: 0,
-            bus_seq: 0,
+            bus_sent: 0,
         }
     }
 
@@ -338,6 +343,77 @@ impl TaskState {
             },
         }
     }
+}
+
+/// Each capability's host impl sees the task through a view of its own
+/// (its grant, the caller stamp, its backend), as WASI's does through
+/// [`WasiCtxView`]; [`link`] hands each view to its interface.
+impl TaskState {
+    fn workspace(&mut self) -> WorkspaceView<'_> {
+        WorkspaceView {
+            grant: self.policy.workspace.as_ref(),
+            files: self.project.as_ref().and_then(|p| p.workspace()),
+        }
+    }
+
+    fn bus(&mut self) -> BusView<'_> {
+        BusView {
+            caller: &self.caller,
+            grant: &self.policy.bus,
+            project: self.project.as_ref(),
+            sent: &mut self.bus_sent,
+        }
+    }
+
+    fn llm(&mut self) -> LlmView<'_> {
+        LlmView {
+            caller: &self.caller,
+            grant: self.policy.llm.as_ref(),
+            in_task: self.project.is_some(),
+            tokens_used: &mut self.tokens_used,
+            llm: &self.runtime.services().llm,
+        }
+    }
+
+    fn memory(&mut self) -> MemoryView<'_> {
+        MemoryView {
+            caller: &self.caller,
+            grant: self.policy.memory.as_ref(),
+            in_task: self.project.is_some(),
+            store: &self.runtime.services().memory,
+        }
+    }
+
+    fn metrics(&mut self) -> MetricsView<'_> {
+        MetricsView {
+            granted: self.policy.metrics,
+            root: self.project.as_ref().map(|p| p.root()),
+            sampler: self.runtime.services().metrics.as_ref(),
+        }
+    }
+
+    pub(crate) fn log(&mut self) -> LogView<'_> {
+        LogView {
+            caller: &self.caller,
+            grant: self.policy.log,
+            sink: self.runtime.services().log.as_ref(),
+        }
+    }
+}
+
+/// Links WASI and every capability of the `nexus:agent` world, each to
+/// its own view of the task.
+pub(crate) fn link(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
+    use crate::bindings::nexus::agent as wit;
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wit::types::add_to_linker::<TaskState, HasSelf<TaskState>>(linker, |s| s)?;
+    wit::workspace::add_to_linker::<TaskState, HasWorkspace>(linker, TaskState::workspace)?;
+    wit::bus::add_to_linker::<TaskState, HasBus>(linker, TaskState::bus)?;
+    wit::llm::add_to_linker::<TaskState, HasLlm>(linker, TaskState::llm)?;
+    wit::memory::add_to_linker::<TaskState, HasMemory>(linker, TaskState::memory)?;
+    wit::metrics::add_to_linker::<TaskState, HasMetrics>(linker, TaskState::metrics)?;
+    wit::log::add_to_linker::<TaskState, HasLog>(linker, TaskState::log)?;
+    Ok(())
 }
 
 impl WasiView for TaskState {

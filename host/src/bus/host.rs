@@ -11,7 +11,7 @@ use crate::bindings::nexus::agent::bus::{
 };
 use crate::policy::BusGrant;
 use crate::project::Project;
-use crate::task::{TaskFailure, TaskState};
+use crate::task::{Caller, TaskFailure};
 use futures_util::StreamExt as _;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -32,17 +32,35 @@ fn check_payload(payload: &str, max: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// What the bus host impl sees of a task: who it is, its grant, its
+/// project and how many messages it has sent.
+pub struct BusView<'a> {
+    pub caller: &'a Caller,
+    pub grant: &'a BusGrant,
+    /// `None` while the agent describes itself.
+    pub project: Option<&'a Arc<Project>>,
+    /// Messages this task has sent; with the task id it names each one,
+    /// so a task that runs again sends the same ids.
+    pub sent: &'a mut u32,
+}
+
+/// Links the bus's host impl to a store's [`BusView`].
+pub struct HasBus;
+
+impl wasmtime::component::HasData for HasBus {
+    type Data<'a> = BusView<'a>;
+}
+
 fn granted(list: &[String], to: &str) -> bool {
     list.iter().any(|g| g == "*" || g == to)
 }
 
-impl TaskState {
+impl BusView<'_> {
     fn bus(&self) -> Result<(&Arc<Project>, &BusGrant), Error> {
         let project = self
             .project
-            .as_ref()
             .ok_or_else(|| Error::Denied("describe() may not use the bus".into()))?;
-        Ok((project, &self.policy.bus))
+        Ok((project, self.grant))
     }
 
     /// Checks one request against the grant and returns the project to run
@@ -111,17 +129,17 @@ fn reply(to: String, outcome: crate::bindings::Outcome) -> Reply {
     }
 }
 
-impl TaskState {
+impl BusView<'_> {
     /// A message from this task. Its id follows from the task's id and the
     /// message's place among the task's messages, so a task that runs again
     /// (after a crash or a retry) sends the same ids and the journal answers
     /// what was already answered.
     fn message(&mut self, to: &str, kind: &str, payload: String) -> Message {
-        self.bus_seq += 1;
+        *self.sent += 1;
         let mut h = Sha256::new();
         for part in [
             self.caller.task_id.as_str(),
-            &self.bus_seq.to_string(),
+            &self.sent.to_string(),
             to,
             kind,
             &payload,
@@ -143,12 +161,12 @@ impl TaskState {
 
     fn timeout(&self, timeout_ms: u32, to: &str) -> Duration {
         let asked = Duration::from_millis(u64::from(timeout_ms));
-        let project = self.project.as_ref();
-        project.map_or(asked, |p| asked.min(p.message_timeout(to)))
+        self.project
+            .map_or(asked, |p| asked.min(p.message_timeout(to)))
     }
 }
 
-impl Host for TaskState {
+impl Host for BusView<'_> {
     async fn request(
         &mut self,
         to: String,
@@ -157,7 +175,7 @@ impl Host for TaskState {
         timeout_ms: u32,
     ) -> Result<Reply, RequestError> {
         let project = self
-            .check_request(&to, &kind, &payload, &self.policy.bus.request, "request")
+            .check_request(&to, &kind, &payload, &self.grant.request, "request")
             .map_err(RequestError::Host)?;
         let message = self.message(&to, &kind, payload);
         let timeout = self.timeout(timeout_ms, &to);
@@ -198,13 +216,7 @@ impl Host for TaskState {
         // wakes the caller directly.
         let mut running = futures_util::stream::FuturesUnordered::new();
         for (i, r) in requests.into_iter().enumerate() {
-            match self.check_request(
-                &r.to,
-                &r.kind,
-                &r.payload,
-                &self.policy.bus.request,
-                "request",
-            ) {
+            match self.check_request(&r.to, &r.kind, &r.payload, &self.grant.request, "request") {
                 Err(e) => results[i] = Some(Err(RequestError::Host(e))),
                 Ok(project) => {
                     let message = self.message(&r.to, &r.kind, r.payload);
@@ -240,7 +252,7 @@ impl Host for TaskState {
     }
 
     async fn send(&mut self, to: String, kind: String, payload: String) -> Result<String, Error> {
-        let project = self.check_request(&to, &kind, &payload, &self.policy.bus.send, "send")?;
+        let project = self.check_request(&to, &kind, &payload, &self.grant.send, "send")?;
         let message = self.message(&to, &kind, payload);
         let id = message.id.clone();
         // Journaled and queued before `send` returns; the outcome is not awaited.

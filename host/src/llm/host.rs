@@ -2,18 +2,38 @@
 //! delegates to [`super::Llm`].
 
 use super::grant::LlmGrant;
-use super::{CallContext, CallOptions, ChatMessage, DEFAULT_MAX_TOKENS, MAX_PROMPT_BYTES, Role};
+use super::{
+    CallContext, CallOptions, ChatMessage, DEFAULT_MAX_TOKENS, Llm, MAX_PROMPT_BYTES, Role,
+};
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::llm::{ChatRole, Completion, Host, Message, ModelInfo, Options};
-use crate::task::TaskState;
+use crate::task::Caller;
 use std::time::Duration;
 
-impl TaskState {
+/// What the `llm` host impl sees of a task: who it is, its grant, the
+/// tokens it has used, and the models.
+pub struct LlmView<'a> {
+    pub caller: &'a Caller,
+    /// `None` when the policy has no `[llm]` section.
+    pub grant: Option<&'a LlmGrant>,
+    /// False while the agent describes itself.
+    pub in_task: bool,
+    /// LLM tokens reserved or spent by this task.
+    pub tokens_used: &'a mut u64,
+    pub llm: &'a Llm,
+}
+
+/// Links the `llm` host impl to a store's [`LlmView`].
+pub struct HasLlm;
+
+impl wasmtime::component::HasData for HasLlm {
+    type Data<'a> = LlmView<'a>;
+}
+
+impl LlmView<'_> {
     fn llm_grant(&self, role: &str) -> Result<&LlmGrant, Error> {
         let grant = self
-            .policy
-            .llm
-            .as_ref()
+            .grant
             .ok_or_else(|| Error::Denied("the policy has no [llm] section".into()))?;
         if !grant.roles.iter().any(|r| r == role) {
             return Err(Error::Denied(format!(
@@ -22,7 +42,7 @@ impl TaskState {
                 crate::text::clip(role, 64)
             )));
         }
-        if self.project.is_none() {
+        if !self.in_task {
             return Err(Error::Denied("describe() may not call the LLM".into()));
         }
         Ok(grant)
@@ -53,7 +73,7 @@ fn options(opts: &Options) -> Result<CallOptions, Error> {
     })
 }
 
-impl Host for TaskState {
+impl Host for LlmView<'_> {
     async fn chat(
         &mut self,
         model_role: String,
@@ -76,13 +96,13 @@ impl Host for TaskState {
         // bytes a token) before anything is sent; settle from real usage.
         let reserve =
             u64::from(opts.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)) + (prompt as u64).div_ceil(4);
-        let left = budget.saturating_sub(self.tokens_used);
+        let left = budget.saturating_sub(*self.tokens_used);
         if reserve > left {
             return Err(Error::QuotaExceeded(format!(
                 "the call reserves {reserve} tokens but {left} of the task's {budget} are left"
             )));
         }
-        self.tokens_used += reserve;
+        *self.tokens_used += reserve;
         let messages = messages
             .into_iter()
             .map(|m| ChatMessage {
@@ -100,13 +120,13 @@ impl Host for TaskState {
             agent: &self.caller.agent,
             role: &model_role,
         };
-        let llm = &self.runtime.services.llm;
+        let llm = self.llm;
         // Settle the reservation with what the model really used, also
         // when the call failed after it answered (a reply that never
         // matched the schema still cost its tokens).
         let mut spent = 0;
         let result = llm.chat(&ctx, messages, call, left, &mut spent).await;
-        self.tokens_used = self.tokens_used - reserve + spent;
+        *self.tokens_used = *self.tokens_used - reserve + spent;
         let answer = result?;
         let r = answer.reply;
         Ok(Completion {
@@ -120,11 +140,11 @@ impl Host for TaskState {
     }
 
     async fn models(&mut self) -> Result<Vec<ModelInfo>, Error> {
-        let roles = match &self.policy.llm {
+        let roles = match self.grant {
             None => return Err(Error::Denied("the policy has no [llm] section".into())),
             Some(g) => g.roles.clone(),
         };
-        let llm = &self.runtime.services.llm;
+        let llm = self.llm;
         let (available, up) = match llm.list_models(Duration::from_secs(5)).await {
             Ok(models) => (models, true),
             Err(_) => (Vec::new(), false),

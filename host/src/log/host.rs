@@ -2,9 +2,10 @@
 //! what the guest wrote, and hands the line to the sink with the caller's
 //! stamp.
 
+use super::backend::LogSink;
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::log::{Host, Level};
-use crate::task::TaskState;
+use crate::task::Caller;
 use crate::text::clip;
 
 /// Longest message kept, in bytes.
@@ -22,13 +23,29 @@ fn level(l: Level) -> tracing::Level {
     }
 }
 
-impl TaskState {
+/// What the log host impl sees of a task: who it is, the most verbose
+/// level its grant allows, and the sink.
+pub struct LogView<'a> {
+    pub caller: &'a Caller,
+    /// `None` when the policy has no `[log]` section.
+    pub grant: Option<tracing::Level>,
+    pub sink: &'a dyn LogSink,
+}
+
+/// Links the log host impl to a store's [`LogView`].
+pub struct HasLog;
+
+impl wasmtime::component::HasData for HasLog {
+    type Data<'a> = LogView<'a>;
+}
+
+impl LogView<'_> {
     fn log_enabled(&self, lvl: Level) -> bool {
-        self.policy.log.is_some_and(|max| level(lvl) <= max)
+        self.grant.is_some_and(|max| level(lvl) <= max)
     }
 }
 
-impl Host for TaskState {
+impl Host for LogView<'_> {
     fn enabled(&mut self, lvl: Level) -> bool {
         self.log_enabled(lvl)
     }
@@ -39,7 +56,7 @@ impl Host for TaskState {
         message: String,
         fields: Vec<(String, String)>,
     ) -> Result<(), Error> {
-        if self.policy.log.is_none() {
+        if self.grant.is_none() {
             return Err(Error::Denied("the policy has no [log] section".into()));
         }
         if !self.log_enabled(lvl) {
@@ -52,9 +69,7 @@ impl Host for TaskState {
             .map(|(k, v)| format!("{}={}", clip(k, 64), clip(v, 512)))
             .collect::<Vec<_>>()
             .join(" ");
-        self.services()
-            .log
-            .write(level(lvl), &self.caller, &message, &fields);
+        self.sink.write(level(lvl), self.caller, &message, &fields);
         Ok(())
     }
 }

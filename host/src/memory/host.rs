@@ -5,39 +5,54 @@ use super::backend::MemoryStore;
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::memory::{Hit, Host};
 use crate::policy::{MemoryGrant, Size};
-use crate::task::TaskState;
+use crate::task::Caller;
+use std::sync::Arc;
 
-/// Runs `f` on the knowledge base, off the async threads.
-async fn off_the_reactor<T: Send + 'static>(
-    runtime: std::sync::Arc<crate::runtime::Runtime>,
-    f: impl FnOnce(&dyn MemoryStore) -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    crate::sync::blocking("knowledge base", move || {
-        f(runtime.services().memory.as_ref())
-    })
-    .await
+/// What the memory host impl sees of a task: who it is, its grant and the
+/// knowledge base.
+pub struct MemoryView<'a> {
+    pub caller: &'a Caller,
+    /// `None` when the policy has no `[memory]` section.
+    pub grant: Option<&'a MemoryGrant>,
+    /// False while the agent describes itself.
+    pub in_task: bool,
+    pub store: &'a Arc<dyn MemoryStore>,
 }
 
-impl TaskState {
-    fn memory_grant(&self) -> Result<&MemoryGrant, Error> {
-        if self.project.is_none() {
+/// Links the memory host impl to a store's [`MemoryView`].
+pub struct HasMemory;
+
+impl wasmtime::component::HasData for HasMemory {
+    type Data<'a> = MemoryView<'a>;
+}
+
+impl MemoryView<'_> {
+    fn grant(&self) -> Result<&MemoryGrant, Error> {
+        if !self.in_task {
             return Err(Error::Denied("describe() may not use memory".into()));
         }
-        self.policy
-            .memory
-            .as_ref()
+        self.grant
             .ok_or_else(|| Error::Denied("the policy has no [memory] section".into()))
+    }
+
+    /// Runs `f` on the knowledge base, off the async threads.
+    async fn off_the_reactor<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn MemoryStore) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let store = self.store.clone();
+        crate::sync::blocking("knowledge base", move || f(store.as_ref())).await
     }
 }
 
-impl Host for TaskState {
+impl Host for MemoryView<'_> {
     async fn remember(
         &mut self,
         key: String,
         text: String,
         tags: Vec<String>,
     ) -> Result<(), Error> {
-        let grant = self.memory_grant()?;
+        let grant = self.grant()?;
         if !grant.remember {
             return Err(Error::Denied("memory.remember is not granted".into()));
         }
@@ -62,14 +77,12 @@ impl Host for TaskState {
             ));
         }
         let (tenant, agent) = (self.caller.tenant.clone(), self.caller.agent.clone());
-        off_the_reactor(self.runtime.clone(), move |m| {
-            m.remember(&tenant, &agent, &key, &text, &tags)
-        })
-        .await
+        self.off_the_reactor(move |m| m.remember(&tenant, &agent, &key, &text, &tags))
+            .await
     }
 
     async fn recall(&mut self, query: String, limit: u32) -> Result<Vec<Hit>, Error> {
-        let grant = self.memory_grant()?;
+        let grant = self.grant()?;
         if !grant.recall {
             return Err(Error::Denied("memory.recall is not granted".into()));
         }
@@ -77,18 +90,16 @@ impl Host for TaskState {
             return Err(Error::Invalid("query is longer than 4096 bytes".into()));
         }
         let tenant = self.caller.tenant.clone();
-        off_the_reactor(self.runtime.clone(), move |m| {
-            m.recall(&tenant, &query, limit)
-        })
-        .await
+        self.off_the_reactor(move |m| m.recall(&tenant, &query, limit))
+            .await
     }
 
     async fn forget(&mut self, key: String) -> Result<(), Error> {
-        let grant = self.memory_grant()?;
+        let grant = self.grant()?;
         if !grant.remember {
             return Err(Error::Denied("memory.remember is not granted".into()));
         }
         let tenant = self.caller.tenant.clone();
-        off_the_reactor(self.runtime.clone(), move |m| m.forget(&tenant, &key)).await
+        self.off_the_reactor(move |m| m.forget(&tenant, &key)).await
     }
 }

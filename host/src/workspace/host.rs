@@ -7,17 +7,30 @@ use super::grant::WorkspaceGrant;
 use super::local::check_path;
 use crate::bindings::Error;
 use crate::bindings::nexus::agent::workspace::{Entry, EntryKind, Host};
-use crate::task::TaskState;
 use std::sync::Arc;
 
-impl TaskState {
+/// What the workspace host impl sees of a task: its grant and its
+/// project's files.
+pub struct WorkspaceView<'a> {
+    /// `None` when the policy has no `[workspace]` section.
+    pub grant: Option<&'a WorkspaceGrant>,
+    /// `None` while the agent describes itself.
+    pub files: Option<&'a Arc<dyn FileStore>>,
+}
+
+/// Links the workspace host impl to a store's [`WorkspaceView`].
+pub struct HasWorkspace;
+
+impl wasmtime::component::HasData for HasWorkspace {
+    type Data<'a> = WorkspaceView<'a>;
+}
+
+impl WorkspaceView<'_> {
     /// The project's workspace and this agent's grant for `path`, or
     /// `denied`.
     fn workspace(&self, path: &str) -> Result<(Arc<dyn FileStore>, &WorkspaceGrant), Error> {
         let grant = self
-            .policy
-            .workspace
-            .as_ref()
+            .grant
             .ok_or_else(|| Error::Denied("the policy has no [workspace] section".into()))?;
         let depth = if path.is_empty() {
             0
@@ -32,9 +45,7 @@ impl TaskState {
             )));
         }
         let ws = self
-            .project
-            .as_ref()
-            .and_then(|p| p.workspace())
+            .files
             .ok_or_else(|| Error::Unavailable("this task has no project workspace".into()))?;
         Ok((ws.clone(), grant))
     }
@@ -67,7 +78,7 @@ impl TaskState {
 /// Most entries one `list` call returns.
 const LIST_LIMIT: usize = 10_000;
 
-impl Host for TaskState {
+impl Host for WorkspaceView<'_> {
     async fn read(&mut self, path: String) -> Result<Vec<u8>, Error> {
         let path = check_path(&path, false)?;
         let (ws, grant) = self.readable(&path)?;
