@@ -2,7 +2,8 @@
 //! `synchronous = FULL`, a busy timeout) and how each component's tables
 //! are brought up to date ([`migrate`]). The knowledge base, LLM usage and
 //! cache share one connection ([`Database`]); the message journal has its
-//! own on its writer thread, opened the same way.
+//! own on its writer thread, opened the same way, whose commits a second
+//! thread makes durable (see [`crate::bus::journal`]).
 
 use crate::sync::Recover;
 use rusqlite::{Connection, OptionalExtension, params};
