@@ -18,7 +18,8 @@ use futures_util::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -119,11 +120,16 @@ impl Journal {
                 wal.push("-wal");
                 let wal = PathBuf::from(wal);
                 let (tx, rx) = mpsc::channel::<Vec<Ack>>();
+                let pending = Arc::new(AtomicUsize::new(0));
+                let counted = pending.clone();
                 std::thread::Builder::new()
                     .name("nexus-journal-sync".into())
-                    .spawn(move || sync_commits(&wal, &rx))
+                    .spawn(move || sync_commits(&wal, &rx, &counted))
                     .map_err(|_| BrokerError::Stopped)?;
-                Durable::Synced(tx)
+                Durable::Synced {
+                    syncer: tx,
+                    pending,
+                }
             }
             // In memory, or a file system without WAL: the commit itself
             // is as durable as it gets (`synchronous = FULL`).
@@ -276,10 +282,37 @@ fn next(rx: &mpsc::Receiver<Op>) -> Option<Op> {
 /// Where a committed batch's acknowledgements go.
 enum Durable {
     /// To the syncer thread, which acknowledges them once the write-ahead
-    /// log is on disk.
-    Synced(mpsc::Sender<Vec<Ack>>),
+    /// log is on disk. `pending` counts the batches it has not synced yet.
+    Synced {
+        syncer: mpsc::Sender<Vec<Ack>>,
+        pending: Arc<AtomicUsize>,
+    },
     /// Acknowledged when the commit returns.
     AtCommit,
+}
+
+impl Durable {
+    /// Whether the syncer is still writing an earlier commit to disk.
+    fn syncing(&self) -> bool {
+        match self {
+            Durable::Synced { pending, .. } => pending.load(Ordering::Acquire) > 0,
+            Durable::AtCommit => false,
+        }
+    }
+
+    fn hand_over(&self, done: Vec<Ack>) {
+        match self {
+            Durable::Synced { syncer, pending } => {
+                pending.fetch_add(1, Ordering::AcqRel);
+                if let Err(mpsc::SendError(done)) = syncer.send(done) {
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                    done.into_iter()
+                        .for_each(|ack| ack(Some("the journal's syncer stopped".into())));
+                }
+            }
+            Durable::AtCommit => done.into_iter().for_each(|ack| ack(None)),
+        }
+    }
 }
 
 /// The syncer: fsyncs the write-ahead log, then acknowledges every batch
@@ -288,11 +321,13 @@ enum Durable {
 /// and the database after; a commit that is acknowledged is on disk either
 /// way. The log's frames carry a running checksum, so a crash keeps a
 /// prefix of the commits: operations stay in the order they were given.
-fn sync_commits(wal: &Path, rx: &mpsc::Receiver<Vec<Ack>>) {
+fn sync_commits(wal: &Path, rx: &mpsc::Receiver<Vec<Ack>>, pending: &AtomicUsize) {
     let mut file: Option<std::fs::File> = None;
     while let Ok(mut acks) = rx.recv() {
+        let mut batches = 1;
         while let Ok(more) = rx.try_recv() {
             acks.extend(more);
+            batches += 1;
         }
         let synced = (|| {
             if file.is_none() {
@@ -309,6 +344,7 @@ fn sync_commits(wal: &Path, rx: &mpsc::Receiver<Vec<Ack>>) {
         for ack in acks {
             ack(error.clone());
         }
+        pending.fetch_sub(batches, Ordering::AcqRel);
     }
 }
 
@@ -335,17 +371,19 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget, durable
         for op in batch {
             done.push(apply(&tx, op, &mut budget));
         }
+        // While the syncer is still on the last commit, this one could not
+        // be acknowledged any sooner: it takes in what arrives meanwhile,
+        // so fewer, larger commits write the same pages fewer times.
+        while done.len() < BATCH && durable.syncing() {
+            match rx.recv_timeout(SYNC_POLL) {
+                Ok(op) => done.push(apply(&tx, op, &mut budget)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
         // Acknowledge only after the batch is durable.
         match tx.commit() {
-            Ok(()) => match &durable {
-                Durable::Synced(syncer) => {
-                    if let Err(mpsc::SendError(done)) = syncer.send(done) {
-                        done.into_iter()
-                            .for_each(|ack| ack(Some("the journal's syncer stopped".into())));
-                    }
-                }
-                Durable::AtCommit => done.into_iter().for_each(|ack| ack(None)),
-            },
+            Ok(()) => durable.hand_over(done),
             Err(e) => {
                 // What was counted for the batch did not happen: count anew.
                 budget.used.clear();
@@ -355,6 +393,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, mut budget: Budget, durable
         }
     }
 }
+
+/// How often a transaction kept open for the syncer looks whether the
+/// syncer is done.
+const SYNC_POLL: Duration = Duration::from_micros(100);
 
 type Ack = Box<dyn FnOnce(Option<String>) + Send>;
 
