@@ -1096,3 +1096,79 @@ async fn pathological_bodies_get_a_verdict_from_qa() {
     // Far too long to be a validator.
     assert_eq!(verdicts[5]["accepted"], false, "{v}");
 }
+
+/// A generation run through the library reports its progress as events: the
+/// project's start once, then every agent from running to done, each agent
+/// ending once, and a report that matches the project on disk.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generation_reports_every_agent_from_running_to_done() {
+    use nexus::generate::{AGENTS, Event, Request, Step};
+    use nexus::runtime::{Runtime, RuntimeOptions};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        database: Some(dir.path().join("nexus.db")),
+        ..Default::default()
+    })
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let out = dir.path().join("todo");
+    let report = nexus::generate::generate(
+        rt,
+        Request {
+            description: "a todo app with tags".into(),
+            name: Some("todo".into()),
+            out: Some(out.clone()),
+            policies: None,
+            restart: false,
+        },
+        Arc::new(move |e| sink.lock().unwrap().push(e)),
+    )
+    .await
+    .unwrap();
+    assert!(report.passed(), "{}", report.summary);
+    assert_eq!(report.project, "todo");
+    assert_eq!(report.root, out.canonicalize().unwrap());
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("nexus-project.json")).unwrap())
+            .unwrap();
+    assert_eq!(on_disk["passed"], report.record["passed"]);
+    assert!(
+        report.files > 10 && report.lines > report.files,
+        "{report:?}"
+    );
+
+    let events = seen.lock().unwrap().clone();
+    let started: Vec<usize> = (0..events.len())
+        .filter(|&i| matches!(events[i], Event::Started { .. }))
+        .collect();
+    assert_eq!(started.len(), 1, "{events:?}");
+    assert!(
+        events[..started[0]]
+            .iter()
+            .all(|e| !matches!(e, Event::Agent { .. })),
+        "{events:?}"
+    );
+    for agent in AGENTS {
+        let steps: Vec<&Step> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Agent { agent: a, step, .. } if a == agent => Some(step),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps.first(), Some(&&Step::Running), "{agent}: {steps:?}");
+        assert!(
+            matches!(steps.last(), Some(Step::Done { .. })),
+            "{agent}: {steps:?}"
+        );
+        let ended = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Done { .. } | Step::Failed { .. }))
+            .count();
+        assert_eq!(ended, 1, "{agent}: {steps:?}");
+    }
+}

@@ -75,9 +75,10 @@ async fn main() {
             policies: None,
             restart: false,
         },
+        std::sync::Arc::new(|_| {}),
     )
     .await
-    .unwrap_or_else(|f| panic!("{}", f.message));
+    .unwrap_or_else(|e| panic!("{e}"));
     let record: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("nexus-project.json")).unwrap())
             .unwrap();

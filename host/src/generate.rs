@@ -1,18 +1,115 @@
-//! `nexus generate`: the built-in agents turn a one-line request into a
-//! project, with progress per agent and a summary at the end.
+//! Generation: the built-in agents turn a one-line request into a project.
+//! While it runs, a generation reports each agent's progress as [`Event`]s;
+//! when it ends, it returns a [`Report`]. How either is shown (the command
+//! line's progress lines, a service's event stream) is the caller's.
 
-use crate::bus::State;
-use crate::failure::{Exit, Failure};
+use crate::bus::{BrokerError, State};
 use crate::policy::Policy;
 use crate::project::Project;
-use crate::runtime::Runtime;
+use crate::runtime::{LoadError, Runtime};
 use crate::setup::{self, Generation, Setup};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use crate::task::TaskFailure;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Why a generation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request, the project's name or directory, or a policy will not do.
+    #[error("{0}")]
+    BadInput(String),
+    /// An agent's component would not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An agent's task failed.
+    #[error(transparent)]
+    Task(#[from] TaskFailure),
+    /// The journal could not do what was asked.
+    #[error("the journal: {0}")]
+    Journal(#[from] BrokerError),
+    /// An agent's answer, or the project's record, does not read.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a generation reports while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// No model answers: the request parser, the built-in planner and
+    /// templates are used. `line` says so in a sentence.
+    NoLlm { line: String },
+    /// An interrupted generation of this project is continued.
+    Continuing { project: String },
+    /// The project is set up and its agents are loaded.
+    Started {
+        project: String,
+        name: String,
+        root: PathBuf,
+    },
+    /// An agent's task (the first message it was given) moved on.
+    Agent {
+        agent: String,
+        kind: String,
+        #[serde(flatten)]
+        step: Step,
+    },
+}
+
+/// Where an agent's task stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    Running,
+    /// Tried again after a failure (`attempt` counts from 1).
+    Retrying {
+        attempt: u32,
+    },
+    Done {
+        seconds: f64,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// Where a generation's events go. Called from the generation's tasks;
+/// it should return quickly.
+pub type Events = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// What a generation did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub project: String,
+    pub root: PathBuf,
+    /// The orchestrator's record of plan, phases, gates and findings (what
+    /// `nexus-project.json` holds). It is a guest's words: clip and escape
+    /// what is shown of it.
+    pub record: Value,
+    /// The orchestrator's summary.
+    pub summary: String,
+    /// Files and lines written, leaving out installed dependencies.
+    pub files: usize,
+    pub lines: usize,
+    pub elapsed: Duration,
+    /// The LLM calls and tokens of the project, in a line.
+    pub llm_usage: String,
+}
+
+impl Report {
+    /// Whether every phase and gate passed.
+    pub fn passed(&self) -> bool {
+        self.record["passed"].as_bool() == Some(true)
+    }
+}
+
+fn bad_input(message: impl Into<String>) -> Error {
+    Error::BadInput(message.into())
+}
 
 /// The agents `generate` runs, in the order they work.
 pub const AGENTS: &[&str] = &[
@@ -26,23 +123,23 @@ pub const AGENTS: &[&str] = &[
     "devops",
 ];
 
-fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Failure> {
+fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Error> {
     match dir {
-        Some(d) => Policy::load(&d.join(format!("{agent}.toml")))
-            .map_err(|e| Failure::new(Exit::BadInput, e.to_string())),
+        Some(d) => {
+            Policy::load(&d.join(format!("{agent}.toml"))).map_err(|e| bad_input(e.to_string()))
+        }
         None => {
             let text = crate::builtin::POLICIES
                 .iter()
                 .find(|(n, _)| *n == agent)
                 .map(|(_, t)| *t)
                 .ok_or_else(|| {
-                    Failure::new(
-                        Exit::BadInput,
-                        format!("no shipped policy for `{agent}`; pass --policies DIR"),
-                    )
+                    bad_input(format!(
+                        "no shipped policy for `{agent}`; pass --policies DIR"
+                    ))
                 })?;
             Policy::parse(Path::new(&format!("policies/{agent}.toml")), text)
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))
+                .map_err(|e| bad_input(e.to_string()))
         }
     }
 }
@@ -76,61 +173,50 @@ fn count(dir: &Path) -> (usize, usize) {
     (files, lines)
 }
 
-/// Shows one line per agent while the journal shows its messages.
+/// Reports each agent's progress while the journal shows its messages:
+/// its first message taken, tried again, done or failed.
 async fn watch(
     rt: Arc<Runtime>,
     project: String,
-    bars: MultiProgress,
+    events: Events,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let style = ProgressStyle::with_template("{spinner} {prefix:<13} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner());
-    let mut lines: HashMap<String, (ProgressBar, Instant, bool)> = HashMap::new();
+    // Per agent: when it was first seen, its last attempt, whether it ended.
+    let mut seen: HashMap<String, (Instant, u32, bool)> = HashMap::new();
     let Some(journal) = rt.broker() else { return };
     loop {
         if let Ok(history) = journal.history(&project, 500).await {
             for e in history {
                 let agent = e.message.recipient.clone();
-                let entry = lines.entry(agent.clone()).or_insert_with(|| {
-                    let bar = bars.add(ProgressBar::new_spinner());
-                    bar.set_style(style.clone());
-                    bar.set_prefix(agent.clone());
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bar.set_message(format!("{} …", e.message.kind));
-                    (bar, Instant::now(), false)
+                let kind = e.message.kind.clone();
+                let entry = seen.entry(agent.clone()).or_insert_with(|| {
+                    events(Event::Agent {
+                        agent: agent.clone(),
+                        kind: kind.clone(),
+                        step: Step::Running,
+                    });
+                    (Instant::now(), 0, false)
                 });
                 if entry.2 {
                     continue;
                 }
-                let finished = match &e.state {
-                    State::Done(_) => Some(format!(
-                        "✓ {} ({:.1}s)",
-                        e.message.kind,
-                        entry.1.elapsed().as_secs_f64()
-                    )),
-                    State::Dead(err) => Some(format!(
-                        "✗ {} ({})",
-                        e.message.kind,
-                        crate::text::clip(err, 80)
-                    )),
-                    State::Pending if e.message.attempt > 0 => {
-                        entry.0.set_message(format!(
-                            "{} (attempt {})",
-                            e.message.kind,
-                            e.message.attempt + 1
-                        ));
-                        None
+                let step = match &e.state {
+                    State::Done(_) => Step::Done {
+                        seconds: entry.0.elapsed().as_secs_f64(),
+                    },
+                    State::Dead(err) => Step::Failed {
+                        reason: crate::text::clip(err, 80),
+                    },
+                    State::Pending if e.message.attempt > entry.1 => {
+                        entry.1 = e.message.attempt;
+                        Step::Retrying {
+                            attempt: e.message.attempt + 1,
+                        }
                     }
-                    State::Pending => None,
+                    State::Pending => continue,
                 };
-                if let Some(line) = finished {
-                    entry.2 = true;
-                    if bars.is_hidden() {
-                        // Not a terminal: one plain line per finished agent.
-                        crate::say!("  {agent:<13} {line}");
-                    }
-                    entry.0.finish_with_message(line);
-                }
+                entry.2 = matches!(step, Step::Done { .. } | Step::Failed { .. });
+                events(Event::Agent { agent, kind, step });
             }
         }
         if *stop.borrow() {
@@ -138,16 +224,12 @@ async fn watch(
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    for (bar, _, done) in lines.values() {
-        if !done {
-            bar.abandon();
-        }
-    }
 }
 
-/// Says once when no model answers, and keeps the LLM capability from
-/// trying again during this run.
-async fn check_llm(rt: &Runtime, quiet_stdout: bool) {
+/// Probes the LLM backend once. When no model answers, returns the
+/// sentence that says so, and keeps the LLM capability from trying again
+/// during this run.
+pub async fn check_llm(rt: &Runtime) -> Option<String> {
     let llm = &rt.services().llm;
     let probe = match llm.config().backend {
         None => Err(None),
@@ -156,32 +238,29 @@ async fn check_llm(rt: &Runtime, quiet_stdout: bool) {
             .await
             .map_err(|e| Some(e.to_string())),
     };
-    if let Err(why) = probe {
-        let line = format!(
-            "No LLM reachable ({}{}): the request parser, the built-in planner and templates are used.",
-            llm.backend_name(),
-            why.as_deref().map_or(String::new(), |w| format!(": {w}"))
-        );
-        if quiet_stdout {
-            eprintln!("{line}");
-        } else {
-            crate::say!("{line}");
-        }
-        llm.trip_circuit(
-            Duration::from_secs(24 * 3600),
-            &format!(
-                "no answer when this run began ({})",
-                why.as_deref().unwrap_or("no backend is configured")
-            ),
-        );
-    }
+    let why = probe.err()?;
+    llm.trip_circuit(
+        Duration::from_secs(24 * 3600),
+        &format!(
+            "no answer when this run began ({})",
+            why.as_deref().unwrap_or("no backend is configured")
+        ),
+    );
+    Some(format!(
+        "No LLM reachable ({}{}): the request parser, the built-in planner and templates are used.",
+        llm.backend_name(),
+        why.as_deref().map_or(String::new(), |w| format!(": {w}"))
+    ))
 }
 
-fn empty_description() -> Failure {
-    Failure::new(
-        Exit::BadInput,
-        "the description is empty; say what to build, such as \"a todo app\"",
-    )
+/// A request must say what to build.
+pub fn check_description(description: &str) -> Result<(), Error> {
+    if description.trim().is_empty() {
+        return Err(bad_input(
+            "the description is empty; say what to build, such as \"a todo app\"",
+        ));
+    }
+    Ok(())
 }
 
 /// The analyst's answer, and the scratch project its model calls are
@@ -198,18 +277,14 @@ pub async fn analyze(
     rt: Arc<Runtime>,
     description: &str,
     policies: Option<&Path>,
-) -> Result<Analysis, Failure> {
+) -> Result<Analysis, Error> {
     let id = format!("analysis-{}", uuid::Uuid::new_v4());
     let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
-    let project = Project::open(rt.clone(), &id, "local", &scratch).map_err(|e| {
-        Failure::new(
-            Exit::BadInput,
-            format!("cannot open a scratch project: {e}"),
-        )
-    })?;
-    let bytes = Runtime::read_component("analyst").map_err(Failure::load)?;
+    let project = Project::open(rt.clone(), &id, "local", &scratch)
+        .map_err(|e| bad_input(format!("cannot open a scratch project: {e}")))?;
+    let bytes = Runtime::read_component("analyst")?;
     let policy = policy_for("analyst", policies)?;
-    project.add_agent(rt.load_agent(&bytes, policy).await.map_err(Failure::load)?);
+    project.add_agent(rt.load_agent(&bytes, policy).await?);
     let result = project
         .run(
             "analyst",
@@ -218,44 +293,16 @@ pub async fn analyze(
         )
         .await;
     let _ = std::fs::remove_dir_all(&scratch);
-    let outcome = result.map_err(|f| Failure::task(&f))?;
+    let outcome = result?;
     let answer = serde_json::from_str(&outcome.payload).map_err(|e| {
-        Failure::new(
-            Exit::TaskFailed,
-            format!("the analyst answered something that is not JSON: {e}"),
-        )
+        Error::Failed(format!(
+            "the analyst answered something that is not JSON: {e}"
+        ))
     })?;
     Ok(Analysis {
         answer,
         project: id,
     })
-}
-
-/// `nexus generate --dry-run`: what the request was understood as, and
-/// why — the readable summary and the reasons on stderr, the spec as JSON
-/// on stdout. No project is written.
-pub async fn dry_run(
-    rt: Arc<Runtime>,
-    description: String,
-    policies: Option<PathBuf>,
-) -> Result<(), Failure> {
-    if description.trim().is_empty() {
-        return Err(empty_description());
-    }
-    check_llm(&rt, true).await;
-    let analysis = analyze(rt, &description, policies.as_deref()).await?.answer;
-    let mut err = std::io::stderr().lock();
-    use std::io::Write as _;
-    for line in explain(&analysis) {
-        let _ = writeln!(err, "{line}");
-    }
-    // In the spec's own order (name, title, auth, entities, relations).
-    let spec = spec_of(&analysis)?;
-    crate::say!(
-        "{}",
-        serde_json::to_string_pretty(&spec).unwrap_or_default()
-    );
-    Ok(())
 }
 
 /// What the request was understood as, and why, from the analyst's
@@ -295,13 +342,9 @@ pub fn explain(analysis: &Value) -> Vec<String> {
 }
 
 /// The spec in the analyst's answer.
-pub fn spec_of(analysis: &Value) -> Result<nexus_spec::Spec, Failure> {
-    serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone()).map_err(|e| {
-        Failure::new(
-            Exit::TaskFailed,
-            format!("the analyst's spec does not read: {e}"),
-        )
-    })
+pub fn spec_of(analysis: &Value) -> Result<nexus_spec::Spec, Error> {
+    serde_json::from_value::<nexus_spec::Spec>(analysis["spec"].clone())
+        .map_err(|e| Error::Failed(format!("the analyst's spec does not read: {e}")))
 }
 
 /// The project's name when none is given: what the analyst understood the
@@ -321,11 +364,11 @@ pub struct Request {
     pub restart: bool,
 }
 
-/// `nexus generate`: analyses the request (unless named), records the
+/// Generates a project: analyses the request (unless named), records the
 /// project's setup, and runs the orchestrator. An earlier run of the same
 /// project that was interrupted is continued rather than repeated, unless
 /// `restart` says otherwise.
-pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure> {
+pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Result<Report, Error> {
     let Request {
         description,
         name,
@@ -333,11 +376,11 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         policies,
         restart,
     } = request;
-    if description.trim().is_empty() {
-        return Err(empty_description());
-    }
+    check_description(&description)?;
     let started = Instant::now();
-    check_llm(&rt, false).await;
+    if let Some(line) = check_llm(&rt).await {
+        events(Event::NoLlm { line });
+    }
     // The default name is what the request was understood as ("hotel
     // booking" → hotel-booking), not the first words of the sentence.
     // That analysis is then the project's: the orchestrator does not ask
@@ -353,19 +396,12 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
     let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
     let workspace = std::fs::create_dir_all(&out)
         .and_then(|()| out.canonicalize())
-        .map_err(|e| {
-            Failure::new(
-                Exit::BadInput,
-                format!("cannot use {} for the project: {e}", out.display()),
-            )
-        })?;
+        .map_err(|e| bad_input(format!("cannot use {} for the project: {e}", out.display())))?;
     let policies = match policies {
-        Some(p) => Some(p.canonicalize().map_err(|e| {
-            Failure::new(
-                Exit::BadInput,
-                format!("the policy directory {}: {e}", p.display()),
-            )
-        })?),
+        Some(p) => Some(
+            p.canonicalize()
+                .map_err(|e| bad_input(format!("the policy directory {}: {e}", p.display())))?,
+        ),
         None => None,
     };
 
@@ -376,34 +412,29 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
             setup::claim(journal, &name, &workspace)
                 .await
                 .map_err(|e| match e {
-                    setup::SetupError::Taken { owner, .. } => Failure::new(Exit::BadInput,
-                        format!(
-                            "project `{name}` is generated in {}; pass another --name, or --out {} to generate it there again",
-                            owner.display(),
-                            owner.display()
-                        ),
-                    ),
-                    e => Failure::new(Exit::BadInput, e.to_string()),
+                    setup::SetupError::Taken { owner, .. } => bad_input(format!(
+                        "project `{name}` is generated in {}; pass another --name, or --out {} to generate it there again",
+                        owner.display(),
+                        owner.display()
+                    )),
+                    e => bad_input(e.to_string()),
                 })?
         } else {
             id = setup::default_id(journal, &name, &workspace)
                 .await
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?;
+                .map_err(|e| bad_input(e.to_string()))?;
             setup::Setup::load(journal, &id)
                 .await
-                .map_err(|e| Failure::new(Exit::BadInput, e.to_string()))?
+                .map_err(|e| bad_input(e.to_string()))?
         };
         if let Some(g) = previous.and_then(|s| s.generation) {
             let state = journal.state(&g.root).await?;
             if !restart && state == Some(State::Pending) {
                 if g.description != description {
-                    return Err(Failure::new(
-                        Exit::BadInput,
-                        format!(
-                            "project `{id}` has an interrupted generation of \"{}\"; `nexus resume {id}` finishes it, --restart starts over with this request",
-                            crate::text::clip(&g.description, 200)
-                        ),
-                    ));
+                    return Err(bad_input(format!(
+                        "project `{id}` has an interrupted generation of \"{}\"; `nexus resume {id}` finishes it, --restart starts over with this request",
+                        crate::text::clip(&g.description, 200)
+                    )));
                 }
                 continuing = Some(g.root);
             }
@@ -442,10 +473,12 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         setup
             .save(journal, &id)
             .await
-            .map_err(|e| Failure::new(Exit::TaskFailed, e.to_string()))?;
+            .map_err(|e| Error::Failed(e.to_string()))?;
     }
     if resuming {
-        crate::say!("Continuing the interrupted generation of `{id}` (--restart starts over)");
+        events(Event::Continuing {
+            project: id.clone(),
+        });
     }
     run_generation(
         rt,
@@ -455,19 +488,28 @@ pub async fn generate(rt: Arc<Runtime>, request: Request) -> Result<(), Failure>
         &payload,
         analysis.map(|a| a.project),
         started,
+        events,
     )
     .await
 }
 
-/// `nexus resume` of a generated project: delivers again what the killed
-/// host left undone, then reports as `generate` does.
-pub async fn resume(rt: Arc<Runtime>, id: &str, setup: &Setup) -> Result<(), Failure> {
-    check_llm(&rt, false).await;
-    run_generation(rt, id, setup, true, "{}", None, Instant::now()).await
+/// Finishes a generation whose host was killed: delivers again what was
+/// left undone, then reports as [`generate`] does.
+pub async fn resume(
+    rt: Arc<Runtime>,
+    id: &str,
+    setup: &Setup,
+    events: Events,
+) -> Result<Report, Error> {
+    if let Some(line) = check_llm(&rt).await {
+        events(Event::NoLlm { line });
+    }
+    run_generation(rt, id, setup, true, "{}", None, Instant::now(), events).await
 }
 
 /// Opens the project with its agents, runs (or, `resuming`, finishes) the
-/// orchestrator's message and prints the summary.
+/// orchestrator's message, and reports what was made.
+#[allow(clippy::too_many_arguments)]
 async fn run_generation(
     rt: Arc<Runtime>,
     id: &str,
@@ -476,32 +518,29 @@ async fn run_generation(
     payload: &str,
     analysis_project: Option<String>,
     started: Instant,
-) -> Result<(), Failure> {
-    let generation = setup.generation.as_ref().ok_or_else(|| {
-        Failure::new(
-            Exit::BadInput,
-            format!("project `{id}` is not a generation"),
-        )
-    })?;
+    events: Events,
+) -> Result<Report, Error> {
+    let generation = setup
+        .generation
+        .as_ref()
+        .ok_or_else(|| bad_input(format!("project `{id}` is not a generation")))?;
     let llm = &rt.services().llm;
     let out = &setup.workspace;
-    let project = Project::open(rt.clone(), id, &setup.tenant, out).map_err(|e| {
-        Failure::new(
-            Exit::BadInput,
-            format!("cannot use {} for the project: {e}", out.display()),
-        )
-    })?;
+    let project = Project::open(rt.clone(), id, &setup.tenant, out)
+        .map_err(|e| bad_input(format!("cannot use {} for the project: {e}", out.display())))?;
     for agent in AGENTS {
-        let bytes = Runtime::read_component(agent).map_err(Failure::load)?;
+        let bytes = Runtime::read_component(agent)?;
         let policy = policy_for(agent, generation.policies.as_deref())?;
-        let loaded = rt.load_agent(&bytes, policy).await.map_err(Failure::load)?;
-        project.add_agent(loaded);
+        project.add_agent(rt.load_agent(&bytes, policy).await?);
     }
-    crate::say!("Generating `{}` into {}", generation.name, out.display());
+    events(Event::Started {
+        project: id.to_string(),
+        name: generation.name.clone(),
+        root: out.clone(),
+    });
 
-    let bars = MultiProgress::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(watch(rt.clone(), id.to_string(), bars.clone(), stop_rx));
+    let watcher = tokio::spawn(watch(rt.clone(), id.to_string(), events, stop_rx));
     let result = async {
         if resuming {
             project.resume().await?;
@@ -514,7 +553,7 @@ async fn run_generation(
     let _ = stop_tx.send(true);
     let _ = watcher.await;
 
-    let outcome = result.map_err(|f| Failure::task(&f))?;
+    let outcome = result?;
     let record: Value = serde_json::from_str(&outcome.payload).unwrap_or_default();
     let (files, lines) = count(project.root());
     // The analyst's model calls were charged to the analysis before the
@@ -523,85 +562,14 @@ async fn run_generation(
     if let Some(a) = &analysis_project {
         usage.extend(llm.usage(a).unwrap_or_default());
     }
-    let llm_usage = crate::llm::usage_line(&usage);
-    crate::say!();
-    // The record is the orchestrator's (a guest's) words: clipped and
-    // escaped before they reach the terminal.
-    let text = |v: &Value, max: usize| crate::text::clip(v.as_str().unwrap_or(""), max);
-    for phase in record["phases"].as_array().into_iter().flatten() {
-        crate::say!(
-            "  {:<12} {:<7} {:>7.1}s  {}",
-            text(&phase["name"], 12),
-            text(&phase["status"], 7),
-            phase["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
-            phase["findings"].as_array().map_or(String::new(), |f| f
-                .iter()
-                .map(|s| text(s, 200))
-                .collect::<Vec<_>>()
-                .join("; "))
-        );
-    }
-    let gates: Vec<String> = record["gates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| format!("{} {}", text(&g["phase"], 40), text(&g["status"], 20)))
-        .collect();
-    crate::say!(
-        "\n{files} files, {lines} lines in {:.1}s · spec from the {} · plan: {} · LLM: {llm_usage} · gates: {}",
-        started.elapsed().as_secs_f64(),
-        text(&record["spec_source"], 40),
-        text(&record["plan"]["source"], 200),
-        if gates.is_empty() {
-            "none".into()
-        } else {
-            gates.join(", ")
-        },
-    );
-    let warnings: usize = record["gates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| g["warnings"].as_array().map_or(0, Vec::len))
-        .sum();
-    if warnings > 0 {
-        crate::say!(
-            "{warnings} warning{} from the gates (see reports/ and nexus-project.json)",
-            if warnings == 1 { "" } else { "s" }
-        );
-    }
-    let bodies = &record["llm_bodies"];
-    if bodies["source"] == "llm" {
-        let kept = bodies["kept"].as_array().map_or(0, Vec::len);
-        let rejected = bodies["rejected"].as_array().map_or(0, Vec::len);
-        crate::say!(
-            "Validation rules from the LLM: {kept} kept, {rejected} rejected (the template's validation stays for those){}",
-            bodies["note"].as_str().map_or(String::new(), |n| format!(
-                "; {}",
-                crate::text::clip(n, 300)
-            ))
-        );
-        for r in bodies["rejected"].as_array().into_iter().flatten() {
-            crate::say!(
-                "  rejected {}: {}",
-                text(&r["target"], 80),
-                text(&r["reason"], 200)
-            );
-        }
-    }
-    crate::say!(
-        "Project: {} (nexus-project.json records plan, phases and findings)",
-        project.root().display()
-    );
-    if record["passed"].as_bool() == Some(true) {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            Exit::TaskFailed,
-            format!(
-                "generation failed: {}",
-                crate::text::clip(&outcome.summary, 300)
-            ),
-        ))
-    }
+    Ok(Report {
+        project: id.to_string(),
+        root: project.root().to_path_buf(),
+        record,
+        summary: outcome.summary,
+        files,
+        lines,
+        elapsed: started.elapsed(),
+        llm_usage: crate::llm::usage_line(&usage),
+    })
 }

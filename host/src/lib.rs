@@ -33,7 +33,6 @@ pub mod bus;
 mod cache;
 pub mod config;
 pub mod db;
-pub mod failure;
 pub mod generate;
 pub mod llm;
 pub mod log;

@@ -2,6 +2,7 @@
 
 mod commands;
 
+use crate::commands::failure::Failure;
 use clap::{Parser, Subcommand};
 use commands::Global;
 use commands::agents::AgentsCommand;
@@ -9,7 +10,6 @@ use commands::bench::BenchArgs;
 use commands::generate::GenerateArgs;
 use commands::policy::PolicyCommand;
 use commands::run::RunArgs;
-use nexus::failure::Failure;
 use std::process::ExitCode;
 
 // Every bus message allocates its strings and a task's store; mimalloc's

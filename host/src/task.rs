@@ -24,27 +24,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// Reads a task as the command line takes it, `{"kind": "...", "payload":
 /// {...}}`: its kind, and its payload as JSON text (`{}` when it has none).
 /// Size and nesting are checked before it is parsed.
-pub fn parse_task(text: &str) -> Result<(String, String), crate::failure::Failure> {
-    use crate::failure::{Exit, Failure};
+pub fn parse_task(text: &str) -> Result<(String, String), String> {
     crate::text::check_json(text, crate::project::MAX_TASK, "the task limit")
-        .map_err(|e| Failure::new(Exit::BadInput, format!("the task is refused: {e}")))?;
+        .map_err(|e| format!("the task is refused: {e}"))?;
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        Failure::new(
-            Exit::BadInput,
-            format!(
-                "the task is not JSON ({e}); write {{\"kind\": \"...\", \"payload\": {{...}}}}"
-            ),
-        )
+        format!("the task is not JSON ({e}); write {{\"kind\": \"...\", \"payload\": {{...}}}}")
     })?;
     let kind = value
         .get("kind")
         .and_then(|k| k.as_str())
-        .ok_or_else(|| {
-            Failure::new(
-                Exit::BadInput,
-                "the task has no string `kind`; write {\"kind\": \"...\", \"payload\": {...}}",
-            )
-        })?
+        .ok_or("the task has no string `kind`; write {\"kind\": \"...\", \"payload\": {...}}")?
         .to_string();
     let payload = value
         .get("payload")
@@ -120,26 +109,6 @@ pub enum TaskFailure {
 }
 
 impl TaskFailure {
-    /// The kind of this failure (see `nexus run --help` for the codes).
-    pub fn exit(&self) -> crate::failure::Exit {
-        use crate::failure::Exit;
-        match self {
-            // A denial the agent passed on is still a denial.
-            TaskFailure::Refused(Error::Denied(_))
-            | TaskFailure::Agent {
-                error: crate::bindings::TaskError::Capability(Error::Denied(_)),
-                ..
-            } => Exit::Denied,
-            TaskFailure::Agent { .. } | TaskFailure::DeadLetter { .. } => Exit::TaskFailed,
-            TaskFailure::Refused(_) => Exit::TaskFailed,
-            TaskFailure::Limit {
-                limit: Limit::WallTime,
-                ..
-            } => Exit::TimedOut,
-            TaskFailure::Limit { .. } | TaskFailure::Trap { .. } => Exit::Limit,
-        }
-    }
-
     /// The error a bus requester sees for this failure.
     pub fn limit(&self) -> Option<Limit> {
         match self {

@@ -1,9 +1,9 @@
 //! `nexus agents`: the built-in agents, and what a component says about
 //! itself.
 
+use super::failure::Failure;
 use super::{Global, runtime};
 use clap::Subcommand;
-use nexus::failure::Failure;
 use nexus::runtime::Runtime;
 
 #[derive(Subcommand)]

@@ -1,7 +1,7 @@
 //! `nexus bench`: task start, host calls and cold start beside baselines.
 
+use super::failure::{Exit, Failure};
 use clap::Args;
-use nexus::failure::{Exit, Failure};
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct BenchArgs {

@@ -1,7 +1,7 @@
 //! `nexus messages`: a project's message history from the journal.
 
+use super::failure::Failure;
 use super::{Global, journal_of, runtime};
-use nexus::failure::Failure;
 
 pub(crate) async fn messages(g: &Global, id: &str, limit: u32, json: bool) -> Result<(), Failure> {
     let rt = runtime(g)?;

@@ -3,8 +3,8 @@
 //! and a project opened from its recorded setup.
 
 use clap::Args;
+use failure::Failure;
 use nexus::config::{HostConfig, ProcessEnv};
-use nexus::failure::Failure;
 use nexus::policy::Policy;
 use nexus::project::Project;
 use nexus::runtime::{Runtime, RuntimeOptions};
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub mod agents;
 pub mod bench;
+pub mod failure;
 pub mod generate;
 pub mod messages;
 pub mod models;

@@ -1,8 +1,8 @@
 //! `nexus models`: the LLM backend's health, its models, and what each role
 //! resolves to now.
 
+use super::failure::Failure;
 use super::{Global, runtime};
-use nexus::failure::Failure;
 
 pub(crate) async fn models(g: &Global) -> Result<(), Failure> {
     let rt = runtime(g)?;

@@ -1,7 +1,7 @@
 //! `nexus policy check`: policy files, each error with file, line and fix.
 
+use super::failure::Failure;
 use clap::Subcommand;
-use nexus::failure::Failure;
 use nexus::policy::Policy;
 use std::path::PathBuf;
 

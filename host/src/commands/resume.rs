@@ -1,7 +1,7 @@
 //! `nexus resume`: finish a project whose host was killed.
 
+use super::failure::{Exit, Failure};
 use super::{Global, journal_of, open_project, runtime};
-use nexus::failure::{Exit, Failure};
 use nexus::setup::Setup;
 
 pub(crate) async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
@@ -11,7 +11,10 @@ pub(crate) async fn resume(g: &Global, id: &str) -> Result<(), Failure> {
             "no project `{id}` in the journal; `nexus generate --name {id}` or `nexus run --project {id}` creates one"
         )))?;
     if setup.generation.is_some() {
-        return nexus::generate::resume(rt.clone(), id, &setup).await;
+        let progress = super::generate::Progress::new();
+        let report = nexus::generate::resume(rt.clone(), id, &setup, progress.events()).await;
+        progress.finish();
+        return super::generate::summarize(&report?);
     }
     let (project, _) = open_project(&rt, id, &setup).await?;
     let report = project.resume().await.map_err(|f| Failure::task(&f))?;

@@ -1,8 +1,8 @@
 //! `nexus run`: one task of an agent in a project directory.
 
+use super::failure::Failure;
 use super::{EXIT_CODES, Global, open_project, runtime};
 use clap::Args;
-use nexus::failure::Failure;
 use nexus::setup::Setup;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,7 @@ pub(crate) fn read_task(arg: &str) -> Result<(String, String), Failure> {
             .map_err(|e| Failure::bad_input(format!("reading the task file {file}: {e}")))?,
         None => arg.to_string(),
     };
-    nexus::task::parse_task(&text)
+    nexus::task::parse_task(&text).map_err(Failure::bad_input)
 }
 
 pub(crate) async fn run(g: &Global, args: RunArgs) -> Result<(), Failure> {

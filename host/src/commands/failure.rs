@@ -5,11 +5,12 @@
 //! Every error reaches a [`Failure`] through a conversion that says which
 //! kind it is; there is no catch-all.
 
-use crate::bus::BrokerError;
-use crate::policy::PolicyError;
-use crate::runtime::LoadError;
-use crate::setup::SetupError;
-use crate::task::TaskFailure;
+use nexus::bindings::{Error, TaskError};
+use nexus::bus::BrokerError;
+use nexus::policy::PolicyError;
+use nexus::runtime::LoadError;
+use nexus::setup::SetupError;
+use nexus::task::{Limit, TaskFailure};
 
 /// The kinds of failure, each with its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Failure {
 
     /// A task that did not succeed, with the kind of its failure.
     pub fn task(f: &TaskFailure) -> Failure {
-        Failure::new(f.exit(), f.to_string())
+        Failure::new(exit_of(f), f.to_string())
     }
 
     /// A component that would not load: denied when its sha256 does not
@@ -93,5 +94,38 @@ impl From<SetupError> for Failure {
 impl From<BrokerError> for Failure {
     fn from(e: BrokerError) -> Self {
         Failure::new(Exit::TaskFailed, format!("the journal: {e}"))
+    }
+}
+
+/// A generation that could not run.
+impl From<nexus::generate::Error> for Failure {
+    fn from(e: nexus::generate::Error) -> Self {
+        use nexus::generate::Error as E;
+        match e {
+            E::BadInput(message) => Failure::new(Exit::BadInput, message),
+            E::Load(e) => Failure::load(e),
+            E::Task(f) => Failure::task(&f),
+            E::Journal(e) => e.into(),
+            E::Failed(message) => Failure::new(Exit::TaskFailed, message),
+        }
+    }
+}
+
+/// The kind of a task's failure (see `nexus run --help` for the codes).
+fn exit_of(f: &TaskFailure) -> Exit {
+    match f {
+        // A denial the agent passed on is still a denial.
+        TaskFailure::Refused(Error::Denied(_))
+        | TaskFailure::Agent {
+            error: TaskError::Capability(Error::Denied(_)),
+            ..
+        } => Exit::Denied,
+        TaskFailure::Agent { .. } | TaskFailure::DeadLetter { .. } => Exit::TaskFailed,
+        TaskFailure::Refused(_) => Exit::TaskFailed,
+        TaskFailure::Limit {
+            limit: Limit::WallTime,
+            ..
+        } => Exit::TimedOut,
+        TaskFailure::Limit { .. } | TaskFailure::Trap { .. } => Exit::Limit,
     }
 }
