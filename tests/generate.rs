@@ -1124,6 +1124,7 @@ async fn a_generation_reports_every_agent_from_running_to_done() {
             out: Some(out.clone()),
             policies: None,
             restart: false,
+            ..Default::default()
         },
         Arc::new(move |e| sink.lock().unwrap().push(e)),
     )

@@ -74,6 +74,7 @@ async fn main() {
             out: Some(out.clone()),
             policies: None,
             restart: false,
+            ..Default::default()
         },
         std::sync::Arc::new(|_| {}),
     )

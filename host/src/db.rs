@@ -23,6 +23,13 @@ pub fn connect(path: Option<&Path>) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Seconds since the epoch: how the host's tables keep time.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// One step of a component's schema.
 pub type Step = fn(&Connection) -> rusqlite::Result<()>;
 

@@ -353,11 +353,16 @@ pub fn project_name(analysis: &Value) -> String {
     nexus_spec::slug(analysis["spec"]["name"].as_str().unwrap_or("project"))
 }
 
-/// What `nexus generate` was asked.
+/// What a generation is asked.
+#[derive(Debug, Clone, Default)]
 pub struct Request {
     pub description: String,
-    /// `--name`: also the project's id.
+    /// `--name`: also the project's id, unless `id` is given.
     pub name: Option<String>,
+    /// The project's id in the journal (default: from the name).
+    pub id: Option<String>,
+    /// Whom the project belongs to (default: `local`).
+    pub tenant: Option<String>,
     pub out: Option<PathBuf>,
     pub policies: Option<PathBuf>,
     /// Start over even when an earlier run of this project was interrupted.
@@ -372,6 +377,8 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
     let Request {
         description,
         name,
+        id: given_id,
+        tenant,
         out,
         policies,
         restart,
@@ -405,15 +412,15 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         None => None,
     };
 
-    let mut id = name.clone();
+    let mut id = given_id.clone().unwrap_or_else(|| name.clone());
     let mut continuing = None;
     if let Some(journal) = rt.broker() {
-        let previous = if explicit {
-            setup::claim(journal, &name, &workspace)
+        let previous = if explicit || given_id.is_some() {
+            setup::claim(journal, &id, &workspace)
                 .await
                 .map_err(|e| match e {
                     setup::SetupError::Taken { owner, .. } => bad_input(format!(
-                        "project `{name}` is generated in {}; pass another --name, or --out {} to generate it there again",
+                        "project `{id}` is generated in {}; pass another --name, or --out {} to generate it there again",
                         owner.display(),
                         owner.display()
                     )),
@@ -464,7 +471,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         root: continuing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
     let setup = Setup {
-        tenant: "local".into(),
+        tenant: tenant.unwrap_or_else(|| "local".into()),
         workspace,
         agents: Vec::new(),
         generation: Some(generation),

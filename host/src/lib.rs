@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod policy;
 pub mod project;
 pub mod runtime;
+pub mod service;
 pub mod services;
 pub mod setup;
 mod sync;

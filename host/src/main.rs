@@ -10,6 +10,7 @@ use commands::bench::BenchArgs;
 use commands::generate::GenerateArgs;
 use commands::policy::PolicyCommand;
 use commands::run::RunArgs;
+use commands::serve::{ServeArgs, TenantCommand};
 use std::process::ExitCode;
 
 // Every bus message allocates its strings and a task's store; mimalloc's
@@ -69,6 +70,10 @@ enum Command {
     /// Measure task start, host calls and cold start (release builds only give
     /// meaningful numbers).
     Bench(BenchArgs),
+    Serve(ServeArgs),
+    /// Add, list and revoke the service's tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
 }
 
 fn main() -> ExitCode {
@@ -120,5 +125,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             json,
         } => commands::messages::messages(g, &project, limit, json).await,
         Command::Bench(args) => commands::bench::bench(args).await,
+        Command::Serve(args) => commands::serve::serve(g, args).await,
+        Command::Tenant(command) => commands::serve::tenant(g, command).await,
     }
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 type Reply<T> = oneshot::Sender<rusqlite::Result<T>>;
@@ -56,11 +56,7 @@ pub struct Journal {
     ops: mpsc::Sender<Op>,
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use crate::db::now;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (

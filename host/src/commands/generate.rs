@@ -62,6 +62,7 @@ pub(crate) async fn generate(g: &Global, args: GenerateArgs) -> Result<(), Failu
             out: args.out,
             policies: args.policies,
             restart: args.restart,
+            ..Default::default()
         },
         progress.events(),
     )

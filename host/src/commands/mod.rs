@@ -20,6 +20,7 @@ pub mod models;
 pub mod policy;
 pub mod resume;
 pub mod run;
+pub mod serve;
 
 /// What `--help` says about exit codes.
 pub(crate) const EXIT_CODES: &str = "Exit codes: 0 ok · 1 the task failed · 2 bad input (arguments, policy, task, component) \
@@ -46,15 +47,23 @@ pub(crate) struct Global {
     pub(crate) verbose: u8,
 }
 
+/// `$<var>/nexus`, or `$HOME/<fallback>/nexus`.
+fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
+        .map(|d| d.join("nexus"))
+}
+
+/// Where the host keeps its database (and the service its projects).
+pub(crate) fn state_dir(g: &Global) -> Option<PathBuf> {
+    g.state_dir
+        .clone()
+        .or_else(|| xdg("XDG_DATA_HOME", ".local/share"))
+}
+
 pub(crate) fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
     let config = host_config(g)?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let xdg = |var: &str, fallback: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(fallback)))
-            .map(|d| d.join("nexus"))
-    };
     let cache_dir = if g.no_cache {
         None
     } else {
@@ -62,10 +71,7 @@ pub(crate) fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
             .clone()
             .or_else(|| xdg("XDG_CACHE_HOME", ".cache"))
     };
-    let state_dir = g
-        .state_dir
-        .clone()
-        .or_else(|| xdg("XDG_DATA_HOME", ".local/share"));
+    let state_dir = state_dir(g);
     Runtime::new(RuntimeOptions {
         cache_dir,
         database: state_dir.map(|d| d.join("nexus.db")),

@@ -1,0 +1,80 @@
+//! `nexus serve`: generation as a multi-tenant service over HTTP.
+//!
+//! The tenancy boundary: every request carries a tenant's token, and every
+//! project is recorded with the tenant that asked for it. A project that is
+//! not the caller's answers exactly as one that does not exist (404). Each
+//! tenant's projects live in a directory of their own under the state
+//! directory, and their agents run under the same policies, in the same
+//! sandboxes, as on the command line.
+//!
+//! - [`tenants`]: who may call, by hashed token.
+//! - [`projects`]: the projects, their state and their events.
+//! - [`api`]: the HTTP routes.
+
+pub mod api;
+pub mod projects;
+pub mod tenants;
+
+use crate::runtime::Runtime;
+use projects::Projects;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tenants::Tenants;
+
+/// The service's shared state.
+pub struct Service {
+    pub rt: Arc<Runtime>,
+    pub tenants: Tenants,
+    pub projects: Projects,
+}
+
+impl Service {
+    /// The service on `rt`, keeping projects under `dir/projects`.
+    pub fn open(rt: Arc<Runtime>, dir: PathBuf) -> Result<Arc<Service>, ServeError> {
+        let db = rt.services().db.clone();
+        let tenants = Tenants::open(db.clone())?;
+        let projects = Projects::open(db, dir.join("projects"))?;
+        Ok(Arc::new(Service {
+            rt,
+            tenants,
+            projects,
+        }))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tenants(#[from] tenants::TenantError),
+    #[error("the projects' database: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Server(std::io::Error),
+}
+
+/// Serves until `shutdown` resolves. `ready` learns the address the server
+/// listens on (a port of 0 takes a free one).
+pub async fn serve(
+    service: Arc<Service>,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| ServeError::Listen { addr, error })?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| ServeError::Listen { addr, error })?;
+    ready(local);
+    axum::serve(listener, api::router(service))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Server)
+}
