@@ -7,6 +7,7 @@ use super::Service;
 use crate::db::{Database, Step};
 use crate::generate::{Event, Request};
 use crate::sync::Recover;
+use futures_util::FutureExt as _;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -357,7 +358,20 @@ pub async fn submit(
     let service = service.clone();
     let task_id = id.clone();
     tokio::spawn(async move {
-        let result = crate::generate::generate(service.rt.clone(), request, events).await;
+        // A generation that panics still ends: its followers get `failed`
+        // and its place in the quota is given back.
+        let result = std::panic::AssertUnwindSafe(crate::generate::generate(
+            service.rt.clone(),
+            request,
+            events,
+        ))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::generate::Error::Failed(
+                "the generation stopped on an internal error".into(),
+            ))
+        });
         let (status, summary, passed, end) = match result {
             Ok(report) => {
                 let passed = report.passed();
