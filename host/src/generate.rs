@@ -49,6 +49,9 @@ pub enum Event {
     Started {
         project: String,
         name: String,
+        /// Where the project is written: the host's path, never sent
+        /// anywhere else (not serialized).
+        #[serde(skip)]
         root: PathBuf,
     },
     /// An agent's task (the first message it was given) moved on.

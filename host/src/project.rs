@@ -281,9 +281,7 @@ impl Project {
             .unwrap_or(Err(TaskFailure::Refused(Error::Timeout)))
     }
 
-    /// Delivers a message and waits for its outcome, for a caller that
-    /// bounds the wait itself (a fan-out waits for all its requests under
-    /// one deadline).
+    /// Delivers a message and waits for its outcome, however long it takes.
     pub(crate) async fn ask(self: &Arc<Self>, message: Message) -> Result<Outcome, TaskFailure> {
         let rx = self.dispatch(message).await?;
         rx.await.unwrap_or_else(|_| {

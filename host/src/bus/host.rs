@@ -220,9 +220,9 @@ impl Host for BusView<'_> {
                 Err(e) => results[i] = Some(Err(RequestError::Host(e))),
                 Ok(project) => {
                     let message = self.message(&r.to, &r.kind, r.payload);
-                    // Bounded by the fan-out's deadline below.
+                    let timeout = self.timeout(timeout_ms, &r.to);
                     running.push(async move {
-                        let result = match project.ask(message).await {
+                        let result = match project.request(message, timeout).await {
                             Ok(outcome) => Ok(reply(r.to, outcome)),
                             Err(f) => Err(to_request_error(f)),
                         };

@@ -112,7 +112,12 @@ impl Journal {
             Some(path) if wal.eq_ignore_ascii_case("wal") => {
                 conn.pragma_update(None, "synchronous", "normal")
                     .map_err(BrokerError::from_db)?;
-                let mut wal = path.as_os_str().to_owned();
+                // The log beside the file SQLite opened (its full path),
+                // whatever path the database was named by.
+                let db_file = conn
+                    .path()
+                    .map_or_else(|| path.to_path_buf(), PathBuf::from);
+                let mut wal = db_file.into_os_string();
                 wal.push("-wal");
                 let wal = PathBuf::from(wal);
                 let (tx, rx) = mpsc::channel::<Vec<Ack>>();
@@ -319,26 +324,32 @@ impl Durable {
 /// prefix of the commits: operations stay in the order they were given.
 fn sync_commits(wal: &Path, rx: &mpsc::Receiver<Vec<Ack>>, pending: &AtomicUsize) {
     let mut file: Option<std::fs::File> = None;
+    // A failed fsync may have dropped the pages it could not write, and a
+    // later fsync would then succeed without them: after one failure no
+    // commit of this journal is acknowledged as durable again.
+    let mut failed: Option<String> = None;
     while let Ok(mut acks) = rx.recv() {
         let mut batches = 1;
         while let Ok(more) = rx.try_recv() {
             acks.extend(more);
             batches += 1;
         }
-        let synced = (|| {
-            if file.is_none() {
-                file = Some(std::fs::OpenOptions::new().write(true).open(wal)?);
+        if failed.is_none() {
+            let synced = (|| {
+                if file.is_none() {
+                    file = Some(std::fs::OpenOptions::new().write(true).open(wal)?);
+                }
+                file.as_ref().map_or(Ok(()), std::fs::File::sync_data)
+            })();
+            if let Err(e) = synced {
+                tracing::error!(error = %e, wal = %wal.display(), "the journal could not be synced to disk; it acknowledges nothing from now on");
+                failed = Some(format!(
+                    "could not sync the journal to disk ({e}); restart the host once the disk is healthy"
+                ));
             }
-            file.as_ref().map_or(Ok(()), std::fs::File::sync_data)
-        })();
-        let error = synced.err().map(|e| {
-            // The log may have been replaced under an old handle; open it
-            // again next time.
-            file = None;
-            format!("could not sync the journal to disk: {e}")
-        });
+        }
         for ack in acks {
-            ack(error.clone());
+            ack(failed.clone());
         }
         pending.fetch_sub(batches, Ordering::AcqRel);
     }

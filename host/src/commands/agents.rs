@@ -38,24 +38,9 @@ pub(crate) async fn inspect(g: &Global, agent: &str) -> Result<(), Failure> {
     nexus::say!("name:         {}", clip(&i.info.name));
     nexus::say!("version:      {}", clip(&i.info.version));
     nexus::say!("description:  {}", clip(&i.info.description));
-    nexus::say!(
-        "handles:      {}",
-        i.info
-            .handles
-            .iter()
-            .map(|h| clip(h))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    nexus::say!(
-        "capabilities: {}",
-        i.info
-            .capabilities
-            .iter()
-            .map(|h| clip(h))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let list = |items: &[String]| items.iter().map(|h| clip(h)).collect::<Vec<_>>().join(", ");
+    nexus::say!("handles:      {}", list(&i.info.handles));
+    nexus::say!("capabilities: {}", list(&i.info.capabilities));
     nexus::say!("size:         {} bytes", i.size);
     nexus::say!("sha256:       {}", i.sha256);
     nexus::say!("imports:");

@@ -120,6 +120,13 @@ fn info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectInfo> {
     })
 }
 
+fn running(c: &rusqlite::Connection, tenant: &str) -> rusqlite::Result<u32> {
+    c.prepare_cached(
+        "SELECT count(*) FROM service_projects WHERE tenant = ?1 AND status = 'running'",
+    )?
+    .query_row(params![tenant], |r| r.get(0))
+}
+
 const COLUMNS: &str = "id, name, description, status, created, finished, summary, passed";
 
 /// Why a project was not started.
@@ -192,12 +199,7 @@ impl Projects {
 
     /// Projects the tenant runs now.
     pub fn running(&self, tenant: &str) -> rusqlite::Result<u32> {
-        self.db.with(|c| {
-            c.prepare_cached(
-                "SELECT count(*) FROM service_projects WHERE tenant = ?1 AND status = 'running'",
-            )?
-            .query_row(params![tenant], |r| r.get(0))
-        })
+        self.db.with(|c| running(c, tenant))
     }
 
     /// The events of a running project.
@@ -290,11 +292,7 @@ pub async fn submit(
         db.with(|c| {
             let tx =
                 rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
-            let running: u32 = tx.query_row(
-                "SELECT count(*) FROM service_projects WHERE tenant = ?1 AND status = 'running'",
-                params![tenant_name],
-                |r| r.get(0),
-            )?;
+            let running = running(&tx, &tenant_name)?;
             if running >= max {
                 return Ok(Err(running));
             }
@@ -334,24 +332,16 @@ pub async fn submit(
     };
     let sink = live.clone();
     let events: crate::generate::Events = Arc::new(move |e: Event| {
-        // Where the host keeps the project, and how it reaches its models,
-        // are the operator's, not the tenant's.
+        // How the host reaches its models is the operator's, not the
+        // tenant's (and a project's path is never serialized).
         let e = match e {
-            Event::Started { project, name, .. } => Event::Started {
-                project,
-                name,
-                root: PathBuf::new(),
-            },
             Event::NoLlm { .. } => Event::NoLlm {
                 line: "No LLM reachable: the request parser, the built-in planner and templates are used."
                     .into(),
             },
             e => e,
         };
-        let mut data = serde_json::to_value(&e).unwrap_or(Value::Null);
-        if let Some(o) = data.as_object_mut() {
-            o.remove("root");
-        }
+        let data = serde_json::to_value(&e).unwrap_or(Value::Null);
         let name = data["event"].as_str().unwrap_or("event").to_string();
         sink.push(&name, data, false);
     });
