@@ -256,12 +256,21 @@ pub async fn check_llm(rt: &Runtime) -> Option<String> {
     ))
 }
 
-/// A request must say what to build.
+/// Longest description taken, in bytes.
+pub const MAX_DESCRIPTION: usize = 4096;
+
+/// A request must say what to build, in at most [`MAX_DESCRIPTION`] bytes.
 pub fn check_description(description: &str) -> Result<(), Error> {
     if description.trim().is_empty() {
         return Err(bad_input(
             "the description is empty; say what to build, such as \"a todo app\"",
         ));
+    }
+    if description.len() > MAX_DESCRIPTION {
+        return Err(bad_input(format!(
+            "the description is {} bytes; the limit is {MAX_DESCRIPTION}",
+            description.len()
+        )));
     }
     Ok(())
 }
@@ -278,12 +287,13 @@ pub struct Analysis {
 /// written: the analyst's grant has no workspace.
 pub async fn analyze(
     rt: Arc<Runtime>,
+    tenant: &str,
     description: &str,
     policies: Option<&Path>,
 ) -> Result<Analysis, Error> {
     let id = format!("analysis-{}", uuid::Uuid::new_v4());
     let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
-    let project = Project::open(rt.clone(), &id, "local", &scratch)
+    let project = Project::open(rt.clone(), &id, tenant, &scratch)
         .map_err(|e| bad_input(format!("cannot open a scratch project: {e}")))?;
     let bytes = Runtime::read_component("analyst")?;
     let policy = policy_for("analyst", policies)?;
@@ -387,6 +397,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         restart,
     } = request;
     check_description(&description)?;
+    let tenant = tenant.unwrap_or_else(|| "local".into());
     let started = Instant::now();
     if let Some(line) = check_llm(&rt).await {
         events(Event::NoLlm { line });
@@ -399,7 +410,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
     let (name, analysis) = match name {
         Some(n) => (nexus_spec::slug(&n), None),
         None => {
-            let analysis = analyze(rt.clone(), &description, policies.as_deref()).await?;
+            let analysis = analyze(rt.clone(), &tenant, &description, policies.as_deref()).await?;
             (project_name(&analysis.answer), Some(analysis))
         }
     };
@@ -474,7 +485,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         root: continuing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
     let setup = Setup {
-        tenant: tenant.unwrap_or_else(|| "local".into()),
+        tenant,
         workspace,
         agents: Vec::new(),
         generation: Some(generation),

@@ -80,9 +80,10 @@ async fn dry_run(g: &Global, args: GenerateArgs) -> Result<(), Failure> {
     if let Some(line) = nexus::generate::check_llm(&rt).await {
         eprintln!("{line}");
     }
-    let analysis = nexus::generate::analyze(rt, &args.description, args.policies.as_deref())
-        .await?
-        .answer;
+    let analysis =
+        nexus::generate::analyze(rt, "local", &args.description, args.policies.as_deref())
+            .await?
+            .answer;
     let mut err = std::io::stderr().lock();
     use std::io::Write as _;
     for line in nexus::generate::explain(&analysis) {

@@ -312,7 +312,16 @@ async fn events(
             .keep_alive(KeepAlive::default())
             .into_response());
     }
-    let kept = off(move || s.projects.events(&p.id, after).map_err(ApiError::internal)).await?;
+    let status = p.status.clone();
+    let mut kept = off(move || s.projects.events(&p.id, after).map_err(ApiError::internal)).await?;
+    // A project the host stopped during kept no events: it still ends.
+    if status == "interrupted" && kept.is_empty() && after == 0 {
+        kept.push(Stamped {
+            seq: 1,
+            name: "failed".into(),
+            data: json!({ "reason": "interrupted: the host stopped while the project ran" }),
+        });
+    }
     let stream = futures_util::stream::iter(kept.into_iter().map(|e| sse(&e)));
     Ok(Sse::new(stream).into_response())
 }

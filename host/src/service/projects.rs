@@ -29,9 +29,6 @@ const STEPS: &[Step] = &[|c| {
     )
 }];
 
-/// Longest description taken, in bytes.
-pub const MAX_DESCRIPTION: usize = 4096;
-
 /// A project as its tenant sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectInfo {
@@ -259,17 +256,8 @@ pub async fn submit(
     description: String,
     name: Option<String>,
 ) -> Result<ProjectInfo, SubmitError> {
-    if description.trim().is_empty() {
-        return Err(SubmitError::Invalid(
-            "the description is empty; say what to build, such as \"a todo app\"".into(),
-        ));
-    }
-    if description.len() > MAX_DESCRIPTION {
-        return Err(SubmitError::Invalid(format!(
-            "the description is {} bytes; the limit is {MAX_DESCRIPTION}",
-            description.len()
-        )));
-    }
+    crate::generate::check_description(&description)
+        .map_err(|e| SubmitError::Invalid(e.to_string()))?;
     if let Some(n) = &name
         && (n.is_empty() || n.len() > 64 || nexus_spec::slug(n).is_empty())
     {
@@ -375,7 +363,18 @@ pub async fn submit(
                 ("done", report.summary, Some(passed), end)
             }
             Err(e) => {
-                let reason = e.to_string();
+                // The full error is the operator's (it may name the host's
+                // paths); the tenant gets what it can act on.
+                tracing::error!(project = %task_id, error = %e, "a project failed");
+                let reason = match &e {
+                    crate::generate::Error::Task(f) => crate::text::clip(&f.to_string(), 1000),
+                    crate::generate::Error::BadInput(_) => {
+                        "the request could not be set up; the operator's log says why".into()
+                    }
+                    _ => {
+                        "the generation failed inside the host; the operator's log says why".into()
+                    }
+                };
                 ("failed", reason.clone(), None, json!({ "reason": reason }))
             }
         };

@@ -4,7 +4,6 @@
 
 use crate::db::{Database, Step};
 use rusqlite::{OptionalExtension, params};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The tenants' table, step by step (see [`crate::db::migrate`]).
@@ -61,7 +60,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn digest(token: &str) -> String {
-    crate::text::hex(&Sha256::digest(token.as_bytes()))
+    crate::runtime::sha256_hex(token.as_bytes())
 }
 
 use crate::db::now;
