@@ -2,10 +2,13 @@
 //! over HTTP and followed over Server-Sent Events, its files, and the
 //! tenancy boundary (another tenant's project is a 404, never its data).
 
+mod support;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use support::llm_server::{Behavior, LlmServer};
 use tempfile::TempDir;
 
 fn nexus(dir: &Path, args: &[&str]) -> String {
@@ -26,10 +29,14 @@ fn nexus(dir: &Path, args: &[&str]) -> String {
 
 /// Adds a tenant and returns its token (the last line printed).
 fn tenant(dir: &Path, name: &str, max: u32) -> String {
-    let out = nexus(
-        dir,
-        &["tenant", "add", name, "--max-projects", &max.to_string()],
-    );
+    tenant_with(dir, name, &["--max-projects", &max.to_string()])
+}
+
+/// Adds a tenant with these limits and returns its token.
+fn tenant_with(dir: &Path, name: &str, limits: &[&str]) -> String {
+    let mut args = vec!["tenant", "add", name];
+    args.extend(limits);
+    let out = nexus(dir, &args);
     out.lines().last().unwrap().trim().to_string()
 }
 
@@ -43,10 +50,15 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[("NEXUS_LLM_BACKEND", "none")])
+    }
+
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("NEXUS_CACHE_DIR", dir.join("cache"))
             .env("NEXUS_STATE_DIR", dir.join("state"))
+            .envs(env.iter().copied())
             .env_remove("NEXUS_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -117,6 +129,15 @@ impl Client {
             .unwrap()
     }
 
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The project's events, read to the end of the stream.
     async fn events(&self, id: &str, last: Option<u64>) -> Vec<(u64, String, Value)> {
         let mut request = self
@@ -154,15 +175,44 @@ impl Client {
     }
 }
 
+/// Every file below `root`, by path, with its bytes.
+fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_generates_a_project_over_http_and_no_other_tenant_sees_it() {
     let dir = TempDir::new().unwrap();
     let acme = tenant(dir.path(), "acme", 2);
     let other = tenant(dir.path(), "other", 2);
-    let none = tenant(dir.path(), "no-room", 0);
+    let zero = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["tenant", "add", "no-room", "--max-projects", "0"])
+        .env("NEXUS_STATE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("max_projects"));
     let listed = nexus(dir.path(), &["tenant", "list"]);
     assert!(
-        listed.contains("acme") && listed.contains("no-room"),
+        listed.contains("acme") && listed.contains("GiB") && !listed.contains("no-room"),
         "{listed}"
     );
     assert!(
@@ -193,17 +243,6 @@ async fn a_tenant_generates_a_project_over_http_and_no_other_tenant_sees_it() {
         )
         .await;
     assert_eq!(huge.status(), 413);
-    let full = Client::new(&server, &none)
-        .post("/v1/projects", &json!({ "description": "a todo app" }))
-        .await;
-    assert_eq!(full.status(), 429);
-    assert!(full.headers().contains_key("retry-after"));
-    assert!(
-        full.json::<Value>().await.unwrap()["error"]
-            .as_str()
-            .unwrap()
-            .contains("max_projects"),
-    );
 
     // A project, followed to its end.
     let accepted = a
@@ -277,6 +316,25 @@ async fn a_tenant_generates_a_project_over_http_and_no_other_tenant_sees_it() {
     let listed: Value = a.json("/v1/projects").await;
     assert_eq!(listed["projects"][0]["id"], id.as_str());
 
+    // The archive unpacks to the project's files, byte for byte.
+    let archive = a.get(&format!("/v1/projects/{id}/archive")).await;
+    assert_eq!(archive.status(), 200);
+    assert_eq!(archive.headers()["content-type"], "application/gzip");
+    let bytes = archive.bytes().await.unwrap();
+    let unpacked = TempDir::new().unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]))
+        .unpack(unpacked.path())
+        .unwrap();
+    let root = state.join("projects/acme").join(&id);
+    let on_disk = tree(&root);
+    assert!(on_disk.len() > 10, "{}", on_disk.len());
+    let top: Vec<_> = std::fs::read_dir(unpacked.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(top.len(), 1, "one folder at the top: {top:?}");
+    assert_eq!(tree(&top[0]), on_disk);
+
     // Another tenant: the project does not exist for it.
     let o = Client::new(&server, &other);
     for path in [
@@ -284,11 +342,21 @@ async fn a_tenant_generates_a_project_over_http_and_no_other_tenant_sees_it() {
         format!("/v1/projects/{id}/events"),
         format!("/v1/projects/{id}/files"),
         format!("/v1/projects/{id}/files/backend/models.py"),
+        format!("/v1/projects/{id}/archive"),
     ] {
         let response = o.get(&path).await;
         assert_eq!(response.status(), 404, "{path}");
         assert!(!response.text().await.unwrap().contains("Ticket"));
     }
+    let cancel = o
+        .post(&format!("/v1/projects/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(cancel.status(), 404);
+    let delete = o.delete(&format!("/v1/projects/{id}")).await;
+    assert_eq!(delete.status(), 404);
+    assert!(root.is_dir(), "another tenant's delete removed nothing");
+    let usage: Value = o.json("/v1/usage").await;
+    assert_eq!(usage["projects"]["total"], 0, "{usage}");
     let theirs: Value = o.json("/v1/projects").await;
     assert_eq!(theirs["projects"], json!([]));
 
@@ -301,7 +369,219 @@ async fn a_tenant_generates_a_project_over_http_and_no_other_tenant_sees_it() {
     let replayed = a.events(&id, None).await;
     assert_eq!(replayed, events);
 
+    // Ended projects cannot be cancelled; they can be deleted, with their
+    // files.
+    let usage: Value = a.json("/v1/usage").await;
+    assert_eq!(usage["projects"]["done"], 1, "{usage}");
+    assert!(usage["disk"]["bytes"].as_u64().unwrap() > 1000, "{usage}");
+    let late = a
+        .post(&format!("/v1/projects/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(late.status(), 409);
+    assert_eq!(a.delete(&format!("/v1/projects/{id}")).await.status(), 204);
+    assert_eq!(a.get(&format!("/v1/projects/{id}")).await.status(), 404);
+    assert_eq!(
+        a.get(&format!("/v1/projects/{id}/events")).await.status(),
+        404
+    );
+    assert!(!root.exists());
+
     // A revoked token lets nobody in.
     nexus(dir.path(), &["tenant", "revoke", "acme"]);
     assert_eq!(a.get("/v1/projects").await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_its_quotas_a_tenant_waits_in_its_queue_then_is_refused_by_name() {
+    let dir = TempDir::new().unwrap();
+    let acme = tenant_with(
+        dir.path(),
+        "acme",
+        &["--max-projects", "1", "--max-queued", "1", "--disk", "1KiB"],
+    );
+    let slow = tenant_with(dir.path(), "slow", &["--rate", "3/min"]);
+    let server = Server::start(dir.path());
+    let a = Client::new(&server, &acme);
+    let mut ids = Vec::new();
+    for (description, status) in [
+        ("a todo app with tags", "running"),
+        ("a blog with posts and comments", "queued"),
+    ] {
+        let r = a
+            .post("/v1/projects", &json!({ "description": description }))
+            .await;
+        assert_eq!(r.status(), 202);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["status"], status, "{p}");
+        ids.push(p["id"].as_str().unwrap().to_string());
+    }
+    // One runs and one waits: a third is refused, naming the quota.
+    let full = a
+        .post("/v1/projects", &json!({ "description": "a library" }))
+        .await;
+    assert_eq!(full.status(), 429);
+    let retry: u64 = full.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let body: Value = full.json().await.unwrap();
+    assert_eq!(body["quota"], "max_projects", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("max_queued"));
+
+    // The queued project starts when the first ends, and ends done.
+    let second = a.events(&ids[1], None).await;
+    let names: Vec<&str> = second.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(names.first(), Some(&"queued"), "{names:?}");
+    assert!(names.contains(&"started"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    let first: Value = a.json(&format!("/v1/projects/{}", ids[0])).await;
+    assert_eq!(first["status"], "done");
+    assert!(first["finished"].as_i64() <= second_started(&a, &ids[1]).await);
+
+    // Their files take more than the tenant's disk: the next is refused.
+    let disk = a
+        .post("/v1/projects", &json!({ "description": "a library" }))
+        .await;
+    assert_eq!(disk.status(), 429);
+    assert!(disk.headers().contains_key("retry-after"));
+    assert_eq!(disk.json::<Value>().await.unwrap()["quota"], "disk_bytes");
+    let usage: Value = a.json("/v1/usage").await;
+    assert_eq!(usage["refusals"]["max_projects"], 1, "{usage}");
+    assert_eq!(usage["refusals"]["disk_bytes"], 1, "{usage}");
+    assert_eq!(usage["projects"]["done"], 2, "{usage}");
+    assert_eq!(usage["limits"]["max_queued"], 1, "{usage}");
+
+    // A rate: its burst, then 429 with when to come back.
+    let s = Client::new(&server, &slow);
+    for _ in 0..3 {
+        assert_eq!(s.get("/v1/usage").await.status(), 200);
+    }
+    let limited = s.get("/v1/projects").await;
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry), "{retry}");
+    assert_eq!(limited.json::<Value>().await.unwrap()["quota"], "rate");
+    // Another tenant's rate is its own.
+    assert_eq!(a.get("/v1/usage").await.status(), 200);
+}
+
+async fn second_started(client: &Client, id: &str) -> Option<i64> {
+    let p: Value = client.json(&format!("/v1/projects/{id}")).await;
+    p["started"].as_i64()
+}
+
+/// Reads the project's event stream until an event's data contains
+/// `until`; returns the last event id seen.
+async fn follow_until(client: &Client, id: &str, until: &str) -> u64 {
+    let mut response = client.get(&format!("/v1/projects/{id}/events")).await;
+    assert_eq!(response.status(), 200);
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let Some(chunk) = response.chunk().await.unwrap() else {
+            break;
+        };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains(until) && text.ends_with("\n\n") {
+            break;
+        }
+    }
+    assert!(text.contains(until), "{until} never came: {text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .max()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_project_stops_and_a_killed_server_finishes_its_project_after_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let acme = tenant(dir.path(), "acme", 2);
+    // Every model answers slowly, and nothing usable: the generation takes
+    // seconds, and falls back to the parser and templates.
+    let llm = LlmServer::start().await;
+    for model in ["qwen2.5-coder:7b", "codellama:7b", "deepseek-coder:6.7b"] {
+        llm.script(
+            model,
+            Behavior::Reply(vec!["I would rather not answer that one.".into()]),
+        );
+    }
+    llm.set_pause(std::time::Duration::from_millis(60));
+    let host = llm.addr.to_string();
+    let env = [
+        ("NEXUS_LLM_BACKEND", "ollama"),
+        ("OLLAMA_HOST", host.as_str()),
+    ];
+    let mut server = Server::start_with(dir.path(), &env);
+    let a = Client::new(&server, &acme);
+
+    // Cancelled while it runs: it ends `cancelled`, its stream with
+    // `failed`.
+    let p: Value = a
+        .post(
+            "/v1/projects",
+            &json!({ "description": "a shop with orders" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cancelled = p["id"].as_str().unwrap().to_string();
+    let r = a
+        .post(&format!("/v1/projects/{cancelled}/cancel"), &json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
+    let events = a.events(&cancelled, None).await;
+    let last = events.last().unwrap();
+    assert_eq!(last.1, "failed", "{events:?}");
+    assert_eq!(last.2["cancelled"], true);
+
+    // Killed mid-way: after a restart the project continues, and its
+    // stream resumes after the last event seen.
+    let p: Value = a
+        .post(
+            "/v1/projects",
+            &json!({ "description": "a helpdesk with tickets and agents" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = p["id"].as_str().unwrap().to_string();
+    let seen = follow_until(&a, &id, "\"agent\":\"orchestrator\"").await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = Server::start_with(dir.path(), &env);
+    let a = Client::new(&server, &acme);
+    let rest = a.events(&id, Some(seen)).await;
+    assert_eq!(rest.first().map(|e| e.0), Some(seen + 1), "{rest:?}");
+    let names: Vec<&str> = rest.iter().map(|e| e.1.as_str()).collect();
+    assert!(names.contains(&"resumed"), "{names:?}");
+    // From the journal: the orchestrator's undone message is delivered
+    // again, not a new generation begun.
+    assert!(names.contains(&"continuing"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    assert_eq!(rest.last().unwrap().2["passed"], true, "{rest:?}");
+    let shown: Value = a.json(&format!("/v1/projects/{id}")).await;
+    assert_eq!(shown["status"], "done");
+    let models = a
+        .get(&format!("/v1/projects/{id}/files/backend/models.py"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(models.contains("class Ticket"), "{models}");
+    // The cancelled one stays cancelled.
+    let c: Value = a.json(&format!("/v1/projects/{cancelled}")).await;
+    assert_eq!(c["status"], "cancelled");
 }

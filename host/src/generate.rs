@@ -34,6 +34,9 @@ pub enum Error {
     /// An agent's answer, or the project's record, does not read.
     #[error("{0}")]
     Failed(String),
+    /// The generation was asked to stop (see [`Request::stop`]).
+    #[error("stopped before it ended")]
+    Stopped,
 }
 
 /// What a generation reports while it runs.
@@ -380,6 +383,9 @@ pub struct Request {
     pub policies: Option<PathBuf>,
     /// Start over even when an earlier run of this project was interrupted.
     pub restart: bool,
+    /// Stops the generation: its agents' work is dropped, what it left
+    /// undone is given up, and it ends with [`Error::Stopped`].
+    pub stop: crate::sync::Stop,
 }
 
 /// Generates a project: analyses the request (unless named), records the
@@ -395,6 +401,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         out,
         policies,
         restart,
+        stop,
     } = request;
     check_description(&description)?;
     let tenant = tenant.unwrap_or_else(|| "local".into());
@@ -410,7 +417,10 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
     let (name, analysis) = match name {
         Some(n) => (nexus_spec::slug(&n), None),
         None => {
-            let analysis = analyze(rt.clone(), &tenant, &description, policies.as_deref()).await?;
+            let analysis = tokio::select! {
+                a = analyze(rt.clone(), &tenant, &description, policies.as_deref()) => a?,
+                () = stop.stopped() => return Err(Error::Stopped),
+            };
             (project_name(&analysis.answer), Some(analysis))
         }
     };
@@ -510,6 +520,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         analysis.map(|a| a.project),
         started,
         events,
+        &stop,
     )
     .await
 }
@@ -525,7 +536,18 @@ pub async fn resume(
     if let Some(line) = check_llm(&rt).await {
         events(Event::NoLlm { line });
     }
-    run_generation(rt, id, setup, true, "{}", None, Instant::now(), events).await
+    run_generation(
+        rt,
+        id,
+        setup,
+        true,
+        "{}",
+        None,
+        Instant::now(),
+        events,
+        &crate::sync::Stop::default(),
+    )
+    .await
 }
 
 /// Opens the project with its agents, runs (or, `resuming`, finishes) the
@@ -540,6 +562,7 @@ async fn run_generation(
     analysis_project: Option<String>,
     started: Instant,
     events: Events,
+    stop: &crate::sync::Stop,
 ) -> Result<Report, Error> {
     let generation = setup
         .generation
@@ -562,18 +585,30 @@ async fn run_generation(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(watch(rt.clone(), id.to_string(), events, stop_rx));
-    let result = async {
+    let work = async {
         if resuming {
             project.resume().await?;
         }
         project
             .run_as(&generation.root, "orchestrator", "generate", payload)
             .await
-    }
-    .await;
+    };
+    let result = tokio::select! {
+        r = work => Some(r),
+        () = stop.stopped() => None,
+    };
     let _ = stop_tx.send(true);
     let _ = watcher.await;
 
+    let Some(result) = result else {
+        project.halt();
+        if let Some(journal) = rt.broker() {
+            journal
+                .abandon(id, "abandoned: the generation was stopped")
+                .await?;
+        }
+        return Err(Error::Stopped);
+    };
     let outcome = result?;
     let record: Value = serde_json::from_str(&outcome.payload).unwrap_or_default();
     let (files, lines) = count(project.root());

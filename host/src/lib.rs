@@ -45,6 +45,7 @@ pub mod service;
 pub mod services;
 pub mod setup;
 mod sync;
+pub use sync::Stop;
 pub mod task;
 pub mod text;
 pub mod workspace;

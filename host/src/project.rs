@@ -55,6 +55,9 @@ pub struct Project {
     mailboxes: RwLock<HashMap<String, Mailbox>>,
     waiters: Mutex<HashMap<String, Vec<Waiter>>>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Once stopped, nothing more is delivered and running tasks are
+    /// dropped.
+    halted: crate::sync::Stop,
     me: Weak<Project>,
 }
 
@@ -136,6 +139,7 @@ impl Project {
             mailboxes: RwLock::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            halted: crate::sync::Stop::default(),
             me: me.clone(),
         }))
     }
@@ -167,6 +171,14 @@ impl Project {
         let (tx, rx) = mpsc::channel(self.bus_config().max_queue_size.max(1));
         tokio::spawn(deliver(self.me.clone(), rx, workers as usize));
         self.mailboxes.write().recover().insert(id, Mailbox { tx });
+    }
+
+    /// Stops the project's work: no message is delivered any more, and
+    /// the tasks running now are dropped where they stand (their messages
+    /// stay undone in the journal).
+    pub fn halt(&self) {
+        self.halted.stop();
+        self.mailboxes.write().recover().clear();
     }
 
     pub fn agent(&self, id: &str) -> Option<Arc<Agent>> {
@@ -562,18 +574,29 @@ impl Project {
 /// stays in the mailbox (and counts toward its bound) until a slot takes it.
 async fn deliver(project: Weak<Project>, mut rx: mpsc::Receiver<Message>, workers: usize) {
     let slots = Arc::new(tokio::sync::Semaphore::new(workers));
+    let Some(halted) = project.upgrade().map(|p| p.halted.clone()) else {
+        return;
+    };
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Some(message) = rx.recv().await else {
+        let message = tokio::select! {
+            m = rx.recv() => m,
+            () = halted.stopped() => None,
+        };
+        let Some(message) = message else {
             return;
         };
         let Some(project) = project.upgrade() else {
             return;
         };
+        let halted = halted.clone();
         tokio::spawn(async move {
-            let result = project.execute(&message).await;
+            let result = tokio::select! {
+                r = project.execute(&message) => r,
+                () = halted.stopped() => return,
+            };
             drop(slot);
             project.finish(message, result).await;
         });

@@ -54,3 +54,31 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .unwrap_or_else(|e| Err(crate::bindings::Error::Internal(format!("{what}: {e}"))))
 }
+
+/// Asks long work (a generation, a project's tasks) to stop. Clones share
+/// one flag; stopping is for good.
+#[derive(Clone, Debug)]
+pub struct Stop(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Stop {
+    fn default() -> Stop {
+        Stop(std::sync::Arc::new(tokio::sync::watch::channel(false).0))
+    }
+}
+
+impl Stop {
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once [`Stop::stop`] is called.
+    pub async fn stopped(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so this only ends when stopped.
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}

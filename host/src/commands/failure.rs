@@ -107,6 +107,7 @@ impl From<nexus::generate::Error> for Failure {
             E::Task(f) => Failure::task(&f),
             E::Journal(e) => e.into(),
             E::Failed(message) => Failure::new(Exit::TaskFailed, message),
+            E::Stopped => Failure::new(Exit::TaskFailed, "the generation was stopped"),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::failure::Failure;
 use super::{Global, runtime};
 use clap::{Args, Subcommand};
 use nexus::service::Service;
-use nexus::service::tenants::{DEFAULT_MAX_PROJECTS, Tenants};
+use nexus::service::tenants::{DEFAULT_MAX_PROJECTS, Limits, Rate, Tenants};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -13,10 +13,13 @@ use std::path::PathBuf;
 /// Serve project generation over HTTP to tenants (see `nexus tenant`).
 ///
 /// Every request under /v1 needs a tenant's token (Authorization: Bearer
-/// <token>). POST /v1/projects {"description": "..."} starts a project;
-/// GET /v1/projects/{id}/events follows it (Server-Sent Events); its files
-/// are at /v1/projects/{id}/files once it ends. /healthz and /readyz need no
-/// token. Projects and the database live in --state-dir.
+/// <token>). POST /v1/projects {"description": "..."} starts a project (or
+/// queues it behind the tenant's running ones); GET /v1/projects/{id}/events
+/// follows it (Server-Sent Events); its files are at /v1/projects/{id}/files
+/// and /archive once it ends; POST .../cancel and DELETE stop and remove it.
+/// Beyond a tenant's quota a request gets 429 with Retry-After. /healthz and
+/// /readyz need no token. Projects and the database live in --state-dir;
+/// projects left running by a stopped server continue when it starts.
 #[command(verbatim_doc_comment)]
 pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 takes a free one; the address is printed).
@@ -30,14 +33,46 @@ pub(crate) enum TenantCommand {
     /// is kept).
     Add {
         name: String,
-        /// Projects it may run at once; more are refused with 429.
+        /// Projects it may run at once; more wait in its queue.
         #[arg(long, default_value_t = DEFAULT_MAX_PROJECTS)]
         max_projects: u32,
+        /// Projects that may wait for a place; more are refused with 429.
+        #[arg(long, default_value_t = Limits::default().max_queued)]
+        max_queued: u32,
+        /// LLM tokens it may use over any 24 hours (default: no limit).
+        #[arg(long)]
+        tokens_per_day: Option<u64>,
+        /// Disk its projects may take, e.g. 5GiB, or `none`.
+        #[arg(long, default_value = "5GiB", value_parser = parse_disk)]
+        disk: Limit<u64>,
+        /// Requests it may make: 10/s, 600/min, 1000/h, or `none`.
+        #[arg(long, default_value = "20/s", value_parser = parse_rate)]
+        rate: Limit<Rate>,
     },
     /// List the tenants.
     List,
     /// Revoke a tenant's token; its projects are kept.
     Revoke { name: String },
+}
+
+/// A limit, or `none`.
+#[derive(Clone)]
+pub(crate) struct Limit<T>(Option<T>);
+
+fn parse_disk(s: &str) -> Result<Limit<u64>, String> {
+    if s == "none" {
+        return Ok(Limit(None));
+    }
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| Limit(Some(b.as_u64())))
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 5GiB, 500MB, or none"))
+}
+
+fn parse_rate(s: &str) -> Result<Limit<Rate>, String> {
+    if s == "none" {
+        return Ok(Limit(None));
+    }
+    s.parse().map(|r| Limit(Some(r)))
 }
 
 /// The state directory, created when missing.
@@ -74,21 +109,48 @@ pub(crate) async fn tenant(g: &Global, command: TenantCommand) -> Result<(), Fai
     state_dir(g)?;
     let tenants = Tenants::open(runtime(g)?.services().db.clone()).map_err(Failure::bad_input)?;
     match command {
-        TenantCommand::Add { name, max_projects } => {
-            let token = tenants
-                .add(&name, max_projects)
-                .map_err(Failure::bad_input)?;
+        TenantCommand::Add {
+            name,
+            max_projects,
+            max_queued,
+            tokens_per_day,
+            disk,
+            rate,
+        } => {
+            let limits = Limits {
+                max_projects,
+                max_queued,
+                tokens_per_day,
+                disk_bytes: disk.0,
+                rate: rate.0,
+            };
+            let token = tenants.add(&name, &limits).map_err(Failure::bad_input)?;
             nexus::say!("tenant `{name}` added; its token (shown only now):");
             nexus::say!("{token}");
         }
         TenantCommand::List => {
             let all = tenants.list().map_err(Failure::bad_input)?;
-            nexus::say!("{:<24} {:>12}  {}", "tenant", "max_projects", "state");
+            let none = || "-".to_string();
+            nexus::say!(
+                "{:<24} {:>8} {:>7} {:>14} {:>10} {:>9}  state",
+                "tenant",
+                "projects",
+                "queued",
+                "tokens/day",
+                "disk",
+                "rate"
+            );
             for t in all {
+                let l = &t.limits;
                 nexus::say!(
-                    "{:<24} {:>12}  {}",
+                    "{:<24} {:>8} {:>7} {:>14} {:>10} {:>9}  {}",
                     t.name,
-                    t.max_projects,
+                    l.max_projects,
+                    l.max_queued,
+                    l.tokens_per_day.map_or_else(none, |n| n.to_string()),
+                    l.disk_bytes
+                        .map_or_else(none, |b| bytesize::ByteSize(b).to_string()),
+                    l.rate.map_or_else(none, |r| r.to_string()),
                     if t.revoked.is_some() {
                         "revoked"
                     } else {

@@ -117,6 +117,8 @@ const STEPS: &[crate::db::Step] = &[
     // rows count as reported usage.
     |c| crate::db::add_column(c, "llm_usage", "estimated", "INTEGER NOT NULL DEFAULT 0"),
     |c| crate::db::add_column(c, "llm_cache", "estimated", "INTEGER NOT NULL DEFAULT 0"),
+    // A tenant's tokens over a window (the service's daily quota).
+    |c| c.execute_batch("CREATE INDEX IF NOT EXISTS llm_usage_tenant ON llm_usage (tenant, at)"),
 ];
 
 impl Llm {
@@ -602,6 +604,21 @@ impl Llm {
             })
             .map_err(db_error)
     }
+}
+
+/// A tenant's LLM tokens (prompt and completion) since `since` (seconds
+/// since the epoch), and when the earliest of those calls was made.
+/// Answers from the cache cost no model time and are not counted.
+pub fn tenant_tokens(
+    c: &rusqlite::Connection,
+    tenant: &str,
+    since: i64,
+) -> rusqlite::Result<(u64, Option<i64>)> {
+    c.prepare_cached(
+        "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0), min(at)
+         FROM llm_usage WHERE tenant = ?1 AND at >= ?2 AND cached = 0",
+    )?
+    .query_row(params![tenant, since], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 /// LLM usage of one agent, role and model in a project.

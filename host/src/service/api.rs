@@ -5,6 +5,7 @@
 
 use super::Service;
 use super::projects::{ProjectInfo, Stamped, SubmitError};
+use super::quotas::Refusal;
 use super::tenants::Tenant;
 use crate::bindings::Error;
 use crate::workspace::{FileStore, Workspace, check_path};
@@ -35,6 +36,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
+    /// The quota a 429 names.
+    quota: Option<&'static str>,
 }
 
 impl ApiError {
@@ -43,11 +46,22 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            quota: None,
         }
     }
 
     fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "no such project")
+    }
+
+    /// 429: a quota, named, and when to try again.
+    fn refused(r: Refusal) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: r.message,
+            retry_after: Some(r.retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            quota: Some(r.quota),
+        }
     }
 
     fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -61,7 +75,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        let mut body = json!({ "error": self.message });
+        if let Some(q) = self.quota {
+            body["quota"] = json!(q);
+        }
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
@@ -88,10 +106,12 @@ async fn off<T: Send + 'static>(
 pub fn router(service: Shared) -> Router {
     let v1 = Router::new()
         .route("/projects", post(submit).get(list))
-        .route("/projects/{id}", get(show))
+        .route("/projects/{id}", get(show).delete(remove))
+        .route("/projects/{id}/cancel", post(cancel))
         .route("/projects/{id}/events", get(events))
         .route("/projects/{id}/files", get(files))
         .route("/projects/{id}/files/{*path}", get(file))
+        .route("/projects/{id}/archive", get(archive))
         .route("/usage", get(usage))
         .layer(middleware::from_fn_with_state(
             service.clone(),
@@ -140,6 +160,9 @@ async fn authenticate(State(s): State<Shared>, mut request: Request, next: Next)
     let tenants = s.tenants.clone();
     match off(move || tenants.authenticate(&token).map_err(ApiError::internal)).await {
         Ok(Some(tenant)) => {
+            if let Err(refusal) = s.quotas.take(&tenant.name, tenant.limits.rate) {
+                return ApiError::refused(refusal).into_response();
+            }
             let span = tracing::info_span!("request", tenant = %tenant.name);
             request.extensions_mut().insert(tenant);
             next.run(request).instrument(span).await
@@ -174,11 +197,7 @@ async fn submit(
     match super::projects::submit(&s, &tenant, body.description, body.name).await {
         Ok(p) => Ok((StatusCode::ACCEPTED, Json(urls(&p))).into_response()),
         Err(SubmitError::Invalid(m)) => Err(ApiError::new(StatusCode::BAD_REQUEST, m)),
-        Err(e @ SubmitError::Quota { .. }) => Err(ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            message: e.to_string(),
-            retry_after: Some(30),
-        }),
+        Err(SubmitError::Quota(r)) => Err(ApiError::refused(r)),
         Err(e) => Err(ApiError::internal(e)),
     }
 }
@@ -249,13 +268,90 @@ async fn usage(
     State(s): State<Shared>,
     Extension(tenant): Extension<Tenant>,
 ) -> Result<Json<Value>, ApiError> {
-    let name = tenant.name.clone();
-    let running = off(move || s.projects.running(&name).map_err(ApiError::internal)).await?;
+    let (st, name) = (s.clone(), tenant.name.clone());
+    let (counts, tokens, disk) = off(move || {
+        let counts = st.projects.counts(&name).map_err(ApiError::internal)?;
+        let since = crate::db::now() - super::quotas::DAY;
+        let (tokens, _) = st
+            .rt
+            .services()
+            .db
+            .with(|c| crate::llm::tenant_tokens(c, &name, since))
+            .map_err(ApiError::internal)?;
+        let disk = super::quotas::disk_usage(&st.projects.tenant_dir(&name));
+        Ok((counts, tokens, disk))
+    })
+    .await?;
+    let l = &tenant.limits;
     Ok(Json(json!({
         "tenant": tenant.name,
-        "running_projects": running,
-        "max_projects": tenant.max_projects,
+        "projects": counts,
+        "tokens": { "last_24h": tokens, "limit": l.tokens_per_day },
+        "disk": { "bytes": disk, "limit": l.disk_bytes },
+        "limits": l,
+        "refusals": s.quotas.refusals_of(&tenant.name),
     })))
+}
+
+/// Stops a queued or running project; it ends `cancelled`.
+async fn cancel(
+    State(s): State<Shared>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = project_of(&s, &tenant, &id).await?;
+    if !p.active() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "the project has ended ({}); there is nothing to cancel",
+                p.status
+            ),
+        ));
+    }
+    super::projects::cancel(&s, &p.id).await;
+    let p = project_of(&s, &tenant, &id).await?;
+    Ok(Json(urls(&p)))
+}
+
+/// Removes a project, its events and its files (cancelling it first).
+async fn remove(
+    State(s): State<Shared>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let p = project_of(&s, &tenant, &id).await?;
+    super::projects::delete(&s, &tenant.name, &p.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The project's files as a `.tar.gz`, streamed.
+async fn archive(
+    State(s): State<Shared>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (p, ws) = ended_workspace(&s, &tenant, &id).await?;
+    let name = p
+        .name
+        .as_deref()
+        .map(nexus_spec::slug)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| p.id.clone());
+    let stream = super::archive::stream(ws, name.clone());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.tar.gz\""),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 fn sse(e: &Stamped) -> Result<SseEvent, Infallible> {
@@ -280,28 +376,28 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    if let Some(live) = s.projects.live(&p.id) {
-        let rx = live.watch();
+    if let Some(run) = s.projects.run(&p.id) {
+        let rx = run.live.watch();
         let stream = futures_util::stream::unfold(
-            (live, rx, after, Vec::<Stamped>::new(), false),
-            |(live, mut rx, mut after, mut queue, mut ended)| async move {
+            (run, rx, after, Vec::<Stamped>::new(), false),
+            |(run, mut rx, mut after, mut queue, mut ended)| async move {
                 loop {
                     if !queue.is_empty() {
                         let e = queue.remove(0);
                         after = e.seq;
-                        return Some((sse(&e), (live, rx, after, queue, ended)));
+                        return Some((sse(&e), (run, rx, after, queue, ended)));
                     }
                     if ended {
                         return None;
                     }
                     rx.mark_unchanged();
-                    let (new, done) = live.since(after);
+                    let (new, done) = run.live.since(after);
                     queue = new;
                     ended = done;
                     if queue.is_empty() && !ended && rx.changed().await.is_err() {
                         // The generation is gone without an end; what it
                         // left is read below, once more.
-                        let (new, _) = live.since(after);
+                        let (new, _) = run.live.since(after);
                         queue = new;
                         ended = true;
                     }
@@ -332,16 +428,19 @@ async fn ended_workspace(
     s: &Shared,
     tenant: &Tenant,
     id: &str,
-) -> Result<Arc<dyn FileStore>, ApiError> {
+) -> Result<(ProjectInfo, Arc<dyn FileStore>), ApiError> {
     let p = project_of(s, tenant, id).await?;
-    if p.status == "running" {
+    if p.active() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "the project is still running; its files can be read once it ends",
+            format!(
+                "the project is {}; its files can be read once it ends",
+                p.status
+            ),
         ));
     }
     let root = s.projects.root(&tenant.name, &p.id);
-    off(move || {
+    let ws = off(move || {
         if !root.is_dir() {
             return Err(ApiError::not_found());
         }
@@ -349,7 +448,8 @@ async fn ended_workspace(
             .map(|w| Arc::new(w) as Arc<dyn FileStore>)
             .map_err(ApiError::internal)
     })
-    .await
+    .await?;
+    Ok((p, ws))
 }
 
 fn file_error(e: Error) -> ApiError {
@@ -366,7 +466,7 @@ async fn files(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ws = ended_workspace(&s, &tenant, &id).await?;
+    let (_, ws) = ended_workspace(&s, &tenant, &id).await?;
     let entries = off(move || {
         ws.list("", true, crate::workspace::MAX_DEPTH, MAX_ENTRIES)
             .map_err(file_error)
@@ -386,7 +486,7 @@ async fn file(
     Path((id, path)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let path = check_path(&path, false).map_err(file_error)?;
-    let ws = ended_workspace(&s, &tenant, &id).await?;
+    let (_, ws) = ended_workspace(&s, &tenant, &id).await?;
     let bytes = off(move || ws.read(&path, MAX_FILE).map_err(file_error)).await?;
     let kind = if std::str::from_utf8(&bytes).is_ok() {
         "text/plain; charset=utf-8"

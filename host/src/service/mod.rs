@@ -8,11 +8,15 @@
 //! sandboxes, as on the command line.
 //!
 //! - [`tenants`]: who may call, by hashed token.
-//! - [`projects`]: the projects, their state and their events.
+//! - [`projects`]: the projects, their queue, their state and their
+//!   events.
+//! - [`quotas`]: what a tenant may still do (rate, tokens, disk).
 //! - [`api`]: the HTTP routes.
 
 pub mod api;
+pub mod archive;
 pub mod projects;
+pub mod quotas;
 pub mod tenants;
 
 use crate::runtime::Runtime;
@@ -27,6 +31,7 @@ pub struct Service {
     pub rt: Arc<Runtime>,
     pub tenants: Tenants,
     pub projects: Projects,
+    pub quotas: quotas::Quotas,
 }
 
 impl Service {
@@ -39,6 +44,7 @@ impl Service {
             rt,
             tenants,
             projects,
+            quotas: quotas::Quotas::default(),
         }))
     }
 }
@@ -58,7 +64,8 @@ pub enum ServeError {
     Server(std::io::Error),
 }
 
-/// Serves until `shutdown` resolves. `ready` learns the address the server
+/// Takes up the projects an earlier run left queued or running, then
+/// serves until `shutdown` resolves. `ready` learns the address the server
 /// listens on (a port of 0 takes a free one).
 pub async fn serve(
     service: Arc<Service>,
@@ -72,6 +79,13 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|error| ServeError::Listen { addr, error })?;
+    let taken = projects::restore(&service).await?;
+    if taken > 0 {
+        tracing::info!(
+            projects = taken,
+            "took up the projects left queued or running"
+        );
+    }
     ready(local);
     axum::serve(listener, api::router(service))
         .with_graceful_shutdown(shutdown)

@@ -1,12 +1,20 @@
 //! The service's projects: who asked for each, where it stands, and the
 //! events of its generation. A project runs in a directory of its tenant's
-//! (`projects/<tenant>/<id>`); its record and, once it ends, its events are
-//! kept in the host's database, so both outlive the process.
+//! (`projects/<tenant>/<id>`). Its record and every event are written to
+//! the host's database before anyone is shown them, so a follower that
+//! reconnects after a restart resumes exactly where it was.
+//!
+//! A tenant runs up to `max_projects` at once; more wait, up to
+//! `max_queued`, in the order they came, and start as places free up.
+//! Projects that were queued or running when the host stopped are taken up
+//! again when it starts: a running one continues from the journal.
 
 use super::Service;
-use crate::db::{Database, Step};
+use super::quotas::Refusal;
+use super::tenants::Tenant;
+use crate::db::{Database, Step, now};
 use crate::generate::{Event, Request};
-use crate::sync::Recover;
+use crate::sync::{Recover, Stop};
 use futures_util::FutureExt as _;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -14,11 +22,13 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 
-const STEPS: &[Step] = &[|c| {
-    c.execute_batch(
-        "CREATE TABLE IF NOT EXISTS service_projects (
+const STEPS: &[Step] = &[
+    |c| {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS service_projects (
             id TEXT PRIMARY KEY, tenant TEXT NOT NULL, name TEXT, description TEXT NOT NULL,
             status TEXT NOT NULL, created INTEGER NOT NULL, finished INTEGER,
             summary TEXT, passed INTEGER);
@@ -26,8 +36,15 @@ const STEPS: &[Step] = &[|c| {
          CREATE TABLE IF NOT EXISTS service_events (
             project TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL,
             PRIMARY KEY (project, seq))",
-    )
-}];
+        )
+    },
+    |c| {
+        c.execute_batch(
+            "CREATE INDEX IF NOT EXISTS service_projects_status ON service_projects (status, tenant)",
+        )?;
+        crate::db::add_column(c, "service_projects", "started", "INTEGER")
+    },
+];
 
 /// A project as its tenant sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -35,15 +52,24 @@ pub struct ProjectInfo {
     pub id: String,
     pub name: Option<String>,
     pub description: String,
-    /// `running`, `done`, `failed`, or `interrupted` (the host stopped
-    /// while it ran).
+    /// `queued`, `running`, `done`, `failed`, `cancelled`, or
+    /// `interrupted` (the host stopped while it ran, before projects were
+    /// taken up again).
     pub status: String,
     /// Seconds since the epoch.
     pub created: i64,
+    pub started: Option<i64>,
     pub finished: Option<i64>,
     pub summary: Option<String>,
     /// Whether every phase and gate passed, once it ended.
     pub passed: Option<bool>,
+}
+
+impl ProjectInfo {
+    /// Whether it is waiting or running.
+    pub fn active(&self) -> bool {
+        matches!(self.status.as_str(), "queued" | "running")
+    }
 }
 
 /// One event of a project's stream: its number (from 1), its name, its data.
@@ -54,31 +80,29 @@ pub struct Stamped {
     pub data: Value,
 }
 
-/// The events of a running project, for whoever follows it.
+/// The recorded events of a project that is queued or running, for
+/// whoever follows it.
 pub struct Live {
     events: Mutex<(Vec<Stamped>, bool)>,
     count: watch::Sender<usize>,
 }
 
 impl Live {
-    fn new() -> Live {
+    fn new(kept: Vec<Stamped>) -> Live {
+        let n = kept.len();
         Live {
-            events: Mutex::new((Vec::new(), false)),
-            count: watch::channel(0).0,
+            events: Mutex::new((kept, false)),
+            count: watch::channel(n).0,
         }
     }
 
-    fn push(&self, name: &str, data: Value, last: bool) {
+    fn push(&self, new: Vec<Stamped>, last: bool) {
         let mut guard = self.events.lock().recover();
         let (events, ended) = &mut *guard;
         if *ended {
             return;
         }
-        events.push(Stamped {
-            seq: events.len() as u64 + 1,
-            name: name.to_string(),
-            data,
-        });
+        events.extend(new);
         *ended = last;
         self.count.send_replace(events.len());
     }
@@ -86,7 +110,7 @@ impl Live {
     /// The events after `after`, and whether the stream has ended.
     pub fn since(&self, after: u64) -> (Vec<Stamped>, bool) {
         let guard = self.events.lock().recover();
-        let from = (after as usize).min(guard.0.len());
+        let from = guard.0.partition_point(|e| e.seq <= after);
         (guard.0[from..].to_vec(), guard.1)
     }
 
@@ -94,15 +118,65 @@ impl Live {
     pub fn watch(&self) -> watch::Receiver<usize> {
         self.count.subscribe()
     }
+
+    fn ended(&self) -> bool {
+        self.events.lock().recover().1
+    }
+
+    /// Waits until the stream has ended, at most `limit`.
+    async fn wait_end(&self, limit: Duration) {
+        let mut rx = self.watch();
+        let _ = tokio::time::timeout(limit, async {
+            while !self.ended() {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// How a project ended.
+#[derive(Debug, Clone)]
+struct End {
+    status: &'static str,
+    summary: String,
+    passed: Option<bool>,
+}
+
+/// An event on its way to the database and then to the followers.
+struct Note {
+    name: String,
+    data: Value,
+    end: Option<End>,
+}
+
+/// A project that is queued or running.
+pub struct Run {
+    pub live: Live,
+    stop: Stop,
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+impl Run {
+    fn note(&self, name: &str, data: Value, end: Option<End>) {
+        let _ = self.notes.send(Note {
+            name: name.to_string(),
+            data,
+            end,
+        });
+    }
 }
 
 pub struct Projects {
     db: Arc<Database>,
     dir: PathBuf,
-    live: Mutex<HashMap<String, Arc<Live>>>,
+    active: Mutex<HashMap<String, Arc<Run>>>,
 }
 
-use crate::db::now;
+const COLUMNS: &str =
+    "id, name, description, status, created, started, finished, summary, passed, tenant";
 
 fn info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectInfo> {
     Ok(ProjectInfo {
@@ -111,58 +185,92 @@ fn info(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectInfo> {
         description: r.get(2)?,
         status: r.get(3)?,
         created: r.get(4)?,
-        finished: r.get(5)?,
-        summary: r.get(6)?,
-        passed: r.get(7)?,
+        started: r.get(5)?,
+        finished: r.get(6)?,
+        summary: r.get(7)?,
+        passed: r.get(8)?,
     })
 }
 
-fn running(c: &rusqlite::Connection, tenant: &str) -> rusqlite::Result<u32> {
-    c.prepare_cached(
-        "SELECT count(*) FROM service_projects WHERE tenant = ?1 AND status = 'running'",
-    )?
-    .query_row(params![tenant], |r| r.get(0))
+fn count(c: &rusqlite::Connection, tenant: &str, status: &str) -> rusqlite::Result<u32> {
+    c.prepare_cached("SELECT count(*) FROM service_projects WHERE tenant = ?1 AND status = ?2")?
+        .query_row(params![tenant, status], |r| r.get(0))
 }
 
-const COLUMNS: &str = "id, name, description, status, created, finished, summary, passed";
+/// Starts the tenant's oldest queued projects while it has places free;
+/// returns them.
+fn promote(c: &rusqlite::Connection, tenant: &str, max: u32) -> rusqlite::Result<Vec<ProjectInfo>> {
+    let free = max.saturating_sub(count(c, tenant, "running")?);
+    let next: Vec<ProjectInfo> = c
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM service_projects WHERE tenant = ?1 AND status = 'queued'
+             ORDER BY created, rowid LIMIT ?2"
+        ))?
+        .query_map(params![tenant, free], info)?
+        .collect::<rusqlite::Result<_>>()?;
+    let at = now();
+    for p in &next {
+        c.execute(
+            "UPDATE service_projects SET status = 'running', started = ?2 WHERE id = ?1",
+            params![p.id, at],
+        )?;
+    }
+    Ok(next
+        .into_iter()
+        .map(|p| ProjectInfo {
+            status: "running".into(),
+            started: Some(at),
+            ..p
+        })
+        .collect())
+}
+
+fn immediate(c: &rusqlite::Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)
+}
 
 /// Why a project was not started.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     #[error("{0}")]
     Invalid(String),
-    #[error("tenant `{tenant}` runs {running} projects; its quota max_projects is {max}")]
-    Quota {
-        tenant: String,
-        running: u32,
-        max: u32,
-    },
+    #[error("{}", .0.message)]
+    Quota(Refusal),
     #[error("the projects' database: {0}")]
     Store(String),
 }
 
+/// Projects a tenant has, by status.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub queued: u32,
+    pub running: u32,
+    pub done: u32,
+    pub failed: u32,
+    pub cancelled: u32,
+    pub total: u32,
+}
+
 impl Projects {
-    /// Opens the projects' records. Projects that were running when the
-    /// host stopped are marked `interrupted`.
+    /// Opens the projects' records. Projects left queued or running by a
+    /// host that stopped are taken up by [`Service::start`].
     pub fn open(db: Arc<Database>, dir: PathBuf) -> rusqlite::Result<Projects> {
-        db.with(|c| {
-            crate::db::migrate(c, "service", STEPS)?;
-            c.execute(
-                "UPDATE service_projects SET status = 'interrupted', finished = ?1
-                 WHERE status = 'running'",
-                params![now()],
-            )
-        })?;
+        db.with(|c| crate::db::migrate(c, "service", STEPS))?;
         Ok(Projects {
             db,
             dir,
-            live: Mutex::new(HashMap::new()),
+            active: Mutex::new(HashMap::new()),
         })
     }
 
     /// Where the tenant's project keeps its files.
     pub fn root(&self, tenant: &str, id: &str) -> PathBuf {
         self.dir.join(tenant).join(id)
+    }
+
+    /// Where the tenant's projects are.
+    pub fn tenant_dir(&self, tenant: &str) -> PathBuf {
+        self.dir.join(tenant)
     }
 
     /// The tenant's project `id`; `None` when there is none, or it is
@@ -194,17 +302,49 @@ impl Projects {
         })
     }
 
-    /// Projects the tenant runs now.
-    pub fn running(&self, tenant: &str) -> rusqlite::Result<u32> {
-        self.db.with(|c| running(c, tenant))
+    /// The tenant's projects by status.
+    pub fn counts(&self, tenant: &str) -> rusqlite::Result<Counts> {
+        self.db.with(|c| {
+            let mut counts = Counts::default();
+            let mut stmt = c.prepare_cached(
+                "SELECT status, count(*) FROM service_projects WHERE tenant = ?1 GROUP BY status",
+            )?;
+            let rows = stmt.query_map(params![tenant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+            })?;
+            for row in rows {
+                let (status, n) = row?;
+                counts.total += n;
+                match status.as_str() {
+                    "queued" => counts.queued = n,
+                    "running" => counts.running = n,
+                    "done" => counts.done = n,
+                    "cancelled" => counts.cancelled = n,
+                    _ => counts.failed += n,
+                }
+            }
+            Ok(counts)
+        })
     }
 
-    /// The events of a running project.
-    pub fn live(&self, id: &str) -> Option<Arc<Live>> {
-        self.live.lock().recover().get(id).cloned()
+    /// Every tenant's projects by status: (tenant, status, count).
+    pub fn all_counts(&self) -> rusqlite::Result<Vec<(String, String, u64)>> {
+        self.db.with(|c| {
+            c.prepare_cached(
+                "SELECT tenant, status, count(*) FROM service_projects GROUP BY tenant, status
+                 ORDER BY tenant, status",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+        })
     }
 
-    /// The kept events of an ended project, after `after`.
+    /// The project, while it is queued or running.
+    pub fn run(&self, id: &str) -> Option<Arc<Run>> {
+        self.active.lock().recover().get(id).cloned()
+    }
+
+    /// The kept events of a project, after `after`.
     pub fn events(&self, id: &str, after: u64) -> rusqlite::Result<Vec<Stamped>> {
         self.db.with(|c| {
             c.prepare_cached(
@@ -222,37 +362,80 @@ impl Projects {
         })
     }
 
-    /// Records what the project ended as, with its events.
-    fn finish(
+    /// Writes `events`, and how the project ended if it did, in one
+    /// transaction. An ended project's place goes to the tenant's next
+    /// queued ones, which are returned to be started.
+    fn record(
         &self,
         id: &str,
-        status: &str,
-        summary: &str,
-        passed: Option<bool>,
+        tenant: &str,
+        max_running: u32,
         events: &[Stamped],
-    ) -> rusqlite::Result<()> {
+        end: Option<&End>,
+    ) -> rusqlite::Result<Vec<ProjectInfo>> {
         self.db.with(|c| {
-            let tx = rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute(
-                "UPDATE service_projects SET status = ?2, finished = ?3, summary = ?4, passed = ?5 WHERE id = ?1",
-                params![id, status, now(), summary, passed],
-            )?;
+            let tx = immediate(c)?;
             for e in events {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR REPLACE INTO service_events (project, seq, name, data) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, e.seq as i64, e.name, e.data.to_string()],
-                )?;
+                )?
+                .execute(params![id, e.seq as i64, e.name, e.data.to_string()])?;
             }
-            tx.commit()
+            let mut next = Vec::new();
+            if let Some(end) = end {
+                // Only the first end counts (a cancel and a finish can
+                // cross).
+                let ended = tx.execute(
+                    "UPDATE service_projects SET status = ?2, finished = ?3, summary = ?4, passed = ?5
+                     WHERE id = ?1 AND status IN ('queued', 'running')",
+                    params![id, end.status, now(), end.summary, end.passed],
+                )?;
+                if ended > 0 {
+                    next = promote(&tx, tenant, max_running)?;
+                }
+            }
+            tx.commit()?;
+            Ok(next)
         })
+    }
+
+    /// Forgets the project: its record, its events and its files.
+    fn remove(&self, tenant: &str, id: &str) -> rusqlite::Result<()> {
+        self.db.with(|c| {
+            let tx = immediate(c)?;
+            tx.execute("DELETE FROM service_events WHERE project = ?1", params![id])?;
+            tx.execute(
+                "DELETE FROM service_projects WHERE id = ?1 AND tenant = ?2",
+                params![id, tenant],
+            )?;
+            tx.commit()
+        })?;
+        let root = self.root(tenant, id);
+        if let Err(e) = std::fs::remove_dir_all(&root)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!(project = %id, error = %e, "could not remove the project's files");
+        }
+        Ok(())
     }
 }
 
-/// Starts generating `description` for `tenant`, within its quota of
-/// projects running at once.
+async fn off<T: Send + 'static>(
+    work: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    crate::sync::blocking("the projects' database", move || {
+        work().map_err(|e| crate::bindings::Error::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Admits a project of `tenant`'s: started at once within its
+/// `max_projects`, else queued within its `max_queued`, else refused; also
+/// refused when its tokens of the day or its disk are used up.
 pub async fn submit(
     service: &Arc<Service>,
-    tenant: &super::tenants::Tenant,
+    tenant: &Tenant,
     description: String,
     name: Option<String>,
 ) -> Result<ProjectInfo, SubmitError> {
@@ -266,59 +449,193 @@ pub async fn submit(
         ));
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let projects = &service.projects;
     let created = now();
-    let tenant_name = tenant.name.clone();
-    let max = tenant.max_projects;
-    let (db, row) = (
-        projects.db.clone(),
+    let (db, dir) = (
+        service.projects.db.clone(),
+        service.projects.tenant_dir(&tenant.name),
+    );
+    let (t, row) = (
+        tenant.clone(),
         (id.clone(), name.clone(), description.clone()),
     );
-    // The count and the insert are one transaction: two submissions at
+    // The counts and the insert are one transaction: two submissions at
     // once cannot both take the last place.
-    let admitted = crate::sync::blocking("the projects' database", move || {
+    let admitted = off(move || {
+        let disk = super::quotas::disk_usage(&dir);
         db.with(|c| {
-            let tx =
-                rusqlite::Transaction::new_unchecked(c, rusqlite::TransactionBehavior::Immediate)?;
-            let running = running(&tx, &tenant_name)?;
-            if running >= max {
-                return Ok(Err(running));
+            let (tokens, earliest) =
+                crate::llm::tenant_tokens(c, &t.name, now() - super::quotas::DAY)?;
+            if let Err(r) =
+                super::quotas::check_usage(&t.name, &t.limits, tokens, earliest, disk, now())
+            {
+                return Ok(Err(r));
             }
+            let tx = immediate(c)?;
+            let running = count(&tx, &t.name, "running")?;
+            let queued = count(&tx, &t.name, "queued")?;
+            let status = if running < t.limits.max_projects && queued == 0 {
+                "running"
+            } else if queued < t.limits.max_queued {
+                "queued"
+            } else {
+                return Ok(Err(Refusal {
+                    quota: "max_projects",
+                    message: format!(
+                        "tenant `{}` runs {running} projects and has {queued} waiting; its quotas are max_projects {} and max_queued {}",
+                        t.name, t.limits.max_projects, t.limits.max_queued
+                    ),
+                    retry_after: Duration::from_secs(30),
+                }));
+            };
             tx.execute(
-                "INSERT INTO service_projects (id, tenant, name, description, status, created)
-                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-                params![row.0, tenant_name, row.1, row.2, created],
+                "INSERT INTO service_projects (id, tenant, name, description, status, created, started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    row.0,
+                    t.name,
+                    row.1,
+                    row.2,
+                    status,
+                    created,
+                    (status == "running").then_some(created)
+                ],
             )?;
             tx.commit()?;
-            Ok(Ok(()))
+            Ok(Ok((status, queued)))
         })
-        .map_err(|e| crate::bindings::Error::Internal(e.to_string()))
     })
     .await
-    .map_err(|e| SubmitError::Store(e.to_string()))?;
-    if let Err(running) = admitted {
-        return Err(SubmitError::Quota {
-            tenant: tenant.name.clone(),
-            running,
-            max,
-        });
+    .map_err(SubmitError::Store)?;
+    let (status, ahead) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            service.quotas.refused(&tenant.name, refusal.quota);
+            return Err(SubmitError::Quota(refusal));
+        }
+    };
+    let p = ProjectInfo {
+        id,
+        name,
+        description,
+        status: status.into(),
+        created,
+        started: (status == "running").then_some(created),
+        finished: None,
+        summary: None,
+        passed: None,
+    };
+    let run = track(service, &tenant.name, &p.id, Vec::new());
+    if status == "running" {
+        start(service, tenant.name.clone(), p.clone(), run);
+    } else {
+        run.note("queued", json!({ "ahead": ahead }), None);
     }
-    let live = Arc::new(Live::new());
-    projects
-        .live
+    Ok(p)
+}
+
+/// Follows a queued or running project: its events, recorded in order,
+/// then shown. `kept` are the events it already has.
+fn track(service: &Arc<Service>, tenant: &str, id: &str, kept: Vec<Stamped>) -> Arc<Run> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let seq = kept.last().map_or(0, |e| e.seq);
+    let run = Arc::new(Run {
+        live: Live::new(kept),
+        stop: Stop::default(),
+        notes: tx,
+    });
+    service
+        .projects
+        .active
         .lock()
         .recover()
-        .insert(id.clone(), live.clone());
+        .insert(id.to_string(), run.clone());
+    tokio::spawn(recorder(
+        service.clone(),
+        tenant.to_string(),
+        id.to_string(),
+        run.clone(),
+        rx,
+        seq,
+    ));
+    run
+}
+
+/// Writes a project's events as they come, then hands them to its
+/// followers; on its end, starts what waited for its place.
+async fn recorder(
+    service: Arc<Service>,
+    tenant: String,
+    id: String,
+    run: Arc<Run>,
+    mut rx: mpsc::UnboundedReceiver<Note>,
+    mut seq: u64,
+) {
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        if rx.recv_many(&mut batch, 64).await == 0 {
+            return;
+        }
+        if let Some(i) = batch.iter().position(|n| n.end.is_some()) {
+            batch.truncate(i + 1);
+        }
+        let end = batch.last().and_then(|n| n.end.clone());
+        let events: Vec<Stamped> = batch
+            .drain(..)
+            .map(|n| {
+                seq += 1;
+                Stamped {
+                    seq,
+                    name: n.name,
+                    data: n.data,
+                }
+            })
+            .collect();
+        let (s, t, i, kept, e) = (
+            service.clone(),
+            tenant.clone(),
+            id.clone(),
+            events.clone(),
+            end.clone(),
+        );
+        let next = off(move || {
+            let max = s.tenants.limits(&t)?.max_projects;
+            s.projects.record(&i, &t, max, &kept, e.as_ref())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(project = %id, error = %e, "could not record the project's events");
+            Vec::new()
+        });
+        let ended = end.is_some();
+        run.live.push(events, ended);
+        if ended {
+            service.projects.active.lock().recover().remove(&id);
+            for p in next {
+                let run = service.projects.run(&p.id).unwrap_or_else(|| {
+                    let kept = Vec::new();
+                    track(&service, &tenant, &p.id, kept)
+                });
+                start(&service, tenant.clone(), p, run);
+            }
+            return;
+        }
+    }
+}
+
+/// Runs the project's generation; `resumed` when an earlier host began it.
+fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) {
     let request = Request {
-        description: description.clone(),
-        name: name.clone(),
-        id: Some(id.clone()),
-        tenant: Some(tenant.name.clone()),
-        out: Some(projects.root(&tenant.name, &id)),
+        description: p.description.clone(),
+        name: p.name.clone(),
+        id: Some(p.id.clone()),
+        tenant: Some(tenant.clone()),
+        out: Some(service.projects.root(&tenant, &p.id)),
         policies: None,
         restart: false,
+        stop: run.stop.clone(),
     };
-    let sink = live.clone();
+    let sink = run.clone();
     let events: crate::generate::Events = Arc::new(move |e: Event| {
         // How the host reaches its models is the operator's, not the
         // tenant's (and a project's path is never serialized).
@@ -331,11 +648,11 @@ pub async fn submit(
         };
         let data = serde_json::to_value(&e).unwrap_or(Value::Null);
         let name = data["event"].as_str().unwrap_or("event").to_string();
-        sink.push(&name, data, false);
+        sink.note(&name, data, None);
     });
     let service = service.clone();
-    let task_id = id.clone();
     tokio::spawn(async move {
+        let id = p.id.clone();
         // A generation that panics still ends: its followers get `failed`
         // and its place in the quota is given back.
         let result = std::panic::AssertUnwindSafe(crate::generate::generate(
@@ -350,22 +667,32 @@ pub async fn submit(
                 "the generation stopped on an internal error".into(),
             ))
         });
-        let (status, summary, passed, end) = match result {
+        let (name, data, end) = match result {
             Ok(report) => {
                 let passed = report.passed();
-                let end = json!({
+                let data = json!({
                     "passed": passed,
                     "summary": report.summary,
                     "files": report.files,
                     "lines": report.lines,
                     "seconds": report.elapsed.as_secs_f64(),
                 });
-                ("done", report.summary, Some(passed), end)
+                let summary = crate::text::clip(&report.summary, 2000);
+                (
+                    "done",
+                    data,
+                    End {
+                        status: "done",
+                        summary,
+                        passed: Some(passed),
+                    },
+                )
             }
+            Err(crate::generate::Error::Stopped) => cancelled(),
             Err(e) => {
                 // The full error is the operator's (it may name the host's
                 // paths); the tenant gets what it can act on.
-                tracing::error!(project = %task_id, error = %e, "a project failed");
+                tracing::error!(project = %id, error = %e, "a project failed");
                 let reason = match &e {
                     crate::generate::Error::Task(f) => crate::text::clip(&f.to_string(), 1000),
                     crate::generate::Error::BadInput(_) => {
@@ -375,34 +702,128 @@ pub async fn submit(
                         "the generation failed inside the host; the operator's log says why".into()
                     }
                 };
-                ("failed", reason.clone(), None, json!({ "reason": reason }))
+                (
+                    "failed",
+                    json!({ "reason": reason }),
+                    End {
+                        status: "failed",
+                        summary: reason,
+                        passed: None,
+                    },
+                )
             }
         };
-        live.push(status, end, true);
-        let (events, _) = live.since(0);
-        let projects = service.clone();
-        let id = task_id.clone();
-        let summary = crate::text::clip(&summary, 2000);
-        let recorded = crate::sync::blocking("the projects' database", move || {
-            projects
-                .projects
-                .finish(&id, status, &summary, passed, &events)
-                .map_err(|e| crate::bindings::Error::Internal(e.to_string()))
-        })
-        .await;
-        if let Err(e) = recorded {
-            tracing::error!(project = %task_id, error = %e, "could not record how the project ended");
-        }
-        service.projects.live.lock().recover().remove(&task_id);
+        run.note(name, data, Some(end));
     });
-    Ok(ProjectInfo {
-        id,
-        name,
-        description,
-        status: "running".into(),
-        created,
-        finished: None,
-        summary: None,
-        passed: None,
+}
+
+fn cancelled() -> (&'static str, Value, End) {
+    let reason = "cancelled by the tenant";
+    (
+        "failed",
+        json!({ "reason": reason, "cancelled": true }),
+        End {
+            status: "cancelled",
+            summary: reason.into(),
+            passed: None,
+        },
+    )
+}
+
+/// How long a cancel waits for the project's work to stop.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// Cancels the project if it is queued or running, and waits until it has
+/// stopped. Returns whether it was.
+pub async fn cancel(service: &Arc<Service>, id: &str) -> bool {
+    let Some(run) = service.projects.run(id) else {
+        return false;
+    };
+    run.stop.stop();
+    // A queued project has no generation to stop: it ends here. A running
+    // one ends when its generation returns; should it have ended just now
+    // on its own, the first end counts.
+    let (name, data, end) = cancelled();
+    let (s, i) = (service.clone(), id.to_string());
+    let queued = off(move || {
+        s.projects.db.with(|c| {
+            c.query_row(
+                "SELECT status = 'queued' FROM service_projects WHERE id = ?1",
+                params![i],
+                |r| r.get::<_, bool>(0),
+            )
+        })
     })
+    .await
+    .unwrap_or(false);
+    if queued {
+        run.note(name, data, Some(end));
+    }
+    run.live.wait_end(STOP_WAIT).await;
+    true
+}
+
+/// Cancels the project if need be, then removes it and its files.
+pub async fn delete(service: &Arc<Service>, tenant: &str, id: &str) -> Result<(), String> {
+    cancel(service, id).await;
+    let (s, t, i) = (service.clone(), tenant.to_string(), id.to_string());
+    off(move || s.projects.remove(&t, &i)).await
+}
+
+/// Takes up the projects a stopped host left queued or running: a running
+/// one continues from the journal, and its followers, reconnecting with
+/// `Last-Event-ID`, get what they missed.
+pub async fn restore(service: &Arc<Service>) -> rusqlite::Result<usize> {
+    let s = service.clone();
+    let left: Vec<(String, ProjectInfo, Vec<Stamped>)> = off(move || {
+        let left: Vec<(String, ProjectInfo)> = s.projects.db.with(|c| {
+            c.prepare(&format!(
+                "SELECT {COLUMNS} FROM service_projects WHERE status IN ('queued', 'running')
+                 ORDER BY created, rowid"
+            ))?
+            .query_map([], |r| Ok((r.get::<_, String>(9)?, info(r)?)))?
+            .collect()
+        })?;
+        left.into_iter()
+            .map(|(t, p)| {
+                let kept = s.projects.events(&p.id, 0)?;
+                Ok((t, p, kept))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    let n = left.len();
+    let mut waiting = std::collections::BTreeSet::new();
+    for (tenant, p, kept) in left {
+        let run = track(service, &tenant, &p.id, kept);
+        if p.status == "running" {
+            run.note("resumed", json!({}), None);
+            tracing::info!(project = %p.id, tenant = %tenant, "taking up a project the host left running");
+            start(service, tenant, p, run);
+        } else {
+            waiting.insert(tenant);
+        }
+    }
+    // Places may have freed (or limits grown) while the host was down.
+    for tenant in waiting {
+        let (s, t) = (service.clone(), tenant.clone());
+        let next = off(move || {
+            let max = s.tenants.limits(&t)?.max_projects;
+            s.projects.db.with(|c| {
+                let tx = immediate(c)?;
+                let next = promote(&tx, &t, max)?;
+                tx.commit()?;
+                Ok(next)
+            })
+        })
+        .await
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+        for p in next {
+            if let Some(run) = service.projects.run(&p.id) {
+                start(service, tenant.clone(), p, run);
+            }
+        }
+    }
+    Ok(n)
 }
