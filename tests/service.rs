@@ -360,6 +360,47 @@ async fn a_tenant_generates_a_project_over_http_and_no_other_tenant_sees_it() {
     let theirs: Value = o.json("/v1/projects").await;
     assert_eq!(theirs["projects"], json!([]));
 
+    // The operator's view: no token, no tenant's words.
+    let metrics = anonymous.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    for line in [
+        "nexus_projects{tenant=\"acme\",state=\"done\"} 1",
+        "nexus_task_duration_seconds_count{agent=\"backend\"}",
+        "nexus_bus_dead_letters 0",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    assert!(!metrics.contains("helpdesk") && !metrics.contains(&acme));
+    let api: Value = anonymous.json("/openapi.json").await;
+    assert!(api["openapi"].as_str().unwrap().starts_with("3.1"), "{api}");
+    for path in [
+        "/v1/projects",
+        "/v1/projects/{id}/events",
+        "/v1/projects/{id}/archive",
+        "/v1/projects/{id}/cancel",
+        "/v1/usage",
+    ] {
+        assert!(api["paths"][path].is_object(), "{path} not described");
+    }
+    assert_eq!(
+        api["components"]["securitySchemes"]["token"]["scheme"],
+        "bearer"
+    );
+    // Every answer names its request; a caller's own id is kept.
+    let r = a.get("/v1/projects").await;
+    assert_eq!(r.headers()["x-request-id"].len(), 36);
+    let r = a
+        .http
+        .get(format!("{}/v1/usage", a.base))
+        .bearer_auth(&acme)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+
     // After a restart the project, its record and its events are still there.
     drop(server);
     let server = Server::start(dir.path());
@@ -452,6 +493,16 @@ async fn beyond_its_quotas_a_tenant_waits_in_its_queue_then_is_refused_by_name()
     assert_eq!(usage["refusals"]["disk_bytes"], 1, "{usage}");
     assert_eq!(usage["projects"]["done"], 2, "{usage}");
     assert_eq!(usage["limits"]["max_queued"], 1, "{usage}");
+    let metrics = Client::new(&server, "")
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nexus_quota_refusals_total{tenant=\"acme\",quota=\"disk_bytes\"} 1"),
+        "{metrics}"
+    );
 
     // A rate: its burst, then 429 with when to come back.
     let s = Client::new(&server, &slow);

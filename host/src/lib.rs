@@ -47,5 +47,6 @@ pub mod setup;
 mod sync;
 pub use sync::Stop;
 pub mod task;
+pub mod telemetry;
 pub mod text;
 pub mod workspace;

@@ -551,7 +551,10 @@ impl Project {
             let instance = agent.pre.instantiate_async(&mut store).await?;
             instance.call_handle(&mut store, &task).await
         };
-        match tokio::time::timeout(wall, run.instrument(span)).await {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(wall, run.instrument(span)).await;
+        agent.timer.observe(started.elapsed().as_secs_f64());
+        let result = match result {
             Err(_) => Err(TaskFailure::Limit {
                 agent: agent_id.to_string(),
                 limit: Limit::WallTime,
@@ -565,7 +568,14 @@ impl Project {
             Ok(Ok(Ok(outcome))) => {
                 check_outcome(agent_id, outcome, agent.policy.bus.max_message.max(1 << 20))
             }
+        };
+        if let Err(f) = &result {
+            self.runtime
+                .services()
+                .telemetry
+                .task_failed(agent_id, f.kind());
         }
+        result
     }
 }
 

@@ -109,6 +109,8 @@ pub struct Agent {
     pub imports: Vec<String>,
     pub(crate) pre: AgentPre<TaskState>,
     pub(crate) engine: Engine,
+    /// Its tasks' durations.
+    pub(crate) timer: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Agent {
@@ -244,6 +246,7 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = AgentPre::new(pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let info = describe(self.clone(), &set.engine, &pre, &policy).await?;
+        let timer = self.services.telemetry.task_timer(&policy.agent);
         Ok(Agent {
             info,
             policy,
@@ -253,6 +256,7 @@ impl Runtime {
             imports,
             pre,
             engine: set.engine.clone(),
+            timer,
         })
     }
 

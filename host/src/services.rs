@@ -1,5 +1,5 @@
 //! Backends shared by every task: the database, the knowledge base, host
-//! metrics, the log sink and the LLM client. Each is its capability's
+//! metrics, the log sink, the LLM client, and what the host counts. Each is its capability's
 //! backend trait, so another implementation can take its place.
 
 use crate::config::{LlmConfig, MemoryConfig};
@@ -17,6 +17,8 @@ pub struct Services {
     pub metrics: Arc<dyn Sampler>,
     pub log: Arc<dyn LogSink>,
     pub llm: Llm,
+    /// What the host counts for its operator.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl Services {
@@ -31,6 +33,7 @@ impl Services {
         let name = database.map_or("(in memory)".into(), |p| p.display().to_string());
         let db = Database::open(database)
             .map_err(|e| anyhow::anyhow!("opening the database {name}: {e}"))?;
+        let telemetry = crate::telemetry::Telemetry::default();
         Ok(Services {
             memory: Arc::new(
                 SqliteMemory::open(db.clone(), memory)
@@ -38,7 +41,8 @@ impl Services {
             ),
             metrics: Arc::new(Metrics::default()),
             log: Arc::new(crate::log::backend::Tracing),
-            llm: Llm::new(llm, db.clone())?,
+            llm: Llm::new(llm, db.clone())?.count_in(telemetry.clone()),
+            telemetry,
             db,
         })
     }

@@ -109,6 +109,29 @@ pub enum TaskFailure {
 }
 
 impl TaskFailure {
+    /// The kind of failure, as the host's counters label it: `agent`,
+    /// `trap`, `refused`, `dead_letter`, or `limit:<which>` (`limit:memory`,
+    /// `limit:cpu_time`, ...).
+    pub fn kind(&self) -> String {
+        match self {
+            TaskFailure::Agent { .. } => "agent".into(),
+            TaskFailure::Trap { .. } => "trap".into(),
+            TaskFailure::Refused(_) => "refused".into(),
+            TaskFailure::DeadLetter { .. } => "dead_letter".into(),
+            TaskFailure::Limit { limit, .. } => format!(
+                "limit:{}",
+                match limit {
+                    Limit::Memory => "memory",
+                    Limit::CpuTime => "cpu_time",
+                    Limit::WallTime => "wall_time",
+                    Limit::HostCalls => "host_calls",
+                    Limit::HostcallBytes => "hostcall_bytes",
+                    Limit::Stack => "stack",
+                }
+            ),
+        }
+    }
+
     /// The error a bus requester sees for this failure.
     pub fn limit(&self) -> Option<Limit> {
         match self {

@@ -79,6 +79,7 @@ pub struct Llm {
     /// OpenAI-compatible backend; calls start from it.
     shapes: Mutex<HashMap<String, openai::Shape>>,
     db: Arc<Database>,
+    telemetry: crate::telemetry::Telemetry,
 }
 
 fn db_error(e: rusqlite::Error) -> Error {
@@ -147,7 +148,14 @@ impl Llm {
             circuit: Mutex::new(Circuit::default()),
             shapes: Mutex::new(HashMap::new()),
             db,
+            telemetry: crate::telemetry::Telemetry::default(),
         })
+    }
+
+    /// Counts model calls in `telemetry` from now on.
+    pub fn count_in(mut self, telemetry: crate::telemetry::Telemetry) -> Llm {
+        self.telemetry = telemetry;
+        self
     }
 
     pub fn config(&self) -> &LlmConfig {
@@ -541,6 +549,14 @@ impl Llm {
             .backend
             .as_ref()
             .map_or("none", |b| b.kind.name());
+        if !cached {
+            self.telemetry.llm_call(
+                &reply.model,
+                took,
+                reply.prompt_tokens.into(),
+                reply.completion_tokens.into(),
+            );
+        }
         let db = self.db.clone();
         let who = [ctx.project, ctx.tenant, ctx.agent, ctx.role].map(str::to_string);
         let (model, prompt, completion) = (

@@ -47,7 +47,7 @@ const STEPS: &[Step] = &[
 ];
 
 /// A project as its tenant sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProjectInfo {
     pub id: String,
     pub name: Option<String>,
