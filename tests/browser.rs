@@ -3,6 +3,9 @@
 //! driven in Debian's Chromium through Playwright (`tests/browser/drive.py`)
 //! as a person would use them. Screenshots land in `target/browser/<app>/`.
 //!
+//! The service's dashboard is driven the same way (`tests/browser/dashboard.py`):
+//! sign in, generate, follow the project to done, open a file.
+//!
 //! Needs `/usr/bin/chromium` (Debian's `chromium`; `scripts/test` installs it).
 
 mod support;
@@ -205,4 +208,38 @@ fn an_app_with_two_levels_of_relations_works_in_a_browser() {
         "rooms",
         ("hotels", "stars"),
     );
+}
+
+#[test]
+fn the_dashboard_signs_in_generates_follows_a_project_to_done_and_opens_its_files() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium)"
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let token = support::service::tenant(dir.path(), "acme", 2);
+    let server = support::service::Server::start(dir.path());
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser/dashboard");
+    let _ = std::fs::remove_dir_all(&shots);
+    let plan = json!({
+        "url": format!("{}/", server.base),
+        "tenant": "acme",
+        "token": token,
+        "description": "a helpdesk with tickets and agents",
+        "expect_in_file": "class Ticket",
+        "chromium": CHROMIUM,
+        "screenshots": shots,
+    });
+    let plan_path = dir.path().join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/dashboard.py");
+    let report = run(Command::new(playwright_python())
+        .arg(script)
+        .arg(&plan_path));
+    assert!(report.contains("ok:"), "{report}");
+    for shot in ["running.png", "dashboard.png"] {
+        let bytes = std::fs::read(shots.join(shot)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{shot}");
+    }
+    drop(server);
 }

@@ -5,89 +5,11 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use support::llm_server::{Behavior, LlmServer};
+use support::service::{Server, nexus, tenant, tenant_with};
 use tempfile::TempDir;
-
-fn nexus(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nexus"))
-        .args(args)
-        .env("NEXUS_CACHE_DIR", dir.join("cache"))
-        .env("NEXUS_STATE_DIR", dir.join("state"))
-        .env_remove("NEXUS_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Adds a tenant and returns its token (the last line printed).
-fn tenant(dir: &Path, name: &str, max: u32) -> String {
-    tenant_with(dir, name, &["--max-projects", &max.to_string()])
-}
-
-/// Adds a tenant with these limits and returns its token.
-fn tenant_with(dir: &Path, name: &str, limits: &[&str]) -> String {
-    let mut args = vec!["tenant", "add", name];
-    args.extend(limits);
-    let out = nexus(dir, &args);
-    out.lines().last().unwrap().trim().to_string()
-}
-
-/// A running `nexus serve` on a free port; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    /// Kept open: the server's standard output is not closed under it.
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        Server::start_with(dir, &[("NEXUS_LLM_BACKEND", "none")])
-    }
-
-    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("NEXUS_CACHE_DIR", dir.join("cache"))
-            .env("NEXUS_STATE_DIR", dir.join("state"))
-            .envs(env.iter().copied())
-            .env_remove("NEXUS_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        stdout.read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-        Server {
-            child,
-            base,
-            _stdout: stdout,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Client {
     http: reqwest::Client,
@@ -635,4 +557,361 @@ async fn a_cancelled_project_stops_and_a_killed_server_finishes_its_project_afte
     // The cancelled one stays cancelled.
     let c: Value = a.json(&format!("/v1/projects/{cancelled}")).await;
     assert_eq!(c["status"], "cancelled");
+}
+
+/// Peak and current resident memory of a process, in KiB.
+fn rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// A bounded load: 200 projects at once from 4 tenants, every model call
+/// 50 ms. Each submission is started, queued or refused by a named quota;
+/// every one admitted ends done; no answer is a 5xx. Prints throughput,
+/// API latency and memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_projects_at_once_end_done_or_refused_and_none_is_lost() {
+    let dir = TempDir::new().unwrap();
+    let tenants: Vec<(String, String)> = ["north", "south", "east", "west"]
+        .iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                tenant_with(dir.path(), name, &["--rate", "1000/s"]),
+            )
+        })
+        .collect();
+    let llm = LlmServer::start().await;
+    for model in ["qwen2.5-coder:7b", "codellama:7b", "deepseek-coder:6.7b"] {
+        llm.script(model, Behavior::Reply(vec!["no.".into()]));
+    }
+    llm.set_pause(std::time::Duration::from_millis(50));
+    let host = llm.addr.to_string();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("NEXUS_LLM_BACKEND", "ollama"),
+            ("OLLAMA_HOST", host.as_str()),
+        ],
+    );
+    let pid = server.child.id();
+    let idle = rss(pid).1;
+    let latencies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let descriptions = [
+        "a todo app with tags",
+        "a helpdesk with tickets and agents",
+        "a blog with posts and comments",
+        "a library with books, authors and loans",
+        "a shop with products and orders",
+    ];
+    let started = std::time::Instant::now();
+    let mut submissions = Vec::new();
+    for i in 0..200 {
+        let (name, token) = tenants[i % 4].clone();
+        let client = Client::new(&server, &token);
+        let description = descriptions[i % descriptions.len()];
+        let latencies = latencies.clone();
+        submissions.push(tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let r = client
+                .post("/v1/projects", &json!({ "description": description }))
+                .await;
+            latencies.lock().unwrap().push(t.elapsed().as_secs_f64());
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (name, status, body)
+        }));
+    }
+    let mut admitted: Vec<(String, String)> = Vec::new();
+    let mut refused = 0;
+    for s in submissions {
+        let (tenant, status, body) = s.await.unwrap();
+        match status {
+            202 => admitted.push((tenant, body["id"].as_str().unwrap().to_string())),
+            429 => {
+                assert_eq!(body["quota"], "max_projects", "{body}");
+                refused += 1;
+            }
+            other => panic!("a submission answered {other}: {body}"),
+        }
+    }
+    assert_eq!(admitted.len() + refused, 200);
+    // Each tenant runs 5 and queues 10 (the defaults); places that free up
+    // while submissions still arrive are taken again.
+    assert!(admitted.len() >= 60, "{} admitted", admitted.len());
+    assert!(refused > 0, "50 at once per tenant must overflow its queue");
+
+    // Follow every tenant's projects until all have ended.
+    let mut peak_running = 0;
+    let deadline = started + std::time::Duration::from_secs(1200);
+    let finished = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "projects still running"
+        );
+        let mut open = 0;
+        let mut running = 0;
+        let mut ended = Vec::new();
+        for (_, token) in &tenants {
+            let client = Client::new(&server, token);
+            let t = std::time::Instant::now();
+            let r = client.get("/v1/projects?limit=200").await;
+            latencies.lock().unwrap().push(t.elapsed().as_secs_f64());
+            assert!(r.status().is_success(), "{}", r.status());
+            let page: Value = r.json().await.unwrap();
+            for p in page["projects"].as_array().unwrap() {
+                match p["status"].as_str().unwrap() {
+                    "queued" => open += 1,
+                    "running" => {
+                        open += 1;
+                        running += 1;
+                    }
+                    _ => ended.push(p.clone()),
+                }
+            }
+        }
+        peak_running = peak_running.max(running);
+        if open == 0 {
+            break ended;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(finished.len(), admitted.len());
+    for p in &finished {
+        assert_eq!(p["status"], "done", "{p}");
+        assert_eq!(p["passed"], true, "{p}");
+    }
+    let (peak, _) = rss(pid);
+    let mut sorted = latencies.lock().unwrap().clone();
+    sorted.sort_by(f64::total_cmp);
+    eprintln!(
+        "load: 200 submitted, {} run, {refused} refused by quota; {:.1} projects a minute; \
+         API p50 {:.1} ms, p99 {:.1} ms over {} requests; peak RSS {} MiB (idle {} MiB, {} at once: {:.1} MiB each)",
+        admitted.len(),
+        admitted.len() as f64 / elapsed.as_secs_f64() * 60.0,
+        percentile(&sorted, 0.5) * 1000.0,
+        percentile(&sorted, 0.99) * 1000.0,
+        sorted.len(),
+        peak / 1024,
+        idle / 1024,
+        peak_running,
+        (peak.saturating_sub(idle)) as f64 / 1024.0 / peak_running.max(1) as f64,
+    );
+    // The server is still healthy.
+    assert_eq!(Client::new(&server, "").get("/readyz").await.status(), 200);
+}
+
+/// A `multipart/form-data` body of these parts: its content type and bytes.
+fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "nexus-test-7f3a9c";
+    let mut body = Vec::new();
+    for (name, bytes) in parts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+impl Client {
+    async fn upload(&self, wasm: &[u8], policy: &str) -> reqwest::Response {
+        let (kind, body) = multipart(&[("wasm", wasm), ("policy", policy.as_bytes())]);
+        self.http
+            .post(format!("{}/v1/agents", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", kind)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Runs a task of an uploaded agent in the project: status and body.
+    async fn task(&self, project: &str, kind: &str, payload: Value) -> (u16, Value) {
+        let r = self
+            .post(
+                &format!("/v1/projects/{project}/tasks"),
+                &json!({ "agent": "hostile", "kind": kind, "payload": payload }),
+            )
+            .await;
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+const HOSTILE_POLICY: &str = r#"
+agent = "hostile"
+
+[limits]
+memory = "16MiB"
+wall_time = "20s"
+
+[workspace]
+read = ["**"]
+write = ["notes/**"]
+max_bytes = "1MiB"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let acme = tenant(dir.path(), "acme", 2);
+    let other = tenant(dir.path(), "other", 2);
+    let server = Server::start(dir.path());
+    let a = Client::new(&server, &acme);
+    let o = Client::new(&server, &other);
+    let p: Value = a
+        .post(
+            "/v1/projects",
+            &json!({ "description": "a todo app with tags" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let project = p["id"].as_str().unwrap().to_string();
+    assert_eq!(a.events(&project, None).await.last().unwrap().1, "done");
+
+    let wasm = std::fs::read(nexus::builtin::test_agent("hostile").unwrap()).unwrap();
+    // Checked in order: a component of the world, a policy that parses, a
+    // policy inside the ceiling.
+    let r = a.upload(b"\0asm not really", HOSTILE_POLICY).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("nexus:agent"));
+    let r = a
+        .upload(&wasm, "agent = \"hostile\"\n[limits]\nmemory = 12\n")
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("does not parse"));
+    let greedy = format!(
+        "{}\n[bus]\nrequest = [\"orchestrator\"]\n",
+        HOSTILE_POLICY.replace("16MiB", "1GiB")
+    );
+    let r = a.upload(&wasm, &greedy).await;
+    assert_eq!(r.status(), 422);
+    let reason = r.json::<Value>().await.unwrap()["error"].to_string();
+    assert!(reason.contains("limits.memory"), "{reason}");
+    assert!(reason.contains("bus.request"), "{reason}");
+
+    let r = a.upload(&wasm, HOSTILE_POLICY).await;
+    assert_eq!(r.status(), 201);
+    let uploaded: Value = r.json().await.unwrap();
+    let sha = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(uploaded["sha256"], sha.as_str(), "the build is pinned");
+    assert_eq!(a.upload(&wasm, HOSTILE_POLICY).await.status(), 409);
+    let id = uploaded["id"].as_str().unwrap();
+    let listed: Value = a.json("/v1/agents").await;
+    let names: Vec<&str> = listed["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"orchestrator") && names.contains(&"hostile"),
+        "{names:?}"
+    );
+    // Another tenant sees neither the agent nor can it run anything here.
+    let theirs: Value = o.json("/v1/agents").await;
+    assert!(!theirs.to_string().contains("\"hostile\""));
+    assert_eq!(o.get(&format!("/v1/agents/{id}")).await.status(), 404);
+    assert_eq!(o.task(&project, "echo", json!({})).await.0, 404);
+    assert_eq!(a.json(&format!("/v1/agents/{id}")).await["name"], "hostile");
+
+    // Inside its grant it works.
+    let (status, out) = a
+        .task(
+            &project,
+            "write",
+            json!({ "path": "notes/hi.txt", "text": "hello" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        a.get(&format!("/v1/projects/{project}/files/notes/hi.txt"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "hello"
+    );
+    // A path out of the project, a write outside its grant and a call to a
+    // peer it was not granted are refused; a memory bomb ends at its limit.
+    let denied = |out: &Value| out["payload"]["error"]["kind"] == "denied";
+    let (status, out) = a
+        .task(
+            &project,
+            "read",
+            json!({ "path": "../../../../etc/passwd" }),
+        )
+        .await;
+    assert!(status == 200 && denied(&out), "{out}");
+    let before = a
+        .get(&format!("/v1/projects/{project}/files/backend/models.py"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (status, out) = a
+        .task(
+            &project,
+            "write",
+            json!({ "path": "backend/models.py", "text": "pwned" }),
+        )
+        .await;
+    assert!(status == 200 && denied(&out), "{out}");
+    let after = a
+        .get(&format!("/v1/projects/{project}/files/backend/models.py"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let (status, out) = a
+        .task(&project, "request", json!({ "to": "orchestrator" }))
+        .await;
+    assert!(status == 200 && denied(&out), "{out}");
+    let (status, out) = a.task(&project, "memory-bomb", json!({})).await;
+    assert_eq!(status, 422, "{out}");
+    assert_eq!(out["kind"], "limit:memory", "{out}");
+
+    // The server keeps serving.
+    assert_eq!(a.get("/healthz").await.status(), 200);
+    assert_eq!(a.task(&project, "echo", json!({})).await.0, 200);
+    let metrics = Client::new(&server, "")
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nexus_task_failures_total{agent=\"hostile\",kind=\"limit:memory\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(a.delete(&format!("/v1/agents/{id}")).await.status(), 204);
+    assert_eq!(a.task(&project, "echo", json!({})).await.0, 404);
 }

@@ -4,6 +4,7 @@
 
 pub mod llm_server;
 pub mod project;
+pub mod service;
 
 use nexus::bindings::nexus::agent::types::Outcome;
 use nexus::policy::Policy;

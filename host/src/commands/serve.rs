@@ -5,6 +5,7 @@ use super::failure::Failure;
 use super::{Global, runtime};
 use clap::{Args, Subcommand};
 use nexus::service::Service;
+use nexus::service::agents::Ceiling;
 use nexus::service::tenants::{DEFAULT_MAX_PROJECTS, Limits, Rate, Tenants};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,19 @@ pub(crate) struct ServeArgs {
     /// Address to listen on (port 0 takes a free one; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Most linear memory an uploaded agent's policy may grant.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    agent_memory: u64,
+    /// Model roles an uploaded agent's policy may name (comma-separated;
+    /// none by default).
+    #[arg(long, value_delimiter = ',')]
+    agent_llm_roles: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 64MiB, 5GiB"))
 }
 
 #[derive(Subcommand)]
@@ -63,9 +77,7 @@ fn parse_disk(s: &str) -> Result<Limit<u64>, String> {
     if s == "none" {
         return Ok(Limit(None));
     }
-    s.parse::<bytesize::ByteSize>()
-        .map(|b| Limit(Some(b.as_u64())))
-        .map_err(|_| format!("`{s}` is not a size; write e.g. 5GiB, 500MB, or none"))
+    parse_size(s).map(|b| Limit(Some(b)))
 }
 
 fn parse_rate(s: &str) -> Result<Limit<Rate>, String> {
@@ -84,13 +96,13 @@ fn state_dir(g: &Global) -> Result<PathBuf, Failure> {
     Ok(dir)
 }
 
-fn open(g: &Global) -> Result<std::sync::Arc<Service>, Failure> {
-    let dir = state_dir(g)?;
-    Service::open(runtime(g)?, dir).map_err(Failure::bad_input)
-}
-
 pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
-    let service = open(g)?;
+    let ceiling = Ceiling {
+        memory: args.agent_memory,
+        llm_roles: args.agent_llm_roles,
+        ..Ceiling::default()
+    };
+    let service = Service::open(runtime(g)?, state_dir(g)?, ceiling).map_err(Failure::bad_input)?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -8,11 +8,13 @@
 //! sandboxes, as on the command line.
 //!
 //! - [`tenants`]: who may call, by hashed token.
+//! - [`agents`]: the tenants' own agents, inside the operator's ceiling.
 //! - [`projects`]: the projects, their queue, their state and their
 //!   events.
 //! - [`quotas`]: what a tenant may still do (rate, tokens, disk).
 //! - [`api`]: the HTTP routes.
 
+pub mod agents;
 pub mod api;
 pub mod archive;
 pub mod projects;
@@ -31,20 +33,64 @@ pub struct Service {
     pub rt: Arc<Runtime>,
     pub tenants: Tenants,
     pub projects: Projects,
+    pub agents: agents::Agents,
     pub quotas: quotas::Quotas,
+    /// Where generations run: threads of their own, so agents busy on the
+    /// CPU never hold up the API's answers (the OS shares the cores).
+    pub work: Work,
+}
+
+/// A tokio runtime for the projects' work.
+pub struct Work(Option<tokio::runtime::Runtime>);
+
+impl Work {
+    fn new() -> std::io::Result<Work> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("nexus-work")
+            .enable_all()
+            .build()
+            .map(|rt| Work(Some(rt)))
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .map(tokio::runtime::Runtime::handle)
+            .expect("the work runtime lives as long as the service")
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        // The service may be dropped on an async thread, where a runtime
+        // may not block to shut down.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Service {
-    /// The service on `rt`, keeping projects under `dir/projects`.
-    pub fn open(rt: Arc<Runtime>, dir: PathBuf) -> Result<Arc<Service>, ServeError> {
+    /// The service on `rt`, keeping projects under `dir/projects` and
+    /// uploaded agents, within `ceiling`, under `dir/agents`.
+    pub fn open(
+        rt: Arc<Runtime>,
+        dir: PathBuf,
+        ceiling: agents::Ceiling,
+    ) -> Result<Arc<Service>, ServeError> {
         let db = rt.services().db.clone();
         let tenants = Tenants::open(db.clone())?;
-        let projects = Projects::open(db, dir.join("projects"))?;
+        let projects = Projects::open(db.clone(), dir.join("projects"))?;
+        let agents = agents::Agents::open(db, dir.join("agents"), ceiling)?;
         Ok(Arc::new(Service {
             rt,
             tenants,
             projects,
+            agents,
             quotas: quotas::Quotas::default(),
+            work: Work::new().map_err(ServeError::Server)?,
         }))
     }
 }

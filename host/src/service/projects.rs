@@ -380,6 +380,14 @@ impl Projects {
                     "INSERT OR REPLACE INTO service_events (project, seq, name, data) VALUES (?1, ?2, ?3, ?4)",
                 )?
                 .execute(params![id, e.seq as i64, e.name, e.data.to_string()])?;
+                // A project asked for without a name is called what the
+                // request was understood as.
+                if let ("started", Some(name)) = (e.name.as_str(), e.data["name"].as_str()) {
+                    tx.execute(
+                        "UPDATE service_projects SET name = coalesce(name, ?2) WHERE id = ?1",
+                        params![id, crate::text::clip(name, 64)],
+                    )?;
+                }
             }
             let mut next = Vec::new();
             if let Some(end) = end {
@@ -651,7 +659,8 @@ fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) 
         sink.note(&name, data, None);
     });
     let service = service.clone();
-    tokio::spawn(async move {
+    let work = service.work.handle().clone();
+    work.spawn(async move {
         let id = p.id.clone();
         // A generation that panics still ends: its followers get `failed`
         // and its place in the quota is given back.
