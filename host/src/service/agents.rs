@@ -112,12 +112,12 @@ impl Ceiling {
         }
         // The built-in agents are the host's: an uploaded agent may not
         // call them, nor be called in their name.
-        let builtin = |pattern: &str| {
-            crate::builtin::ROSTER.iter().any(|(name, _)| {
-                globset::Glob::new(pattern)
-                    .map(|g| g.compile_matcher().is_match(name))
-                    .unwrap_or(true)
-            })
+        // A bus target is an agent id or `*` (every agent of the project).
+        let builtin = |target: &str| {
+            target == "*"
+                || crate::builtin::ROSTER
+                    .iter()
+                    .any(|(name, _)| *name == target)
         };
         for (key, targets) in [("request", &policy.bus.request), ("send", &policy.bus.send)] {
             for t in targets.iter().filter(|t| builtin(t)) {
@@ -381,14 +381,14 @@ mod tests {
     #[test]
     fn each_excess_is_named() {
         let p = policy(
-            "agent = \"backend\"\n[limits]\nmemory = \"1GiB\"\nwall_time = \"10m\"\n[llm]\nroles = [\"backend\"]\n[bus]\nrequest = [\"orch*\"]\nsend = [\"qa\"]\n",
+            "agent = \"backend\"\n[limits]\nmemory = \"1GiB\"\nwall_time = \"10m\"\n[llm]\nroles = [\"backend\"]\n[bus]\nrequest = [\"*\"]\nsend = [\"qa\"]\n",
         );
         let over = Ceiling::default().check(&p).join("\n");
         for part in [
             "limits.memory",
             "limits.wall_time",
             "llm role `backend`",
-            "bus.request names the built-in agent(s) `orch*`",
+            "bus.request names the built-in agent(s) `*`",
             "bus.send names the built-in agent(s) `qa`",
             "`backend` is a built-in agent's name",
         ] {
