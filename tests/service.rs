@@ -51,6 +51,16 @@ impl Client {
             .unwrap()
     }
 
+    /// Submits a project; its id.
+    async fn submit(&self, description: &str) -> String {
+        let r = self
+            .post("/v1/projects", &json!({ "description": description }))
+            .await;
+        assert_eq!(r.status(), 202);
+        let p: Value = r.json().await.unwrap();
+        p["id"].as_str().unwrap().to_string()
+    }
+
     async fn delete(&self, path: &str) -> reqwest::Response {
         self.http
             .delete(format!("{}{path}", self.base))
@@ -497,16 +507,7 @@ async fn a_cancelled_project_stops_and_a_killed_server_finishes_its_project_afte
 
     // Cancelled while it runs: it ends `cancelled`, its stream with
     // `failed`.
-    let p: Value = a
-        .post(
-            "/v1/projects",
-            &json!({ "description": "a shop with orders" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let cancelled = p["id"].as_str().unwrap().to_string();
+    let cancelled = a.submit("a shop with orders").await;
     let r = a
         .post(&format!("/v1/projects/{cancelled}/cancel"), &json!({}))
         .await;
@@ -519,16 +520,7 @@ async fn a_cancelled_project_stops_and_a_killed_server_finishes_its_project_afte
 
     // Killed mid-way: after a restart the project continues, and its
     // stream resumes after the last event seen.
-    let p: Value = a
-        .post(
-            "/v1/projects",
-            &json!({ "description": "a helpdesk with tickets and agents" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = p["id"].as_str().unwrap().to_string();
+    let id = a.submit("a helpdesk with tickets and agents").await;
     let seen = follow_until(&a, &id, "\"agent\":\"orchestrator\"").await;
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
@@ -580,17 +572,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Generates one project for `client` and returns how long it took, as its
 /// `done` event says.
 async fn quiet_project(client: &Client) -> f64 {
-    let r = client
-        .post(
-            "/v1/projects",
-            &json!({ "description": "a todo app with tags" }),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = client.submit("a todo app with tags").await;
     let events = client.events(&id, None).await;
     let done = events.last().unwrap();
     assert_eq!(done.1, "done", "{events:?}");
@@ -813,16 +795,7 @@ async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_
     let server = Server::start(dir.path());
     let a = Client::new(&server, &acme);
     let o = Client::new(&server, &other);
-    let p: Value = a
-        .post(
-            "/v1/projects",
-            &json!({ "description": "a todo app with tags" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let project = p["id"].as_str().unwrap().to_string();
+    let project = a.submit("a todo app with tags").await;
     assert_eq!(a.events(&project, None).await.last().unwrap().1, "done");
 
     let wasm = std::fs::read(nexus::builtin::test_agent("hostile").unwrap()).unwrap();

@@ -14,16 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from drive import FLAGS
 
 
 def main():
