@@ -567,3 +567,28 @@ async fn removing_files_leaves_no_empty_directories() {
     assert_eq!(f.project.usage(), nexus::workspace::Usage::default());
     f.still_serves("hostile").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_halted_project_drops_its_running_task_and_answers_who_waits() {
+    let f = Fixture::new();
+    f.load(
+        "hostile",
+        &HOSTILE.replace("wall_time = \"2s\"", "wall_time = \"60s\""),
+    )
+    .await;
+    let project = f.project.clone();
+    let waiting = tokio::spawn(async move { project.run("hostile", "sleep", "{}").await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    f.project.halt();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiter was answered")
+        .unwrap();
+    assert!(
+        matches!(
+            answer,
+            Err(TaskFailure::Refused(nexus::bindings::Error::Unavailable(_)))
+        ),
+        "{answer:?}"
+    );
+}

@@ -175,10 +175,16 @@ impl Project {
 
     /// Stops the project's work: no message is delivered any more, and
     /// the tasks running now are dropped where they stand (their messages
-    /// stay undone in the journal).
+    /// stay undone in the journal). Whoever waits on a reply gets
+    /// `unavailable`.
     pub fn halt(&self) {
         self.halted.stop();
         self.mailboxes.write().recover().clear();
+        let waiting = std::mem::take(&mut *self.waiters.lock().recover());
+        let stopped = TaskFailure::Refused(Error::Unavailable("the project was stopped".into()));
+        for w in waiting.into_values().flatten() {
+            let _ = w.send(Err(stopped.clone()));
+        }
     }
 
     pub fn agent(&self, id: &str) -> Option<Arc<Agent>> {
@@ -587,29 +593,45 @@ async fn deliver(project: Weak<Project>, mut rx: mpsc::Receiver<Message>, worker
     let Some(halted) = project.upgrade().map(|p| p.halted.clone()) else {
         return;
     };
+    // One wait on the stop for the whole loop, and an abort handle per
+    // running task: nothing per message beyond the spawn.
+    let stopped = halted.stopped();
+    tokio::pin!(stopped);
+    let mut running: Vec<tokio::task::AbortHandle> = Vec::new();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.ok(),
+            () = &mut stopped => None,
+        };
+        let Some(slot) = slot else {
+            break;
         };
         let message = tokio::select! {
             m = rx.recv() => m,
-            () = halted.stopped() => None,
+            () = &mut stopped => None,
         };
         let Some(message) = message else {
-            return;
+            break;
         };
         let Some(project) = project.upgrade() else {
-            return;
+            break;
         };
-        let halted = halted.clone();
-        tokio::spawn(async move {
-            let result = tokio::select! {
-                r = project.execute(&message) => r,
-                () = halted.stopped() => return,
-            };
+        if running.len() > workers {
+            running.retain(|task| !task.is_finished());
+        }
+        let task = tokio::spawn(async move {
+            let result = project.execute(&message).await;
             drop(slot);
             project.finish(message, result).await;
         });
+        running.push(task.abort_handle());
+    }
+    // Halted: the tasks running now are dropped where they stand. A
+    // mailbox that closed lets its tasks finish.
+    if halted.is_stopped() {
+        for task in running {
+            task.abort();
+        }
     }
 }
 
