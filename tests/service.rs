@@ -923,3 +923,39 @@ async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_
     assert_eq!(a.delete(&format!("/v1/agents/{id}")).await.status(), 204);
     assert_eq!(a.task(&project, "echo", json!({})).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_origins_the_operator_names_may_call_from_a_browser() {
+    let dir = TempDir::new().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("NEXUS_LLM_BACKEND", "none"),
+            ("NEXUS_CORS_ORIGINS", "https://app.example.com"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/projects", server.base),
+        )
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = preflight("https://elsewhere.example").await.unwrap();
+    assert!(
+        !other.headers().contains_key("access-control-allow-origin"),
+        "{other:?}"
+    );
+}

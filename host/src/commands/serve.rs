@@ -33,6 +33,23 @@ pub(crate) struct ServeArgs {
     /// none by default).
     #[arg(long, value_delimiter = ',')]
     agent_llm_roles: Vec<String>,
+    /// Web origins whose pages may call the API, e.g. https://app.example.com
+    /// (comma-separated; none by default: the dashboard is the service's own).
+    #[arg(long, value_delimiter = ',', env = "NEXUS_CORS_ORIGINS", value_parser = parse_origin)]
+    cors_origin: Vec<axum::http::HeaderValue>,
+}
+
+fn parse_origin(s: &str) -> Result<axum::http::HeaderValue, String> {
+    let origin = s.trim().trim_end_matches('/');
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    if !host.is_some_and(|h| !h.is_empty() && !h.contains('/')) {
+        return Err(format!(
+            "`{s}` is not a web origin; write scheme and host, e.g. https://app.example.com"
+        ));
+    }
+    axum::http::HeaderValue::from_str(origin).map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -109,6 +126,7 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
     nexus::service::serve(
         service,
         args.listen,
+        args.cors_origin,
         |addr| nexus::say!("nexus serve: listening on http://{addr}"),
         shutdown,
     )

@@ -13,11 +13,11 @@ use super::tenants::Tenant;
 use crate::bindings::Error;
 use crate::workspace::{FileStore, Workspace, check_path};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -120,24 +122,38 @@ async fn off<T: Send + 'static>(
         .unwrap_or_else(|e| Err(ApiError::internal(e)))
 }
 
-pub fn router(service: Shared) -> Router {
+/// How long a request that only reads or records may take; streams,
+/// uploads, tasks and cancels (which wait for the work to stop) may take
+/// longer.
+const QUICK: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn quick(route: MethodRouter<Shared>) -> MethodRouter<Shared> {
+    route.layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        QUICK,
+    ))
+}
+
+/// The routes; `origins` are the web origins (besides the service's own)
+/// whose pages may call the API (CORS).
+pub fn router(service: Shared, origins: Vec<HeaderValue>) -> Router {
     let v1 = Router::new()
-        .route("/projects", post(submit).get(list))
-        .route("/projects/{id}", get(show).delete(remove))
+        .route("/projects", quick(post(submit).get(list)))
+        .route("/projects/{id}", quick(get(show)).delete(remove))
         .route("/projects/{id}/cancel", post(cancel))
         .route("/projects/{id}/events", get(events))
-        .route("/projects/{id}/files", get(files))
-        .route("/projects/{id}/files/{*path}", get(file))
+        .route("/projects/{id}/files", quick(get(files)))
+        .route("/projects/{id}/files/{*path}", quick(get(file)))
         .route("/projects/{id}/archive", get(archive))
         .route("/projects/{id}/tasks", post(run_task))
-        .route("/usage", get(usage))
+        .route("/usage", quick(get(usage)))
         .route(
             "/agents",
-            get(agents).post(upload).layer(DefaultBodyLimit::max(
+            quick(get(agents)).post(upload).layer(DefaultBodyLimit::max(
                 super::agents::MAX_COMPONENT + super::agents::MAX_POLICY + (64 << 10),
             )),
         )
-        .route("/agents/{id}", get(agent).delete(remove_agent))
+        .route("/agents/{id}", quick(get(agent)).delete(remove_agent))
         .layer(middleware::from_fn_with_state(
             service.clone(),
             authenticate,
@@ -179,6 +195,17 @@ pub fn router(service: Shared) -> Router {
             )
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("last-event-id"),
+                ])
+                .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")]),
+        )
         .with_state(service)
 }
 

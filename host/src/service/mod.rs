@@ -112,10 +112,12 @@ pub enum ServeError {
 
 /// Takes up the projects an earlier run left queued or running, then
 /// serves until `shutdown` resolves. `ready` learns the address the server
-/// listens on (a port of 0 takes a free one).
+/// listens on (a port of 0 takes a free one). Pages from `origins` may
+/// call the API (CORS).
 pub async fn serve(
     service: Arc<Service>,
     addr: SocketAddr,
+    origins: Vec<axum::http::HeaderValue>,
     ready: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -133,7 +135,7 @@ pub async fn serve(
         );
     }
     ready(local);
-    axum::serve(listener, api::router(service))
+    axum::serve(listener, api::router(service, origins))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServeError::Server)
