@@ -959,3 +959,63 @@ async fn only_the_origins_the_operator_names_may_call_from_a_browser() {
         "{other:?}"
     );
 }
+
+/// Chat requests the LLM test server has seen, over every model.
+fn chats(llm: &LlmServer) -> usize {
+    ["qwen2.5-coder:7b", "codellama:7b", "deepseek-coder:6.7b"]
+        .iter()
+        .map(|m| llm.chat_requests(m).len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_out_of_tokens_has_no_more_model_calls_even_mid_project() {
+    let dir = TempDir::new().unwrap();
+    let free = tenant(dir.path(), "free", 2);
+    let thrifty = tenant_with(dir.path(), "thrifty", &["--tokens-per-day", "1"]);
+    let llm = LlmServer::start().await;
+    for model in ["qwen2.5-coder:7b", "codellama:7b", "deepseek-coder:6.7b"] {
+        llm.script(
+            model,
+            Behavior::Reply(vec!["I would rather not answer that one.".into()]),
+        );
+    }
+    let host = llm.addr.to_string();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("NEXUS_LLM_BACKEND", "ollama"),
+            ("OLLAMA_HOST", host.as_str()),
+        ],
+    );
+    // Without a token quota a generation asks the models several times.
+    let f = Client::new(&server, &free);
+    let id = f.submit("a library with books, authors and loans").await;
+    assert_eq!(f.events(&id, None).await.last().unwrap().1, "done");
+    let unlimited = chats(&llm);
+    assert!(unlimited > 2, "{unlimited} model calls");
+
+    // With one token a day, the first call spends it and the rest of the
+    // project goes on without the models (parser and templates).
+    let t = Client::new(&server, &thrifty);
+    let id = t.submit("a helpdesk with tickets and agents").await;
+    let events = t.events(&id, None).await;
+    assert_eq!(events.last().unwrap().1, "done", "{events:?}");
+    let limited = chats(&llm) - unlimited;
+    assert!((1..=2).contains(&limited), "{limited} model calls");
+    let usage: Value = t.json("/v1/usage").await;
+    assert!(
+        usage["tokens"]["last_24h"].as_u64().unwrap() >= 1,
+        "{usage}"
+    );
+    // And no new project is admitted until the day's tokens age out.
+    let r = t
+        .post(
+            "/v1/projects",
+            &json!({ "description": "a blog with posts" }),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.json::<Value>().await.unwrap()["quota"], "tokens_per_day");
+}

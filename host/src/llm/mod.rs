@@ -80,7 +80,13 @@ pub struct Llm {
     shapes: Mutex<HashMap<String, openai::Shape>>,
     db: Arc<Database>,
     telemetry: crate::telemetry::Telemetry,
+    /// Whether a tenant may still call a model (a service's daily quota).
+    tenants: std::sync::OnceLock<TenantCheck>,
 }
+
+/// Says whether `tenant` may make another model call: `quota-exceeded`
+/// with the reason when not. Runs off the async threads.
+pub type TenantCheck = Arc<dyn Fn(&str) -> Result<(), Error> + Send + Sync>;
 
 fn db_error(e: rusqlite::Error) -> Error {
     Error::Internal(format!("llm records: {e}"))
@@ -149,7 +155,15 @@ impl Llm {
             shapes: Mutex::new(HashMap::new()),
             db,
             telemetry: crate::telemetry::Telemetry::default(),
+            tenants: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on, asks `check` before each call that goes to a model
+    /// (answers from the cache are free). Set once; later checks are
+    /// ignored.
+    pub fn check_tenants(&self, check: TenantCheck) {
+        let _ = self.tenants.set(check);
     }
 
     /// Counts model calls in `telemetry` from now on.
@@ -465,6 +479,10 @@ impl Llm {
                 reply,
                 cached: true,
             });
+        }
+        if let Some(check) = self.tenants.get() {
+            let (check, tenant) = (check.clone(), ctx.tenant.to_string());
+            crate::sync::blocking("the tenant's model quota", move || check(&tenant)).await?;
         }
         let started = Instant::now();
         let mut req = ChatRequest {

@@ -83,7 +83,26 @@ impl Service {
         let db = rt.services().db.clone();
         let tenants = Tenants::open(db.clone())?;
         let projects = Projects::open(db.clone(), dir.join("projects"))?;
-        let agents = agents::Agents::open(db, dir.join("agents"), ceiling)?;
+        let agents = agents::Agents::open(db.clone(), dir.join("agents"), ceiling)?;
+        // A running project's model calls stop at its tenant's daily
+        // tokens too, not only its admission.
+        let limits = tenants.clone();
+        rt.services().llm.check_tenants(Arc::new(move |tenant: &str| {
+            let internal = |e: rusqlite::Error| crate::bindings::Error::Internal(e.to_string());
+            let Some(max) = limits.limits(tenant).map_err(internal)?.tokens_per_day else {
+                return Ok(());
+            };
+            let since = crate::db::now() - quotas::DAY;
+            let (used, _) = db
+                .with(|c| crate::llm::tenant_tokens(c, tenant, since))
+                .map_err(internal)?;
+            if used >= max {
+                return Err(crate::bindings::Error::QuotaExceeded(format!(
+                    "tenant `{tenant}` used {used} LLM tokens over the last 24 hours; its quota tokens_per_day is {max}"
+                )));
+            }
+            Ok(())
+        }));
         Ok(Arc::new(Service {
             rt,
             tenants,
