@@ -51,6 +51,11 @@ impl Client {
             .unwrap()
     }
 
+    /// The text answer to a GET.
+    async fn text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
     /// Submits a project; its id.
     async fn submit(&self, description: &str) -> String {
         let r = self
@@ -425,12 +430,7 @@ async fn beyond_its_quotas_a_tenant_waits_in_its_queue_then_is_refused_by_name()
     assert_eq!(usage["refusals"]["disk_bytes"], 1, "{usage}");
     assert_eq!(usage["projects"]["done"], 2, "{usage}");
     assert_eq!(usage["limits"]["max_queued"], 1, "{usage}");
-    let metrics = Client::new(&server, "")
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = Client::new(&server, "").text("/metrics").await;
     assert!(
         metrics.contains("nexus_quota_refusals_total{tenant=\"acme\",quota=\"disk_bytes\"} 1"),
         "{metrics}"
@@ -540,11 +540,8 @@ async fn a_cancelled_project_stops_and_a_killed_server_finishes_its_project_afte
     let shown: Value = a.json(&format!("/v1/projects/{id}")).await;
     assert_eq!(shown["status"], "done");
     let models = a
-        .get(&format!("/v1/projects/{id}/files/backend/models.py"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .text(&format!("/v1/projects/{id}/files/backend/models.py"))
+        .await;
     assert!(models.contains("class Ticket"), "{models}");
     // The cancelled one stays cancelled.
     let c: Value = a.json(&format!("/v1/projects/{cancelled}")).await;
@@ -860,11 +857,8 @@ async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_
         .await;
     assert_eq!(status, 200, "{out}");
     assert_eq!(
-        a.get(&format!("/v1/projects/{project}/files/notes/hi.txt"))
-            .await
-            .text()
-            .await
-            .unwrap(),
+        a.text(&format!("/v1/projects/{project}/files/notes/hi.txt"))
+            .await,
         "hello"
     );
     // A path out of the project, a write outside its grant and a call to a
@@ -879,11 +873,8 @@ async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_
         .await;
     assert!(status == 200 && denied(&out), "{out}");
     let before = a
-        .get(&format!("/v1/projects/{project}/files/backend/models.py"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .text(&format!("/v1/projects/{project}/files/backend/models.py"))
+        .await;
     let (status, out) = a
         .task(
             &project,
@@ -893,11 +884,8 @@ async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_
         .await;
     assert!(status == 200 && denied(&out), "{out}");
     let after = a
-        .get(&format!("/v1/projects/{project}/files/backend/models.py"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .text(&format!("/v1/projects/{project}/files/backend/models.py"))
+        .await;
     assert_eq!(before, after);
     let (status, out) = a
         .task(&project, "request", json!({ "to": "orchestrator" }))
@@ -910,12 +898,7 @@ async fn an_uploaded_hostile_agent_stays_confined_and_a_policy_over_the_ceiling_
     // The server keeps serving.
     assert_eq!(a.get("/healthz").await.status(), 200);
     assert_eq!(a.task(&project, "echo", json!({})).await.0, 200);
-    let metrics = Client::new(&server, "")
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = Client::new(&server, "").text("/metrics").await;
     assert!(
         metrics.contains("nexus_task_failures_total{agent=\"hostile\",kind=\"limit:memory\"} 1"),
         "{metrics}"

@@ -50,9 +50,21 @@ pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> Result<T, crate::bindings::Error> + Send + 'static,
 ) -> Result<T, crate::bindings::Error> {
+    off_thread(work, |e| {
+        crate::bindings::Error::Internal(format!("{what}: {e}"))
+    })
+    .await
+}
+
+/// [`blocking`] with the caller's own error; `panicked` makes one of the
+/// work's panic.
+pub(crate) async fn off_thread<T: Send + 'static, E: Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    panicked: impl FnOnce(tokio::task::JoinError) -> E,
+) -> Result<T, E> {
     tokio::task::spawn_blocking(work)
         .await
-        .unwrap_or_else(|e| Err(crate::bindings::Error::Internal(format!("{what}: {e}"))))
+        .unwrap_or_else(|e| Err(panicked(e)))
 }
 
 /// Asks long work (a generation, a project's tasks) to stop. Clones share

@@ -117,9 +117,7 @@ impl IntoResponse for ApiError {
 async fn off<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(ApiError::internal(e)))
+    crate::sync::off_thread(work, ApiError::internal).await
 }
 
 /// How long a request that only reads or records may take; streams,

@@ -157,6 +157,8 @@ pub struct Run {
     pub live: Live,
     stop: Stop,
     notes: mpsc::UnboundedSender<Note>,
+    /// Whether its generation was started (it left the queue).
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl Run {
@@ -362,16 +364,16 @@ impl Projects {
         })
     }
 
-    /// Writes `events`, and how the project ended if it did, in one
-    /// transaction. An ended project's place goes to the tenant's next
-    /// queued ones, which are returned to be started.
+    /// Writes `events`, and how the project ended if it did (with the
+    /// tenant's `max_projects` now), in one transaction. An ended project's
+    /// place goes to the tenant's next queued ones, which are returned to
+    /// be started.
     fn record(
         &self,
         id: &str,
         tenant: &str,
-        max_running: u32,
         events: &[Stamped],
-        end: Option<&End>,
+        end: Option<(&End, u32)>,
     ) -> rusqlite::Result<Vec<ProjectInfo>> {
         self.db.with(|c| {
             let tx = immediate(c)?;
@@ -390,7 +392,7 @@ impl Projects {
                 }
             }
             let mut next = Vec::new();
-            if let Some(end) = end {
+            if let Some((end, max_running)) = end {
                 // Only the first end counts (a cancel and a finish can
                 // cross).
                 let ended = tx.execute(
@@ -431,11 +433,11 @@ impl Projects {
 async fn off<T: Send + 'static>(
     work: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, String> {
-    crate::sync::blocking("the projects' database", move || {
-        work().map_err(|e| crate::bindings::Error::Internal(e.to_string()))
-    })
+    crate::sync::off_thread(
+        move || work().map_err(|e| e.to_string()),
+        |e| format!("the projects' database: {e}"),
+    )
     .await
-    .map_err(|e| e.to_string())
 }
 
 /// Admits a project of `tenant`'s: started at once within its
@@ -550,6 +552,7 @@ fn track(service: &Arc<Service>, tenant: &str, id: &str, kept: Vec<Stamped>) -> 
         live: Live::new(kept),
         stop: Stop::default(),
         notes: tx,
+        started: std::sync::atomic::AtomicBool::new(false),
     });
     service
         .projects
@@ -607,8 +610,12 @@ async fn recorder(
             end.clone(),
         );
         let next = off(move || {
-            let max = s.tenants.limits(&t)?.max_projects;
-            s.projects.record(&i, &t, max, &kept, e.as_ref())
+            // The tenant's limit matters only to the batch that ends it.
+            let end = match &e {
+                Some(end) => Some((end, s.tenants.limits(&t)?.max_projects)),
+                None => None,
+            };
+            s.projects.record(&i, &t, &kept, end)
         })
         .await
         .unwrap_or_else(|e| {
@@ -633,6 +640,8 @@ async fn recorder(
 
 /// Runs the project's generation; `resumed` when an earlier host began it.
 fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) {
+    run.started
+        .store(true, std::sync::atomic::Ordering::Release);
     let request = Request {
         description: p.description.clone(),
         name: p.name.clone(),
@@ -750,22 +759,10 @@ pub async fn cancel(service: &Arc<Service>, id: &str) -> bool {
     };
     run.stop.stop();
     // A queued project has no generation to stop: it ends here. A running
-    // one ends when its generation returns; should it have ended just now
-    // on its own, the first end counts.
-    let (name, data, end) = cancelled();
-    let (s, i) = (service.clone(), id.to_string());
-    let queued = off(move || {
-        s.projects.db.with(|c| {
-            c.query_row(
-                "SELECT status = 'queued' FROM service_projects WHERE id = ?1",
-                params![i],
-                |r| r.get::<_, bool>(0),
-            )
-        })
-    })
-    .await
-    .unwrap_or(false);
-    if queued {
+    // one ends when its generation returns. Should both end it (it left
+    // the queue just now, or ended on its own), the first end counts.
+    if !run.started.load(std::sync::atomic::Ordering::Acquire) {
+        let (name, data, end) = cancelled();
         run.note(name, data, Some(end));
     }
     run.live.wait_end(STOP_WAIT).await;
