@@ -108,11 +108,13 @@ fn main() {
     for g in guests.iter().filter(|g| g.roster) {
         let path = root.join("policies").join(format!("{}.toml", g.name));
         if path.exists() {
+            // Named from this package's own directory when compiled, so a
+            // target directory shared by two checkouts reads each one's
+            // policies even when this script did not run again for it.
             writeln!(
                 code,
-                "    ({:?}, include_str!({:?})),",
-                g.name,
-                path.display().to_string()
+                "    ({:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../policies/{}.toml\"))),",
+                g.name, g.name
             )
             .unwrap();
         }

@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const MESSAGES: u64 = 20_000;
+/// Rounds of `MESSAGES` each; the median round is reported.
+const ROUNDS: usize = 5;
 const IN_FLIGHT: usize = 64;
 
 async fn agents(journal: bool, dir: &Path) -> f64 {
@@ -50,18 +52,36 @@ async fn agents(journal: bool, dir: &Path) -> f64 {
         .run("relay", "burst", "{\"count\": 256}")
         .await
         .unwrap();
-    let t = Instant::now();
-    let out = project
-        .run("relay", "burst", &format!("{{\"count\": {MESSAGES}}}"))
-        .await
-        .unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    assert!(
-        out.payload.contains(&format!("\"done\":{MESSAGES}")),
-        "{}",
-        out.payload
+    let mut rates = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let out = project
+            .run("relay", "burst", &format!("{{\"count\": {MESSAGES}}}"))
+            .await
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert!(
+            out.payload.contains(&format!("\"done\":{MESSAGES}")),
+            "{}",
+            out.payload
+        );
+        rates.push(MESSAGES as f64 / secs);
+    }
+    eprintln!(
+        "{}: {}",
+        if journal { "journaled" } else { "memory" },
+        rates
+            .iter()
+            .map(|r| format!("{:.0}", r))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
-    MESSAGES as f64 / secs
+    median(rates)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 async fn native() -> f64 {
@@ -78,22 +98,26 @@ async fn native() -> f64 {
             }
         });
     }
-    let t = Instant::now();
-    let mut left = MESSAGES;
-    while left > 0 {
-        let k = left.min(IN_FLIGHT as u64);
-        let mut waits = Vec::with_capacity(k as usize);
-        for i in 0..k {
-            let (rtx, rrx) = oneshot::channel();
-            tx.send((format!("{{\"i\":{i}}}"), rtx)).await.unwrap();
-            waits.push(rrx);
+    let mut rates = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let mut left = MESSAGES;
+        while left > 0 {
+            let k = left.min(IN_FLIGHT as u64);
+            let mut waits = Vec::with_capacity(k as usize);
+            for i in 0..k {
+                let (rtx, rrx) = oneshot::channel();
+                tx.send((format!("{{\"i\":{i}}}"), rtx)).await.unwrap();
+                waits.push(rrx);
+            }
+            for w in waits {
+                w.await.unwrap();
+            }
+            left -= k;
         }
-        for w in waits {
-            w.await.unwrap();
-        }
-        left -= k;
+        rates.push(MESSAGES as f64 / t.elapsed().as_secs_f64());
     }
-    MESSAGES as f64 / t.elapsed().as_secs_f64()
+    median(rates)
 }
 
 #[tokio::main]
@@ -116,7 +140,7 @@ async fn main() {
         f64::NAN
     };
     println!(
-        "bus throughput: {MESSAGES} requests relay -> worker, {IN_FLIGHT} in flight (request and reply)"
+        "bus throughput: {MESSAGES} requests relay -> worker, {IN_FLIGHT} in flight (request and reply); median of {ROUNDS} rounds"
     );
     println!("{:<40} {:>14} {:>10}", "path", "messages/s", "vs native");
     for (name, rate) in [

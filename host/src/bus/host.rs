@@ -133,22 +133,29 @@ impl BusView<'_> {
     /// A message from this task. Its id follows from the task's id and the
     /// message's place among the task's messages, so a task that runs again
     /// (after a crash or a retry) sends the same ids and the journal answers
-    /// what was already answered.
+    /// what was already answered; a message whose content differs at that
+    /// place gets an id of its own.
+    ///
+    /// The id begins with the task's own prefix and the place, so the
+    /// messages of one task sit together in the journal's index: a burst of
+    /// them writes a few of its pages, not one page each.
     fn message(&mut self, to: &str, kind: &str, payload: String) -> Message {
         *self.sent += 1;
+        let task = Sha256::digest(self.caller.task_id.as_bytes());
         let mut h = Sha256::new();
-        for part in [
-            self.caller.task_id.as_str(),
-            &self.sent.to_string(),
-            to,
-            kind,
-            &payload,
-        ] {
+        for part in [to, kind, &payload] {
             h.update(part.as_bytes());
             h.update([0]);
         }
+        let content = h.finalize();
+        let id = format!(
+            "{}{:08x}{}",
+            crate::text::hex(&task[..8]),
+            *self.sent,
+            crate::text::hex(&content[..8])
+        );
         Message {
-            id: crate::text::hex(&h.finalize()[..16]),
+            id,
             project: self.caller.project.to_string(),
             sender: self.caller.agent.to_string(),
             recipient: to.to_string(),
