@@ -1,11 +1,12 @@
 //! The message bus: request/reply through the journal, fan-out, timeouts,
 //! back-pressure, retries, dead letters, and a host killed with SIGKILL in
-//! the middle of a multi-agent run.
+//! the middle of a multi-agent run. Each test runs twice: with the SQLite
+//! journal (`sqlite`) and with a real NATS JetStream (`jetstream`).
 
 mod support;
 
 use nexus::bus::State;
-use nexus::config::BusConfig;
+use nexus::config::{BusConfig, ClusterConfig};
 use nexus::project::Project;
 use nexus::runtime::{Runtime, RuntimeOptions};
 use nexus::task::TaskFailure;
@@ -38,21 +39,82 @@ read = ["**"]
 write = ["work/**", "runs/**"]
 "#;
 
+/// Where a test's messages are kept.
+enum Broker {
+    Sqlite,
+    JetStream(support::nats::Nats),
+}
+
+impl Broker {
+    fn jetstream() -> Broker {
+        Broker::JetStream(support::nats::Nats::start())
+    }
+
+    fn cluster(&self) -> ClusterConfig {
+        match self {
+            Broker::Sqlite => ClusterConfig::default(),
+            Broker::JetStream(nats) => ClusterConfig {
+                nats: Some(nats.url.clone()),
+                ..ClusterConfig::default()
+            },
+        }
+    }
+
+    /// A host's runtime keeping its messages here (and its database in
+    /// `dir`).
+    fn runtime(&self, dir: &Path, bus: BusConfig) -> Arc<Runtime> {
+        Runtime::new(RuntimeOptions {
+            cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+            database: Some(dir.join("nexus.db")),
+            bus,
+            cluster: self.cluster(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+}
+
+/// Runs each named test (`async fn name(broker: Broker)`) once per broker,
+/// as `name::sqlite` and `name::jetstream`.
+macro_rules! on_both_brokers {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Broker::Sqlite).await
+            }
+            #[tokio::test]
+            async fn jetstream() {
+                super::$name(super::Broker::jetstream()).await
+            }
+        }
+    )*};
+}
+
+on_both_brokers!(
+    fan_out_requests_are_journaled_with_the_sender_the_host_stamped,
+    a_request_waits_for_a_recipient_allowed_to_run_longer_than_the_bus_timeout,
+    request_times_out_and_the_message_is_still_handled,
+    a_full_mailbox_answers_busy,
+    an_oversize_message_is_refused,
+    a_flaky_handler_is_retried_until_it_succeeds,
+    a_poison_message_goes_to_the_dead_letters_at_once_saying_why_it_was_not_retried,
+    a_sender_over_its_rate_gets_busy,
+    a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume,
+    a_flood_of_sends_keeps_the_journal_within_the_project_share,
+    the_broker_keeps_each_message_once_with_its_fate,
+);
+
 struct Setup {
     rt: Arc<Runtime>,
     project: Arc<Project>,
     _dir: tempfile::TempDir,
+    _broker: Broker,
 }
 
-async fn setup(bus: BusConfig, worker_policy: &str) -> Setup {
+async fn setup(broker: Broker, bus: BusConfig, worker_policy: &str) -> Setup {
     let dir = tempfile::TempDir::new().unwrap();
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
-        database: Some(dir.path().join("nexus.db")),
-        bus,
-        ..Default::default()
-    })
-    .unwrap();
+    let rt = broker.runtime(dir.path(), bus);
     let project = Project::open(rt.clone(), "bus-project", "t1", &dir.path().join("ws")).unwrap();
     for (name, policy) in [("relay", RELAY), ("worker", worker_policy)] {
         let agent = rt
@@ -65,6 +127,7 @@ async fn setup(bus: BusConfig, worker_policy: &str) -> Setup {
         rt,
         project,
         _dir: dir,
+        _broker: broker,
     }
 }
 
@@ -84,9 +147,8 @@ async fn run(s: &Setup, agent: &str, kind: &str, payload: Value) -> Value {
     serde_json::from_str(&out.payload).unwrap()
 }
 
-#[tokio::test]
-async fn fan_out_requests_are_journaled_with_the_sender_the_host_stamped() {
-    let s = setup(quick(), WORKER).await;
+async fn fan_out_requests_are_journaled_with_the_sender_the_host_stamped(broker: Broker) {
+    let s = setup(broker, quick(), WORKER).await;
     let v = run(&s, "relay", "fan", json!({"workers": 3})).await;
     assert_eq!(v, json!([{"i": 0}, {"i": 1}, {"i": 2}]));
     let history =
@@ -118,13 +180,14 @@ async fn fan_out_requests_are_journaled_with_the_sender_the_host_stamped() {
 
 /// A recipient whose policy lets it run longer than the bus's
 /// `message_timeout` is waited for up to its own `wall_time`.
-#[tokio::test]
-async fn a_request_waits_for_a_recipient_allowed_to_run_longer_than_the_bus_timeout() {
+async fn a_request_waits_for_a_recipient_allowed_to_run_longer_than_the_bus_timeout(
+    broker: Broker,
+) {
     let bus = BusConfig {
         message_timeout: Duration::from_millis(100),
         ..quick()
     };
-    let s = setup(bus, WORKER).await;
+    let s = setup(broker, bus, WORKER).await;
     let v = run(
         &s,
         "relay",
@@ -135,9 +198,8 @@ async fn a_request_waits_for_a_recipient_allowed_to_run_longer_than_the_bus_time
     assert!(v.get("error").is_none(), "{v}");
 }
 
-#[tokio::test]
-async fn request_times_out_and_the_message_is_still_handled() {
-    let s = setup(quick(), WORKER).await;
+async fn request_times_out_and_the_message_is_still_handled(broker: Broker) {
+    let s = setup(broker, quick(), WORKER).await;
     let v = run(
         &s,
         "relay",
@@ -162,13 +224,13 @@ async fn request_times_out_and_the_message_is_still_handled() {
     }
 }
 
-#[tokio::test]
-async fn a_full_mailbox_answers_busy() {
+async fn a_full_mailbox_answers_busy(broker: Broker) {
     let bus = BusConfig {
         max_queue_size: 2,
         ..quick()
     };
     let s = setup(
+        broker,
         bus,
         &WORKER.replace("concurrent_tasks = 2", "concurrent_tasks = 1"),
     )
@@ -200,9 +262,8 @@ async fn a_full_mailbox_answers_busy() {
     );
 }
 
-#[tokio::test]
-async fn an_oversize_message_is_refused() {
-    let s = setup(quick(), WORKER).await;
+async fn an_oversize_message_is_refused(broker: Broker) {
+    let s = setup(broker, quick(), WORKER).await;
     let big = "x".repeat(8 * 1024);
     let v = run(
         &s,
@@ -214,16 +275,16 @@ async fn an_oversize_message_is_refused() {
     assert!(v["error"].as_str().unwrap().contains("max_message"), "{v}");
 }
 
-#[tokio::test]
-async fn a_flaky_handler_is_retried_until_it_succeeds() {
-    let s = setup(quick(), WORKER).await;
+async fn a_flaky_handler_is_retried_until_it_succeeds(broker: Broker) {
+    let s = setup(broker, quick(), WORKER).await;
     let v = run(&s, "worker", "flaky", json!({"until": 2})).await;
     assert_eq!(v["attempt"], 2);
 }
 
-#[tokio::test]
-async fn a_poison_message_goes_to_the_dead_letters_at_once_saying_why_it_was_not_retried() {
-    let s = setup(quick(), WORKER).await;
+async fn a_poison_message_goes_to_the_dead_letters_at_once_saying_why_it_was_not_retried(
+    broker: Broker,
+) {
+    let s = setup(broker, quick(), WORKER).await;
     match s.project.run("worker", "poison", "{}").await {
         Err(TaskFailure::Trap { agent, .. }) => assert_eq!(agent, "worker"),
         other => panic!("expected the trap, got {other:?}"),
@@ -247,8 +308,11 @@ async fn a_poison_message_goes_to_the_dead_letters_at_once_saying_why_it_was_not
     );
 }
 
-fn nexus(state: &Path, args: &[&str]) -> Command {
+fn nexus(broker: &Broker, state: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+    if let Broker::JetStream(nats) = broker {
+        cmd.env("NEXUS_NATS_URL", &nats.url);
+    }
     cmd.args(args)
         .env("NEXUS_STATE_DIR", state)
         .env(
@@ -259,8 +323,8 @@ fn nexus(state: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn states(state: &Path) -> Vec<Value> {
-    let out = nexus(state, &["messages", "crash", "--json"])
+fn states(broker: &Broker, state: &Path) -> Vec<Value> {
+    let out = nexus(broker, state, &["messages", "crash", "--json"])
         .output()
         .unwrap();
     assert!(
@@ -285,8 +349,22 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
+mod a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect {
+    #[test]
+    fn sqlite() {
+        super::a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect(
+            &super::Broker::Sqlite,
+        )
+    }
+    #[test]
+    fn jetstream() {
+        super::a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect(
+            &super::Broker::jetstream(),
+        )
+    }
+}
+
+fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect(broker: &Broker) {
     let dir = tempfile::TempDir::new().unwrap();
     let (state, ws) = (dir.path().join("state"), dir.path().join("ws"));
     std::fs::write(dir.path().join("relay.toml"), RELAY).unwrap();
@@ -295,6 +373,7 @@ fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
     let worker = nexus::builtin::test_agent("worker").unwrap();
     let peer = format!("{worker}={}", dir.path().join("worker.toml").display());
     let mut child = nexus(
+        broker,
         &state,
         &[
             "run",
@@ -329,7 +408,7 @@ fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let before = states(&state);
+    let before = states(broker, &state);
     let done_before: Vec<String> = before
         .iter()
         .filter(|m| m["kind"] == "work" && m["state"] == "done")
@@ -340,7 +419,9 @@ fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
         "the kill left work undone: {before:?}"
     );
 
-    let out = nexus(&state, &["resume", "crash"]).output().unwrap();
+    let out = nexus(broker, &state, &["resume", "crash"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -349,7 +430,7 @@ fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("resumed `crash`"));
 
     // Every message handled, each exactly once in the journal.
-    let after = states(&state);
+    let after = states(broker, &state);
     assert!(after.iter().all(|m| m["state"] == "done"), "{after:?}");
     let work: Vec<&Value> = after.iter().filter(|m| m["kind"] == "work").collect();
     assert_eq!(work.len(), 8, "no duplicate messages: {after:?}");
@@ -391,15 +472,9 @@ fn a_host_killed_mid_run_resumes_and_handles_every_message_once_in_effect() {
     }
 }
 
-#[tokio::test]
-async fn a_sender_over_its_rate_gets_busy() {
+async fn a_sender_over_its_rate_gets_busy(broker: Broker) {
     let dir = tempfile::TempDir::new().unwrap();
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
-        bus: quick(),
-        ..Default::default()
-    })
-    .unwrap();
+    let rt = broker.runtime(dir.path(), quick());
     let project = Project::open(rt.clone(), "rate", "t1", &dir.path().join("ws")).unwrap();
     let relay = RELAY.replace("max_message = \"4KiB\"", "max_message = \"4KiB\"\nrate = 3");
     for (name, policy) in [("relay", relay.as_str()), ("worker", WORKER)] {
@@ -428,11 +503,10 @@ async fn a_sender_over_its_rate_gets_busy() {
 /// A message whose every delivery ended with the host stopping is not run
 /// again once it has used its attempts: `resume` moves it to the dead
 /// letters, saying why.
-#[tokio::test]
-async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume() {
+async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume(broker: Broker) {
     // A project of its own: `resume` takes every undone message of it.
     let dir = tempfile::TempDir::new().unwrap();
-    let rt = support::runtime();
+    let rt = broker.runtime(dir.path(), BusConfig::default());
     let project = Project::open(rt.clone(), "stuck", "t1", &dir.path().join("project")).unwrap();
     let hello = rt
         .load_agent(
@@ -480,10 +554,10 @@ async fn a_message_that_stopped_the_host_every_time_is_dead_lettered_on_resume()
 /// A flood of sends cannot grow the journal past the project's share:
 /// handled messages make room, and what is still undone is refused with
 /// `quota-exceeded` rather than stored.
-#[tokio::test]
-async fn a_flood_of_sends_keeps_the_journal_within_the_project_share() {
+async fn a_flood_of_sends_keeps_the_journal_within_the_project_share(broker: Broker) {
     let limit = 256 * 1024;
     let s = setup(
+        broker,
         BusConfig {
             max_journal_bytes: limit,
             ..quick()
@@ -514,16 +588,167 @@ async fn a_flood_of_sends_keeps_the_journal_within_the_project_share() {
     );
     // Let the worker finish what was accepted, then count what is kept.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let db = rusqlite::Connection::open(s._dir.path().join("nexus.db")).unwrap();
-    let kept: i64 = db
-        .query_row(
-            "SELECT coalesce(sum(length(CAST(payload AS BLOB)) + coalesce(length(CAST(reply AS BLOB)), 0)), 0)
-             FROM messages WHERE project = 'bus-project'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert!(kept as u64 <= limit, "{kept} bytes kept");
+    let kept: u64 =
+        s.rt.broker()
+            .unwrap()
+            .history("bus-project", u32::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e.message.payload.len() as u64
+                    + match &e.state {
+                        State::Done(reply) => reply.len() as u64,
+                        _ => 0,
+                    }
+            })
+            .sum();
+    assert!(kept <= limit, "{kept} bytes kept");
     // 2000 sends of 3.5 KiB are 7 MB: the journal kept a small part.
     assert!(kept > 0);
+}
+
+/// The NATS server itself killed (SIGKILL) in the middle of a fan-out and
+/// started again on its store: the host waits for it, and every message is
+/// handled and on record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nats_server_killed_mid_run_loses_nothing() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut nats = support::nats::Nats::start();
+    let rt = Runtime::new(RuntimeOptions {
+        cache_dir: Some(std::env::temp_dir().join("nexus-test-component-cache")),
+        bus: quick(),
+        cluster: ClusterConfig {
+            nats: Some(nats.url.clone()),
+            ..ClusterConfig::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let project = Project::open(rt.clone(), "restart", "t1", &dir.path().join("ws")).unwrap();
+    for (name, policy) in [("relay", RELAY), ("worker", WORKER)] {
+        project.add_agent(
+            rt.load_agent(&support::component(name), support::policy(policy))
+                .await
+                .unwrap(),
+        );
+    }
+    let running = {
+        let project = project.clone();
+        tokio::spawn(async move {
+            project
+                .run(
+                    "relay",
+                    "fan",
+                    &json!({"workers": 8, "sleep_ms": 200}).to_string(),
+                )
+                .await
+        })
+    };
+    // Two of the eight are handled at a time: the kill comes while some
+    // are done, some running and some waiting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let restarted = tokio::task::spawn_blocking(move || {
+        nats.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        nats.restart();
+        nats
+    });
+    let out = running.await.unwrap().unwrap();
+    let _nats = restarted.await.unwrap();
+    let replies: Value = serde_json::from_str(&out.payload).unwrap();
+    assert_eq!(
+        replies
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["i"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (0..8).collect::<Vec<u64>>(),
+        "{replies}"
+    );
+    let history = rt.broker().unwrap().history("restart", 100).await.unwrap();
+    assert_eq!(history.len(), 9, "{history:?}");
+    assert!(
+        history.iter().all(|e| matches!(e.state, State::Done(_))),
+        "{history:?}"
+    );
+}
+
+/// The broker's own contract, whichever keeps the messages: a message sent
+/// again gets the state of the first, a forgotten one may be sent anew,
+/// and `undelivered`, `abandon`, dead letters and settings see the same
+/// record.
+async fn the_broker_keeps_each_message_once_with_its_fate(broker: Broker) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let rt = broker.runtime(dir.path(), quick());
+    let b = rt.broker().unwrap();
+    let message = |id: &str| nexus::bus::Message {
+        id: id.into(),
+        project: "contract".into(),
+        sender: "user".into(),
+        recipient: "worker".into(),
+        kind: "echo".into(),
+        payload: format!("{{\"id\":\"{id}\"}}"),
+        depth: 0,
+        attempt: 0,
+    };
+    // Ids that are not plain words are kept as they are.
+    let odd = "odd id/with.dots*and>marks";
+    for id in ["a", "b", "c", odd] {
+        assert_eq!(b.enqueue(&message(id)).await.unwrap(), None, "{id}");
+    }
+    assert_eq!(
+        b.enqueue(&message("a")).await.unwrap(),
+        Some(State::Pending)
+    );
+    b.ack("a", "{\"payload\":\"done\"}").await.unwrap();
+    assert_eq!(
+        b.enqueue(&message("a")).await.unwrap(),
+        Some(State::Done("{\"payload\":\"done\"}".into()))
+    );
+    b.nack("b", 1, "busy").await.unwrap();
+    let pending = b.undelivered("contract").await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|m| (m.id.as_str(), m.attempt))
+            .collect::<Vec<_>>(),
+        [("b", 1), ("c", 0), (odd, 0)]
+    );
+    b.dead("b", "gave up", true).await.unwrap();
+    assert_eq!(
+        b.state("b").await.unwrap(),
+        Some(State::Dead("gave up".into()))
+    );
+    let letters = b.dead_letters("contract").await.unwrap();
+    assert_eq!(
+        letters,
+        [(
+            "b".to_string(),
+            "worker".to_string(),
+            2,
+            "gave up".to_string()
+        )]
+    );
+    b.forget("c").await.unwrap();
+    assert_eq!(b.state("c").await.unwrap(), None);
+    assert_eq!(b.enqueue(&message("c")).await.unwrap(), None);
+    assert_eq!(b.abandon("contract", "stopped").await.unwrap(), 2);
+    assert!(b.undelivered("contract").await.unwrap().is_empty());
+    let history = b.history("contract", 100).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| e.message.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b", odd, "c"]
+    );
+    assert_eq!(b.history("contract", 1).await.unwrap().len(), 1);
+    assert_eq!(b.setting("k", None).await.unwrap(), None);
+    assert_eq!(
+        b.setting("k", Some("v")).await.unwrap().as_deref(),
+        Some("v")
+    );
+    assert_eq!(b.setting("k", None).await.unwrap().as_deref(), Some("v"));
 }

@@ -21,6 +21,69 @@ pub struct ConfigFile {
     pub bus: BusFile,
     #[serde(default)]
     pub memory: MemoryFile,
+    #[serde(default)]
+    pub cluster: ClusterFile,
+}
+
+/// `[cluster]`: the NATS JetStream that hosts share.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// `nats://host:port`; `NEXUS_NATS_URL` overrides it.
+    pub nats: Option<String>,
+    /// Prefix of the streams and buckets (default `nexus`).
+    pub namespace: Option<String>,
+}
+
+/// Where the bus keeps its messages: the local SQLite journal, or a NATS
+/// JetStream shared with other hosts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub nats: Option<String>,
+    pub namespace: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats: None,
+            namespace: "nexus".into(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    fn from_file(f: ClusterFile, env: &dyn Env) -> Result<ClusterConfig, PolicyError> {
+        let from_env = env.var("NEXUS_NATS_URL").filter(|v| !v.trim().is_empty());
+        let source = if from_env.is_some() {
+            "NEXUS_NATS_URL"
+        } else {
+            "[cluster] nats"
+        };
+        let nats = from_env.or(f.nats);
+        let namespace = f.namespace.unwrap_or_else(|| "nexus".into());
+        if !crate::bus::jetstream::valid_namespace(&namespace) {
+            return Err(PolicyError {
+                file: "[cluster] namespace".into(),
+                line: 0,
+                column: 0,
+                message: format!("`{}` is not a namespace", crate::text::clip(&namespace, 64)),
+                fix: "use up to 32 letters, digits, `-` or `_`".into(),
+            });
+        }
+        if let Some(url) = &nats
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            return Err(PolicyError {
+                file: source.into(),
+                line: 0,
+                column: 0,
+                message: format!("`{}` is not a NATS address", crate::text::clip(url, 128)),
+                fix: "write it as nats://host:4222 (in nexus.toml or NEXUS_NATS_URL)".into(),
+            });
+        }
+        Ok(ClusterConfig { nats, namespace })
+    }
 }
 
 /// `[memory]`: how much each tenant's knowledge base may hold.
@@ -129,6 +192,7 @@ pub struct HostConfig {
     pub llm: LlmConfig,
     pub bus: BusConfig,
     pub memory: MemoryConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl HostConfig {
@@ -152,6 +216,7 @@ impl HostConfig {
             llm: LlmConfig::from_file(file.llm, env),
             bus: BusConfig::from_file(file.bus),
             memory: MemoryConfig::from_file(file.memory),
+            cluster: ClusterConfig::from_file(file.cluster, env)?,
         })
     }
 }
@@ -480,6 +545,43 @@ mod tests {
             ["qwen2.5-coder:7b", "codellama:7b", "qwen2:1.5b"]
         );
         assert_eq!(c.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn the_cluster_is_named_in_the_file_or_the_environment() {
+        let file = "[cluster]\nnats = \"nats://10.0.0.5:4222\"\nnamespace = \"prod\"\n";
+        let c = HostConfig::parse(Path::new("nexus.toml"), file, &NO_ENV)
+            .unwrap()
+            .cluster;
+        assert_eq!(c.nats.as_deref(), Some("nats://10.0.0.5:4222"));
+        assert_eq!(c.namespace, "prod");
+        let env = [("NEXUS_NATS_URL", "nats://127.0.0.1:4222")];
+        let c = HostConfig::parse(Path::new("nexus.toml"), file, &env)
+            .unwrap()
+            .cluster;
+        assert_eq!(c.nats.as_deref(), Some("nats://127.0.0.1:4222"));
+        // None at all: the local journal.
+        assert_eq!(
+            HostConfig::parse(Path::new("nexus.toml"), "", &NO_ENV)
+                .unwrap()
+                .cluster,
+            ClusterConfig::default()
+        );
+    }
+
+    #[test]
+    fn a_cluster_address_or_namespace_that_cannot_work_is_an_error_with_a_fix() {
+        let env = [("NEXUS_NATS_URL", "http://127.0.0.1:4222")];
+        let e = HostConfig::parse(Path::new("nexus.toml"), "", &env).unwrap_err();
+        assert!(e.to_string().contains("NEXUS_NATS_URL"), "{e}");
+        assert!(e.fix.contains("nats://"), "{e}");
+        let e = HostConfig::parse(
+            Path::new("nexus.toml"),
+            "[cluster]\nnamespace = \"a.b\"\n",
+            &NO_ENV,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("a.b"), "{e}");
     }
 
     #[test]

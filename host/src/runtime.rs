@@ -75,6 +75,8 @@ pub struct RuntimeOptions {
     /// Journal bus messages (in `database`, or in memory without one).
     /// Without a journal, messages live only in memory.
     pub no_journal: bool,
+    /// With a NATS address, the journal is that JetStream's instead.
+    pub cluster: crate::config::ClusterConfig,
 }
 
 /// Bytes of each linear memory zeroed in place when a task ends.
@@ -123,14 +125,20 @@ impl Agent {
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Arc<Runtime>> {
         let services = Services::open(options.database.as_deref(), options.llm, options.memory)?;
-        let broker: Option<Arc<dyn crate::bus::Broker>> = if options.no_journal {
-            None
-        } else {
-            Some(Arc::new(crate::bus::journal::Journal::open(
+        let broker: Option<Arc<dyn crate::bus::Broker>> = match &options.cluster.nats {
+            _ if options.no_journal => None,
+            Some(url) => Some(Arc::new(crate::bus::jetstream::JetStream::open(
+                crate::bus::jetstream::JetStreamOptions {
+                    url: url.clone(),
+                    namespace: options.cluster.namespace.clone(),
+                    max_project_bytes: options.bus.max_journal_bytes,
+                },
+            )?)),
+            None => Some(Arc::new(crate::bus::journal::Journal::open(
                 options.database.as_deref(),
                 Some(options.bus.retention),
                 options.bus.max_journal_bytes,
-            )?))
+            )?)),
         };
         let ticking = Arc::new(Mutex::new(Vec::<Engine>::new()));
         spawn_ticker(Arc::downgrade(&ticking));

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod llm_server;
+pub mod nats;
 pub mod project;
 pub mod service;
 

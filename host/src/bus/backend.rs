@@ -10,7 +10,7 @@
 use futures_util::future::BoxFuture;
 
 /// A message as the broker keeps it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub id: String,
     pub project: String,

@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod grant;
 pub mod host;
+pub mod jetstream;
 pub mod journal;
 
 pub use backend::{Broker, BrokerError, Entry, Message, State};

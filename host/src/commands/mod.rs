@@ -79,6 +79,7 @@ pub(crate) fn runtime(g: &Global) -> Result<std::sync::Arc<Runtime>, Failure> {
         bus: config.bus,
         memory: config.memory,
         no_journal: false,
+        cluster: config.cluster,
     })
     .map_err(|e| Failure::bad_input(format!("{e:#}")))
 }
