@@ -26,6 +26,7 @@ macro_rules! say {
     }};
 }
 
+pub mod alloc;
 pub mod bench;
 pub mod bindings;
 pub mod builtin;

@@ -77,6 +77,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    nexus::alloc::tune();
     let cli = Cli::parse();
     let filter = match cli.global.verbose {
         0 => "warn",
