@@ -752,3 +752,29 @@ async fn the_broker_keeps_each_message_once_with_its_fate(broker: Broker) {
     );
     assert_eq!(b.setting("k", None).await.unwrap().as_deref(), Some("v"));
 }
+
+/// A message bigger than the NATS server takes in one message is refused
+/// as a full store, saying which setting to raise; the broker goes on.
+#[tokio::test]
+async fn a_message_larger_than_the_nats_server_takes_is_refused_saying_so() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let broker = Broker::jetstream();
+    let rt = broker.runtime(dir.path(), quick());
+    let b = rt.broker().unwrap();
+    let message = |id: &str, size: usize| nexus::bus::Message {
+        id: id.into(),
+        project: "big".into(),
+        sender: "relay".into(),
+        recipient: "worker".into(),
+        kind: "echo".into(),
+        payload: format!("\"{}\"", "x".repeat(size)),
+        depth: 1,
+        attempt: 0,
+    };
+    match b.enqueue(&message("huge", 1_500_000)).await {
+        Err(nexus::bus::BrokerError::Full(why)) => assert!(why.contains("max_payload"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(b.state("huge").await.unwrap(), None);
+    assert_eq!(b.enqueue(&message("small", 100)).await.unwrap(), None);
+}

@@ -431,3 +431,31 @@ fn a_denial_the_agent_passes_up_exits_3() {
         text(&out.stderr)
     );
 }
+
+/// A host told to keep its messages on a NATS server it cannot reach stops
+/// at once, naming the address and what to do, with the bad-input exit.
+#[test]
+fn an_unreachable_nats_server_is_named_with_a_fix() {
+    let dir = TempDir::new().unwrap();
+    // A port just closed: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["messages", "some-project"])
+        .env("NEXUS_STATE_DIR", dir.path().join("state"))
+        .env("NEXUS_NATS_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("could not reach NATS at {url}")),
+        "{err}"
+    );
+    assert!(err.contains("nats-server with -js"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -52,6 +52,7 @@ pub struct JetStream {
 type Job = Box<dyn FnOnce(Arc<Shared>) -> BoxFuture<'static, ()> + Send>;
 
 struct Shared {
+    client: async_nats::Client,
     js: jetstream::Context,
     messages: stream::Stream,
     letters: stream::Stream,
@@ -259,7 +260,7 @@ async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
                 o.url
             ))
         })?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let ns = o.namespace;
     let upper = ns.to_ascii_uppercase();
     let make_stream = |name: String, subject: String| {
@@ -307,6 +308,7 @@ async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
     let records = bucket(format!("{ns}-bus")).await?;
     let settings = bucket(format!("{ns}-settings")).await?;
     Ok(Shared {
+        client,
         js,
         messages,
         letters,
@@ -320,6 +322,21 @@ async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
 }
 
 impl Shared {
+    /// Refuses what the server would refuse as one message: it is too big
+    /// to be kept, not a failure of the server.
+    fn fits(&self, bytes: usize, what: &str) -> Result<(), BrokerError> {
+        let max = self.client.server_info().max_payload;
+        // Room for the headers and the subject.
+        if max > 0 && bytes + 1024 > max {
+            return Err(BrokerError::Full(format!(
+                "{what} of {} is more than the NATS server takes in one message ({}); raise max_payload in its configuration",
+                crate::policy::Size(bytes as u64),
+                crate::policy::Size(max as u64)
+            )));
+        }
+        Ok(())
+    }
+
     fn subject(&self, kind: &str, project: &str, agent: &str) -> String {
         format!(
             "{}.{kind}.{}.{}",
@@ -352,6 +369,7 @@ impl Shared {
         let value: bytes::Bytes = serde_json::to_vec(record)
             .map_err(store("writing a record"))?
             .into();
+        self.fits(value.len(), "a reply")?;
         patiently(
             "writing a record",
             || self.records.put(key.as_str(), value.clone()),
@@ -551,6 +569,8 @@ impl Shared {
         let body: bytes::Bytes = serde_json::to_vec(&m)
             .map_err(store("writing a message"))?
             .into();
+        // Its record will hold the reply too; the message is what is known now.
+        self.fits(body.len(), "a message")?;
         // The id and this enqueue's own mark: a publish tried again is
         // stored once, while a message forgotten and then sent anew (its
         // first copy deleted) is stored again. Whether the message itself
@@ -692,6 +712,7 @@ impl Shared {
         let body: bytes::Bytes = serde_json::to_vec(&letter)
             .map_err(store("writing a dead letter"))?
             .into();
+        self.fits(body.len(), "a dead letter")?;
         let subject = self.subject("dead", &m.project, &m.recipient);
         let stored = patiently(
             "storing a dead letter",
@@ -922,6 +943,7 @@ impl Broker for JetStream {
         self.call(move |s| {
             Box::pin(async move {
                 if let Some(v) = &value {
+                    s.fits(v.len(), "a setting")?;
                     let v: bytes::Bytes = v.clone().into_bytes().into();
                     patiently(
                         "writing a setting",
