@@ -78,7 +78,10 @@ impl ClusterConfig {
                 file: source.into(),
                 line: 0,
                 column: 0,
-                message: format!("`{}` is not a NATS address", crate::text::clip(url, 128)),
+                message: format!(
+                    "`{}` is not a NATS address",
+                    crate::bus::jetstream::shown(url)
+                ),
                 fix: "write it as nats://host:4222 (in nexus.toml or NEXUS_NATS_URL)".into(),
             });
         }

@@ -248,6 +248,17 @@ impl JetStream {
     }
 }
 
+/// A server address as it may be shown: without a user or password.
+pub fn shown(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => url.to_string(),
+        },
+        None => crate::text::clip(url, 128),
+    }
+}
+
 async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
     let client = async_nats::ConnectOptions::new()
         .name("nexus")
@@ -257,7 +268,7 @@ async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
         .map_err(|e| {
             BrokerError::Store(format!(
                 "could not reach NATS at {}: {e}; start nats-server with -js, or fix [cluster] nats / NEXUS_NATS_URL",
-                o.url
+                shown(&o.url)
             ))
         })?;
     let js = jetstream::new(client.clone());
@@ -964,5 +975,32 @@ impl Broker for JetStream {
                     .transpose()
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_shown_without_its_credentials() {
+        assert_eq!(shown("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(
+            shown("nats://ops:s3cret@nats.internal:4222"),
+            "nats://…@nats.internal:4222"
+        );
+        assert_eq!(shown("tls://token@host:4443"), "tls://…@host:4443");
+    }
+
+    #[test]
+    fn any_id_becomes_a_token_a_subject_can_hold() {
+        assert_eq!(token("worker"), "worker");
+        assert_eq!(token("a-b_c9"), "a-b_c9");
+        for odd in ["a.b", "x*", "y>", "with space", "", "ü"] {
+            let t = token(odd);
+            assert!(t.starts_with('x') && t.len() == 33, "{odd} -> {t}");
+            assert!(t.bytes().all(|b| b.is_ascii_alphanumeric()), "{t}");
+        }
+        assert_ne!(token("a.b"), token("a*b"));
     }
 }
