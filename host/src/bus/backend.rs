@@ -5,7 +5,8 @@
 //! back what was never acknowledged (`undelivered`). It is also the
 //! project's message history, its dead-letter queue and its settings.
 //!
-//! [`super::journal::Journal`] (SQLite) is the implementation today.
+//! [`super::journal::Journal`] (SQLite) and [`super::jetstream::JetStream`]
+//! (NATS JetStream) implement it.
 
 use futures_util::future::BoxFuture;
 

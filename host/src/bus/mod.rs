@@ -6,8 +6,9 @@
 //! - [`host`]: the host impl, checking the grant with the sender stamped by
 //!   the host.
 //! - [`backend`]: the [`Broker`] trait that keeps messages between sending and
-//!   handling; [`journal`] is its SQLite implementation. The project's
-//!   mailboxes and workers (`project.rs`) deliver what the broker keeps.
+//!   handling; [`journal`] is its SQLite implementation and [`jetstream`]
+//!   its NATS JetStream one (`[cluster] nats`). The project's mailboxes and
+//!   workers (`project.rs`) deliver what the broker keeps.
 
 pub mod backend;
 pub mod grant;
