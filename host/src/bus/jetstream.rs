@@ -18,7 +18,7 @@
 //! the next: an acknowledgement given after an enqueue is never stored
 //! without it. A publish that timed out may still have been stored, so it
 //! is tried again with the same `Nats-Msg-Id` until the server answers, for
-//! as long as [`PATIENCE`] (a server restarting comes back well within it).
+//! as long as 60 s (a server restarting comes back well within it).
 
 use super::backend::{Broker, BrokerError, DeadLetter, Entry, Message, State};
 use crate::sync::Recover as _;

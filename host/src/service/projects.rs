@@ -255,7 +255,7 @@ pub struct Counts {
 
 impl Projects {
     /// Opens the projects' records. Projects left queued or running by a
-    /// host that stopped are taken up by [`Service::start`].
+    /// host that stopped are taken up by [`restore`] when the service starts.
     pub fn open(db: Arc<Database>, dir: PathBuf) -> rusqlite::Result<Projects> {
         db.with(|c| crate::db::migrate(c, "service", STEPS))?;
         Ok(Projects {
