@@ -357,7 +357,7 @@ impl Shared {
         )
     }
 
-    async fn record(&self, id: &str) -> Result<Option<(Record, u64)>, BrokerError> {
+    async fn record(&self, id: &str) -> Result<Option<Record>, BrokerError> {
         let key = token(id);
         let entry = patiently(
             "reading a record",
@@ -370,7 +370,7 @@ impl Shared {
             None => Ok(None),
             Some(e) if e.operation != kv::Operation::Put => Ok(None),
             Some(e) => serde_json::from_slice::<Record>(&e.value)
-                .map(|r| Some((r, e.revision)))
+                .map(Some)
                 .map_err(store("a record it cannot read")),
         }
     }
@@ -459,7 +459,7 @@ impl Shared {
         let mut ledger = Ledger::default();
         for (seq, m) in self.messages(project).await? {
             let (bytes, settled) = match self.record(&m.id).await? {
-                Some((r, _)) => (r.bytes, r.state != "pending"),
+                Some(r) => (r.bytes, r.state != "pending"),
                 None => (m.payload.len() as u64, false),
             };
             ledger.used += bytes;
@@ -564,7 +564,7 @@ impl Shared {
     }
 
     async fn enqueue(&self, m: Message) -> Result<Option<State>, BrokerError> {
-        if let Some((r, _)) = self.record(&m.id).await? {
+        if let Some(r) = self.record(&m.id).await? {
             return Ok(Some(r.state()));
         }
         let need = m.payload.len() as u64;
@@ -631,12 +631,12 @@ impl Shared {
             }
             Err(e) => match self.record(&m.id).await? {
                 // Its own create, answered late.
-                Some((r, _)) if r.writer == self.writer && r.seq == ack.sequence => {
+                Some(r) if r.writer == self.writer && r.seq == ack.sequence => {
                     self.kept(&m.project, ack.sequence, &m.id, need);
                     Ok(None)
                 }
                 // Another host's: the copy just stored goes.
-                Some((r, _)) => {
+                Some(r) => {
                     if !ack.duplicate {
                         let _ = self.messages.delete_message(ack.sequence).await;
                     }
@@ -647,34 +647,36 @@ impl Shared {
         }
     }
 
-    /// Changes the record of `id` with `f`, unless it has none.
+    /// Changes the record of `id` with `f` and stores it, unless it has
+    /// none or `f` leaves it as it is (returns false).
     async fn update(
         &self,
         id: &str,
-        f: impl FnOnce(&mut Record),
+        f: impl FnOnce(&mut Record) -> bool,
     ) -> Result<Option<Record>, BrokerError> {
-        let Some((mut r, _)) = self.record(id).await? else {
+        let Some(mut r) = self.record(id).await? else {
             return Ok(None);
         };
-        f(&mut r);
+        if !f(&mut r) {
+            return Ok(None);
+        }
         r.updated = crate::db::now();
         self.put(id, &r).await?;
         Ok(Some(r))
     }
 
     async fn ack(&self, id: &str, reply: String) -> Result<(), BrokerError> {
-        let Some((r, _)) = self.record(id).await? else {
-            return Ok(());
-        };
-        if r.state == "done" {
-            return Ok(());
-        }
         let grows = reply.len() as u64;
+        // A message is marked done once.
         let r = self
             .update(id, |r| {
+                if r.state == "done" {
+                    return false;
+                }
                 r.state = "done".into();
                 r.bytes += grows;
                 r.reply = Some(reply);
+                true
             })
             .await?;
         if let Some(r) = r {
@@ -697,6 +699,7 @@ impl Shared {
             .update(id, |r| {
                 r.state = "dead".into();
                 r.error = Some(error.clone());
+                true
             })
             .await?;
         if let Some(r) = &r {
@@ -781,6 +784,7 @@ impl Broker for JetStream {
                 s.update(&id, |r| {
                     r.attempt = attempt;
                     r.error = Some(error);
+                    true
                 })
                 .await
                 .map(drop)
@@ -803,7 +807,7 @@ impl Broker for JetStream {
         self.call(move |s| {
             Box::pin(async move {
                 match s.record(&id).await? {
-                    Some((r, _)) => s.remove(&r.project, &id, r.seq).await,
+                    Some(r) => s.remove(&r.project, &id, r.seq).await,
                     None => Ok(()),
                 }
             })
@@ -820,8 +824,8 @@ impl Broker for JetStream {
                 let mut out = Vec::new();
                 for (_, mut m) in s.messages(&project).await? {
                     match s.record(&m.id).await? {
-                        Some((r, _)) if r.state != "pending" => {}
-                        Some((r, _)) => {
+                        Some(r) if r.state != "pending" => {}
+                        Some(r) => {
                             m.attempt = r.attempt;
                             out.push(m);
                         }
@@ -847,7 +851,7 @@ impl Broker for JetStream {
                 let mut out = Vec::new();
                 for (_, m) in all.into_iter().skip(skip) {
                     let entry = match s.record(&m.id).await? {
-                        Some((r, _)) => Entry {
+                        Some(r) => Entry {
                             state: r.state(),
                             created: r.created,
                             updated: r.updated,
@@ -890,9 +894,7 @@ impl Broker for JetStream {
 
     fn state<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<State>, BrokerError>> {
         let id = id.to_string();
-        self.call(move |s| {
-            Box::pin(async move { Ok(s.record(&id).await?.map(|(r, _)| r.state())) })
-        })
+        self.call(move |s| Box::pin(async move { Ok(s.record(&id).await?.map(|r| r.state())) }))
     }
 
     fn abandon<'a>(
@@ -906,11 +908,12 @@ impl Broker for JetStream {
                 let mut n = 0;
                 for (seq, m) in s.messages(&project).await? {
                     match s.record(&m.id).await? {
-                        Some((r, _)) if r.state != "pending" => {}
+                        Some(r) if r.state != "pending" => {}
                         Some(_) => {
                             s.update(&m.id, |r| {
                                 r.state = "dead".into();
                                 r.error = Some(reason.clone());
+                                true
                             })
                             .await?;
                             s.settled(&project, seq);
