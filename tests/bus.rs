@@ -752,6 +752,31 @@ async fn the_broker_keeps_each_message_once_with_its_fate(broker: Broker) {
         Some("v")
     );
     assert_eq!(b.setting("k", None).await.unwrap().as_deref(), Some("v"));
+
+    // Back to a checkpoint that knew only `d` as handled: `e`, handled
+    // after it, is delivered again; `d` and a dead message stay as they are.
+    for id in ["d", "e"] {
+        b.enqueue(&message(id)).await.unwrap();
+        b.ack(id, "{\"payload\":\"x\"}").await.unwrap();
+    }
+    assert_eq!(b.reopen("contract", &["d".to_string()]).await.unwrap(), 2);
+    assert_eq!(b.state("e").await.unwrap(), Some(State::Pending));
+    assert_eq!(b.state("a").await.unwrap(), Some(State::Pending));
+    assert!(matches!(b.state("d").await.unwrap(), Some(State::Done(_))));
+    assert!(matches!(b.state("b").await.unwrap(), Some(State::Dead(_))));
+    let again: Vec<String> = b
+        .undelivered("contract")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(again, ["a", "e"]);
+    b.ack("e", "{\"payload\":\"y\"}").await.unwrap();
+    assert_eq!(
+        b.state("e").await.unwrap(),
+        Some(State::Done("{\"payload\":\"y\"}".into()))
+    );
 }
 
 /// A message bigger than the NATS server takes in one message is refused

@@ -8,109 +8,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use support::llm_server::{Behavior, LlmServer};
-use support::service::{Server, nexus, tenant, tenant_with};
+use support::service::{Client, Server, follow_until, nexus, tenant, tenant_with};
 use tempfile::TempDir;
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    fn new(server: &Server, token: &str) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: server.base.clone(),
-            token: token.to_string(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        let request = self.http.get(format!("{}{path}", self.base));
-        let request = if self.token.is_empty() {
-            request
-        } else {
-            request.bearer_auth(&self.token)
-        };
-        request.send().await.unwrap()
-    }
-
-    /// The JSON answer to a GET.
-    async fn json(&self, path: &str) -> Value {
-        self.get(path).await.json().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// The text answer to a GET.
-    async fn text(&self, path: &str) -> String {
-        self.get(path).await.text().await.unwrap()
-    }
-
-    /// Submits a project; its id.
-    async fn submit(&self, description: &str) -> String {
-        let r = self
-            .post("/v1/projects", &json!({ "description": description }))
-            .await;
-        assert_eq!(r.status(), 202);
-        let p: Value = r.json().await.unwrap();
-        p["id"].as_str().unwrap().to_string()
-    }
-
-    async fn delete(&self, path: &str) -> reqwest::Response {
-        self.http
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// The project's events, read to the end of the stream.
-    async fn events(&self, id: &str, last: Option<u64>) -> Vec<(u64, String, Value)> {
-        let mut request = self
-            .http
-            .get(format!("{}/v1/projects/{id}/events", self.base))
-            .bearer_auth(&self.token);
-        if let Some(last) = last {
-            request = request.header("Last-Event-ID", last.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"],
-            "text/event-stream",
-            "{response:?}"
-        );
-        let text = response.text().await.unwrap();
-        text.split("\n\n")
-            .filter(|block| block.contains("data:"))
-            .map(|block| {
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.trim().to_string())
-                        .unwrap_or_else(|| panic!("no {name} in {block:?}"))
-                };
-                (
-                    field("id:").parse().unwrap(),
-                    field("event:"),
-                    serde_json::from_str(&field("data:")).unwrap(),
-                )
-            })
-            .collect()
-    }
-}
 
 /// Every file below `root`, by path, with its bytes.
 fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -457,30 +356,6 @@ async fn beyond_its_quotas_a_tenant_waits_in_its_queue_then_is_refused_by_name()
 async fn second_started(client: &Client, id: &str) -> Option<i64> {
     let p: Value = client.json(&format!("/v1/projects/{id}")).await;
     p["started"].as_i64()
-}
-
-/// Reads the project's event stream until an event's data contains
-/// `until`; returns the last event id seen.
-async fn follow_until(client: &Client, id: &str, until: &str) -> u64 {
-    let mut response = client.get(&format!("/v1/projects/{id}/events")).await;
-    assert_eq!(response.status(), 200);
-    let mut text = String::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
-        let Some(chunk) = response.chunk().await.unwrap() else {
-            break;
-        };
-        text.push_str(&String::from_utf8_lossy(&chunk));
-        if text.contains(until) && text.ends_with("\n\n") {
-            break;
-        }
-    }
-    assert!(text.contains(until), "{until} never came: {text}");
-    text.lines()
-        .filter_map(|l| l.strip_prefix("id:"))
-        .map(|v| v.trim().parse::<u64>().unwrap())
-        .max()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -33,6 +33,13 @@ pub struct ClusterFile {
     pub nats: Option<String>,
     /// Prefix of the streams and buckets (default `nexus`).
     pub namespace: Option<String>,
+    /// Projects one worker runs at once (default 4).
+    pub capacity: Option<u32>,
+    /// How long a worker that stopped answering keeps its projects before
+    /// another takes them (default 30s).
+    pub lease: Option<Span>,
+    /// Times a project is taken up before it fails (default 3).
+    pub max_attempts: Option<u32>,
 }
 
 /// Where the bus keeps its messages: the local SQLite journal, or a NATS
@@ -41,6 +48,9 @@ pub struct ClusterFile {
 pub struct ClusterConfig {
     pub nats: Option<String>,
     pub namespace: String,
+    pub capacity: u32,
+    pub lease: Duration,
+    pub max_attempts: u32,
 }
 
 impl Default for ClusterConfig {
@@ -48,6 +58,9 @@ impl Default for ClusterConfig {
         ClusterConfig {
             nats: None,
             namespace: "nexus".into(),
+            capacity: 4,
+            lease: Duration::from_secs(30),
+            max_attempts: 3,
         }
     }
 }
@@ -85,7 +98,34 @@ impl ClusterConfig {
                 fix: "write it as nats://host:4222 (in nexus.toml or NEXUS_NATS_URL)".into(),
             });
         }
-        Ok(ClusterConfig { nats, namespace })
+        let d = ClusterConfig::default();
+        let lease = f.lease.map_or(d.lease, |s| s.0);
+        if lease < Duration::from_secs(1) || lease > Duration::from_secs(3600) {
+            return Err(PolicyError {
+                file: "[cluster] lease".into(),
+                line: 0,
+                column: 0,
+                message: format!("a lease of {lease:?} cannot work"),
+                fix: "give 1s to 1h, e.g. lease = \"30s\"".into(),
+            });
+        }
+        let max_attempts = f.max_attempts.unwrap_or(d.max_attempts);
+        if !(1..=100).contains(&max_attempts) {
+            return Err(PolicyError {
+                file: "[cluster] max_attempts".into(),
+                line: 0,
+                column: 0,
+                message: format!("max_attempts {max_attempts} cannot work"),
+                fix: "give 1 to 100".into(),
+            });
+        }
+        Ok(ClusterConfig {
+            nats,
+            namespace,
+            capacity: f.capacity.unwrap_or(d.capacity),
+            lease,
+            max_attempts,
+        })
     }
 }
 
@@ -585,6 +625,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("a.b"), "{e}");
+        let e = HostConfig::parse(
+            Path::new("nexus.toml"),
+            "[cluster]\nlease = \"10ms\"\n",
+            &NO_ENV,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("lease"), "{e}");
+        let e = HostConfig::parse(
+            Path::new("nexus.toml"),
+            "[cluster]\nmax_attempts = 0\n",
+            &NO_ENV,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("max_attempts"), "{e}");
+        let c = HostConfig::parse(
+            Path::new("nexus.toml"),
+            "[cluster]\ncapacity = 2\nlease = \"3s\"\nmax_attempts = 5\n",
+            &NO_ENV,
+        )
+        .unwrap()
+        .cluster;
+        assert_eq!(
+            (c.capacity, c.lease, c.max_attempts),
+            (2, Duration::from_secs(3), 5)
+        );
     }
 
     #[test]

@@ -383,6 +383,9 @@ pub struct Request {
     pub policies: Option<PathBuf>,
     /// Start over even when an earlier run of this project was interrupted.
     pub restart: bool,
+    /// The project moved here from another host (a worker that stopped):
+    /// `out` becomes its directory, though the journal names another.
+    pub adopt: bool,
     /// Stops the generation: its agents' work is dropped, what it left
     /// undone is given up, and it ends with [`Error::Stopped`].
     pub stop: crate::sync::Stop,
@@ -401,6 +404,7 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
         out,
         policies,
         restart,
+        adopt,
         stop,
     } = request;
     check_description(&description)?;
@@ -439,7 +443,11 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
     let mut id = given_id.clone().unwrap_or_else(|| name.clone());
     let mut continuing = None;
     if let Some(journal) = rt.broker() {
-        let previous = if explicit || given_id.is_some() {
+        let previous = if adopt {
+            setup::Setup::load(journal, &id)
+                .await
+                .map_err(|e| bad_input(e.to_string()))?
+        } else if explicit || given_id.is_some() {
             setup::claim(journal, &id, &workspace)
                 .await
                 .map_err(|e| match e {

@@ -45,7 +45,7 @@ pub mod runtime;
 pub mod service;
 pub mod services;
 pub mod setup;
-mod sync;
+pub mod sync;
 pub use sync::Stop;
 pub mod task;
 pub mod telemetry;

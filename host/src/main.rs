@@ -10,7 +10,7 @@ use commands::bench::BenchArgs;
 use commands::generate::GenerateArgs;
 use commands::policy::PolicyCommand;
 use commands::run::RunArgs;
-use commands::serve::{ServeArgs, TenantCommand};
+use commands::serve::{ServeArgs, TenantCommand, WorkerArgs};
 use std::process::ExitCode;
 
 // Every bus message allocates its strings and a task's store; mimalloc's
@@ -71,6 +71,7 @@ enum Command {
     /// meaningful numbers).
     Bench(BenchArgs),
     Serve(ServeArgs),
+    Worker(WorkerArgs),
     /// Add, list and revoke the service's tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -127,6 +128,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         } => commands::messages::messages(g, &project, limit, json).await,
         Command::Bench(args) => commands::bench::bench(args).await,
         Command::Serve(args) => commands::serve::serve(g, args).await,
+        Command::Worker(args) => commands::serve::worker(g, args).await,
         Command::Tenant(command) => commands::serve::tenant(g, command).await,
     }
 }

@@ -118,6 +118,15 @@ pub trait Broker: Send + Sync {
         project: &'a str,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, BrokerError>>;
+    /// Marks every handled message of `project` whose id is not in `keep`
+    /// as not handled, its reply dropped, so it is delivered again: what a
+    /// project restored to an earlier checkpoint did after it is done
+    /// again. Returns how many.
+    fn reopen<'a>(
+        &'a self,
+        project: &'a str,
+        keep: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, BrokerError>>;
     /// Reads (`value: None`) or writes a setting; returns the stored value.
     fn setting<'a>(
         &'a self,

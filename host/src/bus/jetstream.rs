@@ -126,7 +126,7 @@ fn store<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BrokerError + '_ {
 
 /// A subject token or key for any id: itself when it is made of letters,
 /// digits, `-` and `_`, else a digest of it (the record keeps the id).
-fn token(id: &str) -> String {
+pub(crate) fn token(id: &str) -> String {
     let plain = !id.is_empty()
         && id.len() <= 128
         && id
@@ -154,7 +154,7 @@ pub fn valid_namespace(ns: &str) -> bool {
 
 /// Tries `op` again while it fails, for up to [`PATIENCE`]; `permanent`
 /// names the failures that trying again cannot mend.
-async fn patiently<T, E, F>(
+pub(crate) async fn patiently<T, E, F>(
     what: &str,
     mut op: impl FnMut() -> F,
     permanent: impl Fn(&E) -> bool,
@@ -259,65 +259,112 @@ pub fn shown(url: &str) -> String {
     }
 }
 
-async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
-    let client = async_nats::ConnectOptions::new()
+/// A connection to the server at `url`.
+pub(crate) async fn dial(url: &str) -> Result<async_nats::Client, BrokerError> {
+    async_nats::ConnectOptions::new()
         .name("nexus")
         .connection_timeout(Duration::from_secs(5))
-        .connect(o.url.as_str())
+        .connect(url)
         .await
         .map_err(|e| {
             BrokerError::Store(format!(
                 "could not reach NATS at {}: {e}; start nats-server with -js, or fix [cluster] nats / NEXUS_NATS_URL",
-                shown(&o.url)
+                shown(url)
             ))
-        })?;
+        })
+}
+
+/// Publishes `body` on `subject` with `msg_id` as its `Nats-Msg-Id`,
+/// tried again with the same id (so it is stored once) until the server
+/// acknowledges it, unless `permanent` says trying again cannot help.
+pub(crate) async fn publish_once(
+    js: &jetstream::Context,
+    what: &str,
+    subject: String,
+    msg_id: &str,
+    body: bytes::Bytes,
+    permanent: impl Fn(&async_nats::Error) -> bool,
+) -> Result<jetstream::publish::PublishAck, BrokerError> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", msg_id);
+    patiently(
+        what,
+        || async {
+            js.publish_with_headers(subject.clone(), headers.clone(), body.clone())
+                .await?
+                .await
+                .map_err(async_nats::Error::from)
+        },
+        permanent,
+    )
+    .await
+}
+
+/// A file-backed stream `name` of `subject`, read directly by key.
+pub(crate) fn stream_config(name: String, subject: String) -> stream::Config {
+    stream::Config {
+        name,
+        subjects: vec![subject],
+        storage: stream::StorageType::File,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// The stream `config` names, made when it is missing (one that exists is
+/// used as it is).
+pub(crate) async fn make_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, BrokerError> {
+    patiently(
+        "creating a stream",
+        || js.get_or_create_stream(config.clone()),
+        |_| false,
+    )
+    .await
+}
+
+/// The key-value bucket `name` (one version a key), made when missing.
+pub(crate) async fn bucket(
+    js: &jetstream::Context,
+    name: String,
+) -> Result<kv::Store, BrokerError> {
+    if let Ok(kv) = js.get_key_value(name.as_str()).await {
+        return Ok(kv);
+    }
+    patiently(
+        "creating a bucket",
+        || {
+            js.create_key_value(kv::Config {
+                bucket: name.clone(),
+                history: 1,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+        },
+        |_| false,
+    )
+    .await
+}
+
+async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
+    let client = dial(&o.url).await?;
     let js = jetstream::new(client.clone());
     let ns = o.namespace;
     let upper = ns.to_ascii_uppercase();
-    let make_stream = |name: String, subject: String| {
-        let js = js.clone();
-        async move {
-            patiently(
-                "creating a stream",
-                || {
-                    js.get_or_create_stream(stream::Config {
-                        name: name.clone(),
-                        subjects: vec![subject.clone()],
-                        storage: stream::StorageType::File,
-                        allow_direct: true,
-                        ..Default::default()
-                    })
-                },
-                |_| false,
-            )
-            .await
-        }
-    };
-    let messages = make_stream(format!("{upper}_BUS"), format!("{ns}.bus.>")).await?;
-    let letters = make_stream(format!("{upper}_DEAD"), format!("{ns}.dead.>")).await?;
-    let bucket = |name: String| {
-        let js = js.clone();
-        async move {
-            if let Ok(kv) = js.get_key_value(name.as_str()).await {
-                return Ok(kv);
-            }
-            patiently(
-                "creating a bucket",
-                || {
-                    js.create_key_value(kv::Config {
-                        bucket: name.clone(),
-                        history: 1,
-                        storage: stream::StorageType::File,
-                        ..Default::default()
-                    })
-                },
-                |_| false,
-            )
-            .await
-        }
-    };
-    let records = bucket(format!("{ns}-bus")).await?;
-    let settings = bucket(format!("{ns}-settings")).await?;
+    let messages = make_stream(
+        &js,
+        stream_config(format!("{upper}_BUS"), format!("{ns}.bus.>")),
+    )
+    .await?;
+    let letters = make_stream(
+        &js,
+        stream_config(format!("{upper}_DEAD"), format!("{ns}.dead.>")),
+    )
+    .await?;
+    let records = bucket(&js, format!("{ns}-bus")).await?;
+    let settings = bucket(&js, format!("{ns}-settings")).await?;
     Ok(Shared {
         client,
         js,
@@ -586,18 +633,13 @@ impl Shared {
         // stored once, while a message forgotten and then sent anew (its
         // first copy deleted) is stored again. Whether the message itself
         // is new is the record's to decide.
-        let mut headers = async_nats::HeaderMap::new();
         let publish_id = format!("{}:{}", m.id, uuid::Uuid::new_v4().simple());
-        headers.insert("Nats-Msg-Id", publish_id.as_str());
-        let ack = patiently(
+        let ack = publish_once(
+            &self.js,
             "storing a message",
-            || async {
-                self.js
-                    .publish_with_headers(subject.clone(), headers.clone(), body.clone())
-                    .await?
-                    .await
-                    .map_err(async_nats::Error::from)
-            },
+            subject,
+            &publish_id,
+            body.clone(),
             oversize,
         )
         .await?;
@@ -947,6 +989,48 @@ impl Broker for JetStream {
         })
     }
 
+    fn reopen<'a>(
+        &'a self,
+        project: &'a str,
+        keep: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, BrokerError>> {
+        let project = project.to_string();
+        let keep: HashSet<String> = keep.iter().cloned().collect();
+        self.call(move |s| {
+            Box::pin(async move {
+                s.load(&project).await?;
+                let mut n = 0;
+                for (seq, m) in s.messages(&project).await? {
+                    if keep.contains(&m.id) {
+                        continue;
+                    }
+                    let mut shrinks = 0;
+                    let reopened = s
+                        .update(&m.id, |r| {
+                            if r.state != "done" {
+                                return false;
+                            }
+                            shrinks = r.reply.take().map_or(0, |x| x.len() as u64);
+                            r.state = "pending".into();
+                            r.bytes = r.bytes.saturating_sub(shrinks);
+                            true
+                        })
+                        .await?;
+                    if reopened.is_some() {
+                        s.ledger(&project, |l| {
+                            if let Some(item) = l.messages.get_mut(&seq) {
+                                item.1 = item.1.saturating_sub(shrinks);
+                                item.2 = false;
+                                l.used = l.used.saturating_sub(shrinks);
+                            }
+                        });
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+        })
+    }
     fn setting<'a>(
         &'a self,
         key: &'a str,

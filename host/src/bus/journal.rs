@@ -39,6 +39,8 @@ enum Op {
     Setting(String, Option<String>, Reply<Option<String>>),
     State(String, Reply<Option<State>>),
     Abandon(String, String, Reply<usize>),
+    /// (project, ids kept handled, as a JSON array).
+    Reopen(String, String, Reply<usize>),
 }
 
 impl BrokerError {
@@ -441,7 +443,7 @@ fn fail(batch: Vec<Op>, e: &rusqlite::Error) {
             Op::DeadLetters(_, r) => drop(r.send(Err(err()))),
             Op::Setting(_, _, r) => drop(r.send(Err(err()))),
             Op::State(_, r) => drop(r.send(Err(err()))),
-            Op::Abandon(_, _, r) => drop(r.send(Err(err()))),
+            Op::Abandon(_, _, r) | Op::Reopen(_, _, r) => drop(r.send(Err(err()))),
         }
     }
 }
@@ -688,6 +690,20 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
                 params![project, reason, now()],
             ),
         ),
+        Op::Reopen(project, keep, r) => {
+            let result = exec(
+                c,
+                "UPDATE messages SET state = 'pending', updated = ?3,
+                     bytes = coalesce(bytes, length(CAST(payload AS BLOB)) + coalesce(length(CAST(reply AS BLOB)), 0))
+                         - coalesce(length(CAST(reply AS BLOB)), 0),
+                     reply = NULL
+                 WHERE project = ?1 AND state = 'done' AND id NOT IN (SELECT value FROM json_each(?2))",
+                params![project, keep, now()],
+            );
+            // Counted afresh when next needed.
+            budget.used.remove(&project);
+            ack(r, result)
+        }
         Op::Setting(key, value, r) => {
             let result = (|| {
                 if let Some(v) = &value {
@@ -778,6 +794,14 @@ impl Broker for Journal {
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, BrokerError>> {
         Box::pin(self.call(|r| Op::Abandon(project.into(), reason.into(), r)))
+    }
+    fn reopen<'a>(
+        &'a self,
+        project: &'a str,
+        keep: &'a [String],
+    ) -> BoxFuture<'a, Result<usize, BrokerError>> {
+        let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+        Box::pin(self.call(|r| Op::Reopen(project.into(), keep, r)))
     }
     fn setting<'a>(
         &'a self,

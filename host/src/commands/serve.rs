@@ -6,6 +6,8 @@ use super::{Global, runtime};
 use clap::{Args, Subcommand};
 use nexus::service::Service;
 use nexus::service::agents::Ceiling;
+use nexus::service::cluster::Cluster;
+use nexus::service::cluster::worker::Worker;
 use nexus::service::tenants::{DEFAULT_MAX_PROJECTS, Limits, Rate, Tenants};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +39,11 @@ pub(crate) struct ServeArgs {
     /// (comma-separated; none by default: the dashboard is the service's own).
     #[arg(long, value_delimiter = ',', env = "NEXUS_CORS_ORIGINS", value_parser = parse_origin)]
     cors_origin: Vec<axum::http::HeaderValue>,
+    /// With a cluster ([cluster] nats): projects this node runs itself at
+    /// once, besides serving the API (default: [cluster] capacity; 0 leaves
+    /// them all to `nexus worker`s).
+    #[arg(long)]
+    capacity: Option<u32>,
 }
 
 fn parse_origin(s: &str) -> Result<axum::http::HeaderValue, String> {
@@ -119,9 +126,33 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
         llm_roles: args.agent_llm_roles,
         ..Ceiling::default()
     };
-    let service = Service::open(runtime(g)?, state_dir(g)?, ceiling).map_err(Failure::bad_input)?;
-    let shutdown = async {
+    let config = super::host_config(g)?.cluster;
+    let dir = state_dir(g)?;
+    let rt = runtime(g)?;
+    let cluster = match config.nats {
+        Some(_) => Some(
+            Cluster::connect(config.clone())
+                .await
+                .map_err(Failure::bad_input)?,
+        ),
+        None => None,
+    };
+    let service = Service::open(rt.clone(), dir.clone(), ceiling, cluster.clone())
+        .map_err(Failure::bad_input)?;
+    let stop = nexus::sync::Stop::default();
+    let capacity = args.capacity.unwrap_or(config.capacity);
+    if let (Some(cluster), true) = (cluster, capacity > 0) {
+        let worker = Worker::new(cluster, rt, dir.join("work"), service.work.handle().clone());
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = worker.run(capacity, stop, say()).await {
+                tracing::error!(error = %e, "this node's worker stopped");
+            }
+        });
+    }
+    let shutdown = async move {
         let _ = tokio::signal::ctrl_c().await;
+        stop.stop();
     };
     nexus::service::serve(
         service,
@@ -132,6 +163,68 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
     )
     .await
     .map_err(Failure::bad_input)
+}
+
+/// What a worker does, on stderr.
+fn say() -> nexus::service::cluster::worker::Say {
+    std::sync::Arc::new(|line: String| {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!(
+            "nexus worker [{}.{:03}]: {line}",
+            at.as_secs(),
+            at.subsec_millis()
+        )
+    })
+}
+
+#[derive(Args)]
+/// Run projects of a cluster's service ([cluster] nats in nexus.toml, or
+/// NEXUS_NATS_URL): take them from the shared queue while there is room,
+/// each to its end, alongside any number of other workers. A worker that
+/// stops has its projects taken by another after the lease. Projects run in
+/// --state-dir/work while they run; their files then go to the cluster.
+#[command(verbatim_doc_comment)]
+pub(crate) struct WorkerArgs {
+    /// Projects run at once (default: [cluster] capacity, 4).
+    #[arg(long)]
+    capacity: Option<u32>,
+}
+
+pub(crate) async fn worker(g: &Global, args: WorkerArgs) -> Result<(), Failure> {
+    let config = super::host_config(g)?.cluster;
+    if config.nats.is_none() {
+        return Err(Failure::bad_input(
+            "a worker needs a cluster; set [cluster] nats = \"nats://host:4222\" in nexus.toml or NEXUS_NATS_URL",
+        ));
+    }
+    let capacity = args.capacity.unwrap_or(config.capacity);
+    if capacity == 0 {
+        return Err(Failure::bad_input("--capacity must be at least 1"));
+    }
+    let dir = state_dir(g)?;
+    let rt = runtime(g)?;
+    let cluster = Cluster::connect(config).await.map_err(Failure::bad_input)?;
+    // Generations on threads of their own: agents busy on the CPU never
+    // hold up the heartbeats that keep this worker's projects its own.
+    let work = nexus::service::Work::new()
+        .map_err(|e| Failure::bad_input(format!("cannot start the work threads: {e}")))?;
+    let worker = Worker::new(cluster.clone(), rt, dir.join("work"), work.handle().clone());
+    let stop = nexus::sync::Stop::default();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        signal.stop();
+    });
+    nexus::say!(
+        "nexus worker {}: taking up to {capacity} projects at once",
+        cluster.node
+    );
+    worker
+        .run(capacity, stop, say())
+        .await
+        .map_err(Failure::bad_input)
 }
 
 pub(crate) async fn tenant(g: &Global, command: TenantCommand) -> Result<(), Failure> {

@@ -53,7 +53,7 @@ impl Write for Chunks {
     }
 }
 
-fn write_all(files: &dyn FileStore, prefix: &str, out: Chunks) -> io::Result<()> {
+fn write_all(files: &dyn FileStore, prefix: &str, out: impl Write) -> io::Result<()> {
     let entries = files
         .list("", true, crate::workspace::MAX_DEPTH, MAX_ENTRIES + 1)
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -114,4 +114,101 @@ pub fn stream(
     futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     })
+}
+
+/// Most bytes an archive unpacks to.
+pub const MAX_UNPACKED: u64 = 1 << 30;
+
+/// The files of `files` as a gzipped tar, each under `prefix/`, in memory:
+/// a checkpoint or a finished project on its way to the object store.
+/// Blocks.
+pub fn pack(files: &dyn FileStore, prefix: &str) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_all(files, prefix, &mut out)?;
+    Ok(out)
+}
+
+/// Writes the files of a gzipped tar made by [`pack`] into `into`, each
+/// without its first path component. Every path is checked as an agent's
+/// would be and written through the sandbox: an archive that names `..`,
+/// an absolute path or a link writes nothing outside `into`. Returns the
+/// files written. Blocks.
+pub fn unpack(bytes: &[u8], into: &dyn FileStore) -> io::Result<usize> {
+    let quota = crate::workspace::Quota {
+        max_bytes: MAX_UNPACKED,
+        max_files: MAX_ENTRIES as u64,
+        max_dirs: MAX_ENTRIES as u64,
+        max_file_size: MAX_FILE,
+    };
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut written = 0;
+    for entry in tar.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        if written >= MAX_ENTRIES || entry.size() > MAX_FILE {
+            return Err(io::Error::other(
+                "the archive holds more than a project may",
+            ));
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let Some((_, inner)) = path.split_once('/') else {
+            continue;
+        };
+        let inner = crate::workspace::check_path(inner, false)
+            .map_err(|e| io::Error::other(format!("{inner}: {e}")))?;
+        let mut data = Vec::with_capacity(entry.size() as usize);
+        io::Read::read_to_end(&mut io::Read::take(&mut entry, MAX_FILE), &mut data)?;
+        into.write(&inner, &data, quota)
+            .map_err(|e| io::Error::other(format!("{inner}: {e}")))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::Workspace;
+
+    #[test]
+    fn a_packed_project_unpacks_to_the_same_files() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir_all(a.path().join("backend/app")).unwrap();
+        std::fs::write(a.path().join("backend/app/main.py"), "print(1)\n").unwrap();
+        std::fs::write(a.path().join("README.md"), "# x\n").unwrap();
+        let bytes = pack(&Workspace::open(a.path()).unwrap(), "x").unwrap();
+        let n = unpack(&bytes, &Workspace::open(b.path()).unwrap()).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            std::fs::read_to_string(b.path().join("backend/app/main.py")).unwrap(),
+            "print(1)\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(b.path().join("README.md")).unwrap(),
+            "# x\n"
+        );
+    }
+
+    #[test]
+    fn an_archive_that_climbs_out_writes_nothing_outside() {
+        let outer = tempfile::tempdir().unwrap();
+        let inside = outer.path().join("inside");
+        std::fs::create_dir(&inside).unwrap();
+        let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(3);
+        header.set_mode(0o644);
+        // `append_data` refuses `..`; the name is written as a hostile
+        // archive would have it.
+        header.as_gnu_mut().unwrap().name[..14].copy_from_slice(b"p/../../escape");
+        header.set_cksum();
+        tar.append(&header, &b"bad"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap().finish().unwrap();
+        let e = unpack(&bytes, &Workspace::open(&inside).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("escape"), "{e}");
+        assert!(!outer.path().join("escape").exists());
+    }
 }

@@ -17,6 +17,7 @@
 pub mod agents;
 pub mod api;
 pub mod archive;
+pub mod cluster;
 pub mod projects;
 pub mod quotas;
 pub mod tenants;
@@ -38,13 +39,16 @@ pub struct Service {
     /// Where generations run: threads of their own, so agents busy on the
     /// CPU never hold up the API's answers (the OS shares the cores).
     pub work: Work,
+    /// The NATS JetStream this node shares with workers, if any: projects
+    /// then go to the cluster's queue, and their events come back from it.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// A tokio runtime for the projects' work.
 pub struct Work(Option<tokio::runtime::Runtime>);
 
 impl Work {
-    fn new() -> std::io::Result<Work> {
+    pub fn new() -> std::io::Result<Work> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -74,11 +78,13 @@ impl Drop for Work {
 
 impl Service {
     /// The service on `rt`, keeping projects under `dir/projects` and
-    /// uploaded agents, within `ceiling`, under `dir/agents`.
+    /// uploaded agents, within `ceiling`, under `dir/agents`; with a
+    /// `cluster`, its projects run on the cluster's workers.
     pub fn open(
         rt: Arc<Runtime>,
         dir: PathBuf,
         ceiling: agents::Ceiling,
+        cluster: Option<Arc<cluster::Cluster>>,
     ) -> Result<Arc<Service>, ServeError> {
         let db = rt.services().db.clone();
         let tenants = Tenants::open(db.clone())?;
@@ -110,6 +116,7 @@ impl Service {
             agents,
             quotas: quotas::Quotas::default(),
             work: Work::new().map_err(ServeError::Server)?,
+            cluster,
         }))
     }
 }
@@ -153,9 +160,19 @@ pub async fn serve(
             "took up the projects left queued or running"
         );
     }
+    let stop = crate::sync::Stop::default();
+    if let Some(cluster) = &service.cluster {
+        tokio::spawn(cluster::mirror::mirror(
+            service.clone(),
+            cluster.clone(),
+            stop.clone(),
+        ));
+    }
     ready(local);
-    axum::serve(listener, api::router(service, origins))
+    let served = axum::serve(listener, api::router(service, origins))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(ServeError::Server)
+        .map_err(ServeError::Server);
+    stop.stop();
+    served
 }

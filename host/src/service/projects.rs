@@ -44,6 +44,12 @@ const STEPS: &[Step] = &[
         )?;
         crate::db::add_column(c, "service_projects", "started", "INTEGER")
     },
+    // How far an API node of a cluster has read the cluster's events.
+    |c| {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS service_cluster (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        )
+    },
 ];
 
 /// A project as its tenant sees it.
@@ -102,7 +108,10 @@ impl Live {
         if *ended {
             return;
         }
-        events.extend(new);
+        // An event read again (a cluster's stream, after a reconnect) is
+        // shown once.
+        let shown = events.last().map_or(0, |e| e.seq);
+        events.extend(new.into_iter().filter(|e| e.seq > shown));
         *ended = last;
         self.count.send_replace(events.len());
     }
@@ -139,10 +148,10 @@ impl Live {
 
 /// How a project ended.
 #[derive(Debug, Clone)]
-struct End {
-    status: &'static str,
-    summary: String,
-    passed: Option<bool>,
+pub(super) struct End {
+    pub status: &'static str,
+    pub summary: String,
+    pub passed: Option<bool>,
 }
 
 /// An event on its way to the database and then to the followers.
@@ -225,6 +234,15 @@ fn promote(c: &rusqlite::Connection, tenant: &str, max: u32) -> rusqlite::Result
             ..p
         })
         .collect())
+}
+
+fn set_cursor(c: &rusqlite::Connection, seq: u64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO service_cluster (name, value) VALUES ('events', ?1)
+         ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute(params![seq as i64])
+    .map(drop)
 }
 
 fn immediate(c: &rusqlite::Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
@@ -409,6 +427,104 @@ impl Projects {
         })
     }
 
+    /// How far this node has read the cluster's events.
+    pub fn cursor(&self) -> rusqlite::Result<u64> {
+        self.db.with(|c| {
+            c.query_row(
+                "SELECT value FROM service_cluster WHERE name = 'events'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0) as u64)
+        })
+    }
+
+    pub fn set_cursor(&self, seq: u64) -> rusqlite::Result<()> {
+        self.db.with(|c| set_cursor(c, seq))
+    }
+
+    /// Keeps an event of a cluster's project, read at stream sequence
+    /// `seq`, and what it says of the project's status; `record` is the
+    /// project as the cluster has it, for one submitted through another
+    /// node. An event of a project that has ended is passed over. Returns
+    /// whether the event ends the project.
+    pub fn mirror(
+        &self,
+        tenant: &str,
+        id: &str,
+        e: &Stamped,
+        record: Option<&super::cluster::Record>,
+        seq: u64,
+    ) -> rusqlite::Result<bool> {
+        self.db.with(|c| {
+            let tx = immediate(c)?;
+            if let Some(r) = record {
+                tx.execute(
+                    "INSERT OR IGNORE INTO service_projects (id, tenant, name, description, status, created)
+                     VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+                    params![id, tenant, r.name, r.description, r.created],
+                )?;
+            }
+            let status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM service_projects WHERE id = ?1 AND tenant = ?2",
+                    params![id, tenant],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut ended = false;
+            if matches!(status.as_deref(), Some("queued" | "running")) {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO service_events (project, seq, name, data) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, e.seq as i64, e.name, e.data.to_string()])?;
+                let at = now();
+                match e.name.as_str() {
+                    "started" => {
+                        let name = e.data["name"].as_str().map(|n| crate::text::clip(n, 64));
+                        tx.execute(
+                            "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2),
+                             name = coalesce(name, ?3) WHERE id = ?1",
+                            params![id, at, name],
+                        )?;
+                    }
+                    "resumed" => {
+                        tx.execute(
+                            "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2) WHERE id = ?1",
+                            params![id, at],
+                        )?;
+                    }
+                    "done" | "failed" => {
+                        let (status, summary, passed) = if e.name == "done" {
+                            ("done", e.data["summary"].as_str(), e.data["passed"].as_bool())
+                        } else if e.data["cancelled"] == true {
+                            ("cancelled", e.data["reason"].as_str(), None)
+                        } else {
+                            ("failed", e.data["reason"].as_str(), None)
+                        };
+                        tx.execute(
+                            "UPDATE service_projects SET status = ?2, finished = ?3, summary = ?4, passed = ?5
+                             WHERE id = ?1",
+                            params![
+                                id,
+                                status,
+                                at,
+                                summary.map(|s| crate::text::clip(s, 2000)),
+                                passed
+                            ],
+                        )?;
+                        ended = true;
+                    }
+                    _ => {}
+                }
+            }
+            set_cursor(&tx, seq)?;
+            tx.commit()?;
+            Ok(ended)
+        })
+    }
+
     /// Forgets the project: its record, its events and its files.
     fn remove(&self, tenant: &str, id: &str) -> rusqlite::Result<()> {
         self.db.with(|c| {
@@ -468,6 +584,7 @@ pub async fn submit(
         tenant.clone(),
         (id.clone(), name.clone(), description.clone()),
     );
+    let clustered = service.cluster.is_some();
     // The counts and the insert are one transaction: two submissions at
     // once cannot both take the last place.
     let admitted = off(move || {
@@ -483,11 +600,21 @@ pub async fn submit(
             let tx = immediate(c)?;
             let running = count(&tx, &t.name, "running")?;
             let queued = count(&tx, &t.name, "queued")?;
-            let status = if running < t.limits.max_projects && queued == 0 {
+            // In a cluster, every project waits on the shared queue until a
+            // worker with room and a slot of its tenant's takes it.
+            let fits = running + queued < t.limits.max_projects + t.limits.max_queued;
+            let status = if clustered && fits {
+                "queued"
+            } else if clustered {
+                "refused"
+            } else if running < t.limits.max_projects && queued == 0 {
                 "running"
             } else if queued < t.limits.max_queued {
                 "queued"
             } else {
+                "refused"
+            };
+            if status == "refused" {
                 return Ok(Err(Refusal {
                     quota: "max_projects",
                     message: format!(
@@ -496,7 +623,7 @@ pub async fn submit(
                     ),
                     retry_after: Duration::from_secs(30),
                 }));
-            };
+            }
             tx.execute(
                 "INSERT INTO service_projects (id, tenant, name, description, status, created, started)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -534,6 +661,34 @@ pub async fn submit(
         summary: None,
         passed: None,
     };
+    if let Some(cluster) = &service.cluster {
+        let record = super::cluster::Record {
+            tenant: tenant.name.clone(),
+            description: p.description.clone(),
+            name: p.name.clone(),
+            created,
+            status: "queued".into(),
+            attempt: 0,
+            worker: None,
+            started: None,
+            finished: None,
+            summary: None,
+            passed: None,
+            end: None,
+            change: String::new(),
+        };
+        follow(service, &p.id, Vec::new());
+        if let Err(e) = cluster
+            .submit(&p.id, &record, tenant.limits.max_projects)
+            .await
+        {
+            service.projects.active.lock().recover().remove(&p.id);
+            let (s, t, i) = (service.clone(), tenant.name.clone(), p.id.clone());
+            let _ = off(move || s.projects.remove(&t, &i)).await;
+            return Err(SubmitError::Store(e.to_string()));
+        }
+        return Ok(p);
+    }
     let run = track(service, &tenant.name, &p.id, Vec::new());
     if status == "running" {
         start(service, tenant.name.clone(), p.clone(), run);
@@ -569,6 +724,47 @@ fn track(service: &Arc<Service>, tenant: &str, id: &str, kept: Vec<Stamped>) -> 
         seq,
     ));
     run
+}
+
+/// Follows a project a cluster runs: its events come from the cluster's
+/// stream, through [`shown_to_followers`]. `kept` are the events it
+/// already has.
+fn follow(service: &Arc<Service>, id: &str, kept: Vec<Stamped>) -> Arc<Run> {
+    let (notes, _) = mpsc::unbounded_channel();
+    let run = Arc::new(Run {
+        live: Live::new(kept),
+        stop: Stop::default(),
+        notes,
+        started: std::sync::atomic::AtomicBool::new(true),
+    });
+    service
+        .projects
+        .active
+        .lock()
+        .recover()
+        .entry(id.to_string())
+        .or_insert(run)
+        .clone()
+}
+
+/// Shows a cluster's project's event, kept already, to whoever follows
+/// the project.
+pub(super) async fn shown_to_followers(service: &Arc<Service>, id: &str, e: Stamped, ended: bool) {
+    let run = match service.projects.run(id) {
+        Some(run) => run,
+        None if ended => return,
+        None => {
+            let (s, i) = (service.clone(), id.to_string());
+            let kept = off(move || s.projects.events(&i, 0))
+                .await
+                .unwrap_or_default();
+            follow(service, id, kept)
+        }
+    };
+    run.live.push(vec![e], ended);
+    if ended {
+        service.projects.active.lock().recover().remove(id);
+    }
 }
 
 /// Writes a project's events as they come, then hands them to its
@@ -650,92 +846,110 @@ fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) 
         out: Some(service.projects.root(&tenant, &p.id)),
         policies: None,
         restart: false,
+        adopt: false,
         stop: run.stop.clone(),
     };
     let sink = run.clone();
     let events: crate::generate::Events = Arc::new(move |e: Event| {
-        // How the host reaches its models is the operator's, not the
-        // tenant's (and a project's path is never serialized).
-        let e = match e {
-            Event::NoLlm { .. } => Event::NoLlm {
-                line: "No LLM reachable: the request parser, the built-in planner and templates are used."
-                    .into(),
-            },
-            e => e,
-        };
-        let data = serde_json::to_value(&e).unwrap_or(Value::Null);
-        let name = data["event"].as_str().unwrap_or("event").to_string();
+        let (name, data) = shown(e);
         sink.note(&name, data, None);
     });
     let service = service.clone();
     let work = service.work.handle().clone();
     work.spawn(async move {
         let id = p.id.clone();
-        // A generation that panics still ends: its followers get `failed`
-        // and its place in the quota is given back.
-        let result = std::panic::AssertUnwindSafe(crate::generate::generate(
-            service.rt.clone(),
-            request,
-            events,
-        ))
+        let result = generation(service.rt.clone(), request, events).await;
+        let (name, data, end) = ending(&id, result);
+        run.note(name, data, Some(end));
+    });
+}
+
+/// A generation's event as its tenant is shown it: its name and data.
+pub(super) fn shown(e: Event) -> (String, Value) {
+    // How the host reaches its models is the operator's, not the tenant's
+    // (and a project's path is never serialized).
+    let e = match e {
+        Event::NoLlm { .. } => Event::NoLlm {
+            line:
+                "No LLM reachable: the request parser, the built-in planner and templates are used."
+                    .into(),
+        },
+        e => e,
+    };
+    let data = serde_json::to_value(&e).unwrap_or(Value::Null);
+    let name = data["event"].as_str().unwrap_or("event").to_string();
+    (name, data)
+}
+
+/// Runs a generation; one that panics still ends, as a failure.
+pub(super) async fn generation(
+    rt: Arc<crate::runtime::Runtime>,
+    request: Request,
+    events: crate::generate::Events,
+) -> Result<crate::generate::Report, crate::generate::Error> {
+    std::panic::AssertUnwindSafe(crate::generate::generate(rt, request, events))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
             Err(crate::generate::Error::Failed(
                 "the generation stopped on an internal error".into(),
             ))
-        });
-        let (name, data, end) = match result {
-            Ok(report) => {
-                let passed = report.passed();
-                let data = json!({
-                    "passed": passed,
-                    "summary": report.summary,
-                    "files": report.files,
-                    "lines": report.lines,
-                    "seconds": report.elapsed.as_secs_f64(),
-                });
-                let summary = crate::text::clip(&report.summary, 2000);
-                (
-                    "done",
-                    data,
-                    End {
-                        status: "done",
-                        summary,
-                        passed: Some(passed),
-                    },
-                )
-            }
-            Err(crate::generate::Error::Stopped) => cancelled(),
-            Err(e) => {
-                // The full error is the operator's (it may name the host's
-                // paths); the tenant gets what it can act on.
-                tracing::error!(project = %id, error = %e, "a project failed");
-                let reason = match &e {
-                    crate::generate::Error::Task(f) => crate::text::clip(&f.to_string(), 1000),
-                    crate::generate::Error::BadInput(_) => {
-                        "the request could not be set up; the operator's log says why".into()
-                    }
-                    _ => {
-                        "the generation failed inside the host; the operator's log says why".into()
-                    }
-                };
-                (
-                    "failed",
-                    json!({ "reason": reason }),
-                    End {
-                        status: "failed",
-                        summary: reason,
-                        passed: None,
-                    },
-                )
-            }
-        };
-        run.note(name, data, Some(end));
-    });
+        })
 }
 
-fn cancelled() -> (&'static str, Value, End) {
+/// How a generation's outcome ends project `id`: the last event's name and
+/// data, and the record's end.
+pub(super) fn ending(
+    id: &str,
+    result: Result<crate::generate::Report, crate::generate::Error>,
+) -> (&'static str, Value, End) {
+    match result {
+        Ok(report) => {
+            let passed = report.passed();
+            let data = json!({
+                "passed": passed,
+                "summary": report.summary,
+                "files": report.files,
+                "lines": report.lines,
+                "seconds": report.elapsed.as_secs_f64(),
+            });
+            let summary = crate::text::clip(&report.summary, 2000);
+            (
+                "done",
+                data,
+                End {
+                    status: "done",
+                    summary,
+                    passed: Some(passed),
+                },
+            )
+        }
+        Err(crate::generate::Error::Stopped) => cancelled(),
+        Err(e) => {
+            // The full error is the operator's (it may name the host's
+            // paths); the tenant gets what it can act on.
+            tracing::error!(project = %id, error = %e, "a project failed");
+            let reason = match &e {
+                crate::generate::Error::Task(f) => crate::text::clip(&f.to_string(), 1000),
+                crate::generate::Error::BadInput(_) => {
+                    "the request could not be set up; the operator's log says why".into()
+                }
+                _ => "the generation failed inside the host; the operator's log says why".into(),
+            };
+            (
+                "failed",
+                json!({ "reason": reason }),
+                End {
+                    status: "failed",
+                    summary: reason,
+                    passed: None,
+                },
+            )
+        }
+    }
+}
+
+pub(super) fn cancelled() -> (&'static str, Value, End) {
     let reason = "cancelled by the tenant";
     (
         "failed",
@@ -757,6 +971,16 @@ pub async fn cancel(service: &Arc<Service>, id: &str) -> bool {
     let Some(run) = service.projects.run(id) else {
         return false;
     };
+    if let Some(cluster) = &service.cluster {
+        // Its record says so at once; its worker stops it at its next
+        // heartbeat, and the end reaches this node through the events.
+        if let Err(e) = cluster.cancel(id).await {
+            tracing::error!(project = %id, error = %e, "a project could not be cancelled");
+            return false;
+        }
+        run.live.wait_end(STOP_WAIT).await;
+        return true;
+    }
     run.stop.stop();
     // A queued project has no generation to stop: it ends here. A running
     // one ends when its generation returns. Should both end it (it left
@@ -772,6 +996,12 @@ pub async fn cancel(service: &Arc<Service>, id: &str) -> bool {
 /// Cancels the project if need be, then removes it and its files.
 pub async fn delete(service: &Arc<Service>, tenant: &str, id: &str) -> Result<(), String> {
     cancel(service, id).await;
+    if let Some(cluster) = &service.cluster {
+        cluster
+            .remove(tenant, id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let (s, t, i) = (service.clone(), tenant.to_string(), id.to_string());
     off(move || s.projects.remove(&t, &i)).await
 }
@@ -800,6 +1030,13 @@ pub async fn restore(service: &Arc<Service>) -> rusqlite::Result<usize> {
     .await
     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
     let n = left.len();
+    if service.cluster.is_some() {
+        // The cluster's workers run them; this node follows their events.
+        for (_, p, kept) in left {
+            follow(service, &p.id, kept);
+        }
+        return Ok(n);
+    }
     let mut waiting = std::collections::BTreeSet::new();
     for (tenant, p, kept) in left {
         let run = track(service, &tenant, &p.id, kept);

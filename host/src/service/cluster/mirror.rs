@@ -1,0 +1,140 @@
+//! An API node's copy of the cluster's projects: every project event, read
+//! in order from the events stream, goes into the node's own database (the
+//! point reached is kept with it, so a restarted node reads on from there),
+//! then to whoever follows the project. A finished project's files are
+//! fetched from the object store as it ends, so any API node serves them.
+
+use super::{Cluster, ClusterError, Published};
+use crate::service::Service;
+use crate::service::projects::Stamped;
+use crate::sync::Stop;
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use futures_util::StreamExt as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Copies the cluster's events into `service` until `stop`.
+pub async fn mirror(service: Arc<Service>, cluster: Arc<Cluster>, stop: Stop) {
+    loop {
+        let run = async {
+            let s = service.clone();
+            let cursor = crate::sync::off_thread(
+                move || s.projects.cursor().map_err(|e| e.to_string()),
+                |e| e.to_string(),
+            )
+            .await
+            .map_err(ClusterError)?;
+            let ordered = cluster
+                .events
+                .create_consumer(consumer::pull::OrderedConfig {
+                    deliver_policy: DeliverPolicy::ByStartSequence {
+                        start_sequence: cursor + 1,
+                    },
+                    filter_subject: format!("{}.events.>", cluster.namespace),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ClusterError(format!("NATS JetStream, following the events: {e}")))?;
+            let mut messages = ordered
+                .messages()
+                .await
+                .map_err(|e| ClusterError(format!("NATS JetStream, following the events: {e}")))?;
+            while let Some(m) = messages.next().await {
+                let m = m.map_err(|e| ClusterError(format!("NATS JetStream, the events: {e}")))?;
+                let seq = m
+                    .info()
+                    .map_err(|e| ClusterError(e.to_string()))?
+                    .stream_sequence;
+                apply(&service, &cluster, &m.subject, &m.payload, seq).await?;
+            }
+            Ok::<_, ClusterError>(())
+        };
+        tokio::select! {
+            r = run => if let Err(e) = r {
+                tracing::warn!(error = %e, "the cluster's events stopped; reading on shortly");
+            },
+            () = stop.stopped() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = stop.stopped() => return,
+        }
+    }
+}
+
+/// Applies the event at stream sequence `seq`.
+async fn apply(
+    service: &Arc<Service>,
+    cluster: &Cluster,
+    subject: &str,
+    payload: &[u8],
+    seq: u64,
+) -> Result<(), ClusterError> {
+    let parts: Vec<&str> = subject.split('.').collect();
+    let parsed = serde_json::from_slice::<Published>(payload);
+    let (Some(tenant), Some(id), Ok(e)) =
+        (parts.get(parts.len().wrapping_sub(2)), parts.last(), parsed)
+    else {
+        tracing::warn!(subject, "an event that does not read was passed over");
+        return skip(service, seq).await;
+    };
+    let (tenant, id) = (tenant.to_string(), id.to_string());
+    let s = service.clone();
+    let (t, i) = (tenant.clone(), id.clone());
+    let known = off(move || s.projects.get(&t, &i)).await?;
+    let record = match known {
+        Some(_) => None,
+        // Submitted through another API node.
+        None => match cluster.record(&id).await? {
+            Some(r) => Some(r),
+            // Removed since.
+            None => return skip(service, seq).await,
+        },
+    };
+    if known.as_ref().is_some_and(|p| !p.active()) {
+        return skip(service, seq).await;
+    }
+    if e.name == "done" {
+        // The files first: a project shown as done can be downloaded.
+        match cluster.archive(&id).await? {
+            Some(bytes) => {
+                let root = service.projects.root(&tenant, &id);
+                let unpacked = tokio::task::spawn_blocking(move || {
+                    let _ = std::fs::remove_dir_all(&root);
+                    std::fs::create_dir_all(&root)?;
+                    let ws = crate::workspace::Workspace::open(&root)?;
+                    crate::service::archive::unpack(&bytes, &ws)
+                })
+                .await
+                .map_err(|e| ClusterError(e.to_string()))?;
+                if let Err(err) = unpacked {
+                    tracing::error!(project = %id, error = %err, "a finished project's files could not be unpacked");
+                }
+            }
+            None => tracing::error!(project = %id, "a finished project has no archive"),
+        }
+    }
+    let stamped = Stamped {
+        seq: e.seq,
+        name: e.name,
+        data: e.data,
+    };
+    let s = service.clone();
+    let (t, i, kept) = (tenant.clone(), id.clone(), stamped.clone());
+    let ended = off(move || s.projects.mirror(&t, &i, &kept, record.as_ref(), seq)).await?;
+    crate::service::projects::shown_to_followers(service, &id, stamped, ended).await;
+    Ok(())
+}
+
+async fn skip(service: &Arc<Service>, seq: u64) -> Result<(), ClusterError> {
+    let s = service.clone();
+    off(move || s.projects.set_cursor(seq)).await
+}
+
+async fn off<T: Send + 'static>(
+    work: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, ClusterError> {
+    crate::sync::off_thread(move || work().map_err(|e| e.to_string()), |e| e.to_string())
+        .await
+        .map_err(|e| ClusterError(format!("the projects' database: {e}")))
+}
