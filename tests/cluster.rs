@@ -74,6 +74,7 @@ enum Kill {
 }
 
 const TENANTS: [&str; 3] = ["red", "green", "blue"];
+const MODELS: [&str; 3] = ["qwen2.5-coder:7b", "codellama:7b", "deepseek-coder:6.7b"];
 const REQUESTS: [&str; 5] = [
     "a helpdesk with tickets and agents",
     "a library with books, members and loans",
@@ -109,7 +110,7 @@ async fn thirty_projects(kill: Kill) {
     // Every model answers slowly and says nothing usable: projects take
     // seconds, and the parser and templates make them.
     let llm = LlmServer::start().await;
-    for model in ["qwen2.5-coder:7b", "codellama:7b", "deepseek-coder:6.7b"] {
+    for model in MODELS {
         llm.script(
             model,
             Behavior::Reply(vec!["I would rather not answer that one.".into()]),
@@ -355,4 +356,89 @@ async fn thirty_projects_end_done_once_when_a_worker_is_killed_mid_way() {
 #[tokio::test(flavor = "multi_thread")]
 async fn thirty_projects_end_done_once_when_the_nats_server_is_killed_mid_run() {
     thirty_projects(Kill::Nats).await;
+}
+
+/// A tenant's daily LLM tokens count on every worker: spent on one, they
+/// stop the model calls of its next project on another, and the API node
+/// refuses its new projects.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_tokens_spent_on_one_worker_hold_on_another_and_at_the_api_node() {
+    let dir = TempDir::new().unwrap();
+    let nats = Nats::start();
+    let config = dir.path().join("nexus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cluster]\nnats = \"{}\"\nlease = \"3s\"\ncapacity = 0\n",
+            nats.url
+        ),
+    )
+    .unwrap();
+    let llm = LlmServer::start().await;
+    for model in MODELS {
+        llm.script(
+            model,
+            Behavior::Reply(vec!["I would rather not answer that one.".into()]),
+        );
+    }
+    let env: Vec<(String, String)> = vec![
+        ("NEXUS_CONFIG".into(), config.display().to_string()),
+        ("NEXUS_LLM_BACKEND".into(), "ollama".into()),
+        ("OLLAMA_HOST".into(), llm.addr.to_string()),
+    ];
+    let thrifty = tenant_with(
+        dir.path(),
+        "thrifty",
+        &[
+            "--max-projects",
+            "1",
+            "--tokens-per-day",
+            "1",
+            "--rate",
+            "none",
+        ],
+    );
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start_with(dir.path(), &env_ref);
+    let t = Client::new(&server, &thrifty);
+    let mut a = Worker::start(dir.path(), "worker-a", 1, &env);
+    // Two projects, admitted while nothing is spent; they run one after the
+    // other.
+    let first = t.submit("a helpdesk with tickets and agents").await;
+    let second = t.submit("a library with books, members and loans").await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !a.took().iter().any(|(id, _, _)| *id == first) {
+        assert!(Instant::now() < deadline, "worker a never took {first}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = Worker::start(dir.path(), "worker-b", 1, &env);
+    // Worker a ends the first, then dies: the second runs on worker b.
+    while !a.said().iter().any(|s| s.what == "ended" && s.id == first) {
+        assert!(Instant::now() < deadline, "{first} never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.kill();
+    let events = t.events(&second, None).await;
+    assert_eq!(events.last().unwrap().1, "done", "{events:?}");
+    assert!(
+        b.took().iter().any(|(id, _, _)| *id == second),
+        "worker b ran {second}: {:?}",
+        b.took()
+    );
+    // The first call spent the day's token; no other went to a model.
+    let calls: usize = MODELS.iter().map(|m| llm.chat_requests(m).len()).sum();
+    assert!((1..=2).contains(&calls), "{calls} model calls");
+    let usage = t.json("/v1/usage").await;
+    assert!(
+        usage["tokens"]["last_24h"].as_u64().unwrap() >= 1,
+        "{usage}"
+    );
+    let r = t
+        .post(
+            "/v1/projects",
+            &serde_json::json!({ "description": "a blog with posts" }),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.json::<Value>().await.unwrap()["quota"], "tokens_per_day");
 }

@@ -484,15 +484,25 @@ async fn usage(
     Extension(tenant): Extension<Tenant>,
 ) -> Result<Json<Value>, ApiError> {
     let (st, name) = (s.clone(), tenant.name.clone());
+    // In a cluster, the tenant's tokens are every worker's.
+    let shared = match &s.cluster {
+        Some(c) => Some(c.tokens(&name).await.map_err(ApiError::internal)?.0),
+        None => None,
+    };
     let (counts, tokens, disk) = off(move || {
         let counts = st.projects.counts(&name).map_err(ApiError::internal)?;
         let since = crate::db::now() - super::quotas::DAY;
-        let (tokens, _) = st
-            .rt
-            .services()
-            .db
-            .with(|c| crate::llm::tenant_tokens(c, &name, since))
-            .map_err(ApiError::internal)?;
+        let tokens = match shared {
+            Some(tokens) => tokens,
+            None => {
+                st.rt
+                    .services()
+                    .db
+                    .with(|c| crate::llm::tenant_tokens(c, &name, since))
+                    .map_err(ApiError::internal)?
+                    .0
+            }
+        };
         let disk = super::quotas::disk_usage(&st.projects.tenant_dir(&name));
         Ok((counts, tokens, disk))
     })

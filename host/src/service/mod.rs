@@ -91,9 +91,14 @@ impl Service {
         let projects = Projects::open(db.clone(), dir.join("projects"))?;
         let agents = agents::Agents::open(db.clone(), dir.join("agents"), ceiling)?;
         // A running project's model calls stop at its tenant's daily
-        // tokens too, not only its admission.
+        // tokens too, not only its admission. (In a cluster, the workers
+        // check them, counted on every worker.)
         let limits = tenants.clone();
+        let local = cluster.is_none();
         rt.services().llm.check_tenants(Arc::new(move |tenant: &str| {
+            if !local {
+                return Ok(());
+            }
             let internal = |e: rusqlite::Error| crate::bindings::Error::Internal(e.to_string());
             let Some(max) = limits.limits(tenant).map_err(internal)?.tokens_per_day else {
                 return Ok(());

@@ -585,13 +585,25 @@ pub async fn submit(
         (id.clone(), name.clone(), description.clone()),
     );
     let clustered = service.cluster.is_some();
+    // In a cluster, the tenant's tokens are every worker's.
+    let shared_tokens = match &service.cluster {
+        Some(c) => Some(
+            c.tokens(&tenant.name)
+                .await
+                .map(|(used, earliest, _)| (used, earliest))
+                .map_err(|e| SubmitError::Store(e.to_string()))?,
+        ),
+        None => None,
+    };
     // The counts and the insert are one transaction: two submissions at
     // once cannot both take the last place.
     let admitted = off(move || {
         let disk = super::quotas::disk_usage(&dir);
         db.with(|c| {
-            let (tokens, earliest) =
-                crate::llm::tenant_tokens(c, &t.name, now() - super::quotas::DAY)?;
+            let (tokens, earliest) = match shared_tokens {
+                Some(shared) => shared,
+                None => crate::llm::tenant_tokens(c, &t.name, now() - super::quotas::DAY)?,
+            };
             if let Err(r) =
                 super::quotas::check_usage(&t.name, &t.limits, tokens, earliest, disk, now())
             {
@@ -678,10 +690,7 @@ pub async fn submit(
             change: String::new(),
         };
         follow(service, &p.id, Vec::new());
-        if let Err(e) = cluster
-            .submit(&p.id, &record, tenant.limits.max_projects)
-            .await
-        {
+        if let Err(e) = cluster.submit(&p.id, &record, &tenant.limits).await {
             service.projects.active.lock().recover().remove(&p.id);
             let (s, t, i) = (service.clone(), tenant.name.clone(), p.id.clone());
             let _ = off(move || s.projects.remove(&t, &i)).await;
@@ -1030,10 +1039,25 @@ pub async fn restore(service: &Arc<Service>) -> rusqlite::Result<usize> {
     .await
     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
     let n = left.len();
-    if service.cluster.is_some() {
+    if let Some(cluster) = &service.cluster {
         // The cluster's workers run them; this node follows their events.
-        for (_, p, kept) in left {
+        // A queued one goes on the work queue again: this node may have
+        // stopped between recording it and queueing it (a copy queued
+        // twice is run once).
+        for (tenant, p, kept) in left {
             follow(service, &p.id, kept);
+            if p.status == "queued" {
+                let (s, t) = (service.clone(), tenant.clone());
+                let limits = off(move || s.tenants.limits(&t))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(tenant = %tenant, error = %e, "the tenant's limits did not read");
+                        super::tenants::Limits::default()
+                    });
+                if let Err(e) = cluster.enqueue(&p.id, &tenant, &limits).await {
+                    tracing::error!(project = %p.id, error = %e, "a queued project could not be queued again");
+                }
+            }
         }
         return Ok(n);
     }

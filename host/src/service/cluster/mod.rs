@@ -11,6 +11,7 @@
 //! | the projects each tenant runs now, with their leases | bucket `<ns>-slots`, keyed by tenant |
 //! | a project's events | stream `<NS>_EVENTS`, subject `<ns>.events.<tenant>.<project>` |
 //! | checkpoints and finished projects (`.tar.gz`) | object store `<ns>-archives` |
+//! | each worker's LLM tokens of the last 24 hours, by tenant | bucket `<ns>-tokens`, keyed `<tenant>.<worker>` |
 //! | the bus's messages | the JetStream broker's stream and buckets |
 //!
 //! A project runs wholly on the worker that took it, which tells JetStream
@@ -46,6 +47,7 @@ pub struct Cluster {
     events: stream::Stream,
     records: kv::Store,
     slots: kv::Store,
+    tokens: kv::Store,
     archives: object_store::ObjectStore,
     pub options: ClusterConfig,
     /// This process, in the records it writes.
@@ -106,6 +108,19 @@ struct Submission {
     id: String,
     tenant: String,
     max_projects: u32,
+    /// The tenant's daily LLM tokens, when it has a limit.
+    #[serde(default)]
+    tokens_per_day: Option<u64>,
+}
+
+/// A worker's report of a tenant's LLM tokens over the last 24 hours.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Tokens {
+    used: u64,
+    /// When the earliest of those calls was made.
+    earliest: Option<i64>,
+    /// When this was reported, in seconds since the epoch.
+    at: i64,
 }
 
 /// An event on a project's subject.
@@ -159,6 +174,7 @@ impl Cluster {
         .await?;
         let records = bucket(&js, format!("{ns}-projects")).await?;
         let slots = bucket(&js, format!("{ns}-slots")).await?;
+        let tokens = bucket(&js, format!("{ns}-tokens")).await?;
         let name = format!("{ns}-archives");
         let archives = match js.get_object_store(&name).await {
             Ok(store) => store,
@@ -184,6 +200,7 @@ impl Cluster {
             events,
             records,
             slots,
+            tokens,
             archives,
             options,
             node: uuid::Uuid::new_v4().simple().to_string(),
@@ -330,7 +347,7 @@ impl Cluster {
         &self,
         id: &str,
         record: &Record,
-        max_projects: u32,
+        limits: &crate::service::tenants::Limits,
     ) -> Result<(), ClusterError> {
         let value = serde_json::to_vec(record).map_err(failed("writing a record"))?;
         patiently(
@@ -346,14 +363,26 @@ impl Cluster {
         };
         self.event(&record.tenant, id, &format!("{id}-queued"), &queued)
             .await?;
+        self.enqueue(id, &record.tenant, limits).await
+    }
+
+    /// Puts the project on the work queue, with the tenant's `limits` (once:
+    /// its id is the message's).
+    pub async fn enqueue(
+        &self,
+        id: &str,
+        tenant: &str,
+        limits: &crate::service::tenants::Limits,
+    ) -> Result<(), ClusterError> {
         let s = Submission {
             id: id.to_string(),
-            tenant: record.tenant.clone(),
-            max_projects,
+            tenant: tenant.to_string(),
+            max_projects: limits.max_projects,
+            tokens_per_day: limits.tokens_per_day,
         };
         let body = serde_json::to_vec(&s).map_err(failed("writing a submission"))?;
         self.publish(
-            format!("{}.work.{}", self.namespace, token(&record.tenant)),
+            format!("{}.work.{}", self.namespace, token(tenant)),
             id,
             body,
         )
@@ -546,6 +575,70 @@ impl Cluster {
         })
         .await
         .map(drop)
+    }
+
+    /// Reports this worker's LLM tokens of `tenant` over the last 24 hours.
+    async fn report_tokens(
+        &self,
+        tenant: &str,
+        used: u64,
+        earliest: Option<i64>,
+    ) -> Result<(), ClusterError> {
+        let t = Tokens {
+            used,
+            earliest,
+            at: crate::db::now(),
+        };
+        let value = serde_json::to_vec(&t).map_err(failed("writing a token count"))?;
+        let key = format!("{}.{}", token(tenant), self.node);
+        patiently(
+            "reporting tokens",
+            || self.tokens.put(key.as_str(), value.clone().into()),
+            |_| false,
+        )
+        .await
+        .map(drop)
+        .map_err(ClusterError::from)
+    }
+
+    /// The tenant's LLM tokens over the last 24 hours on every worker
+    /// (each as it last reported them), the earliest call's time, and this
+    /// worker's own share of them.
+    pub async fn tokens(&self, tenant: &str) -> Result<(u64, Option<i64>, u64), ClusterError> {
+        use futures_util::TryStreamExt as _;
+        let prefix = format!("{}.", token(tenant));
+        let keys: Vec<String> = patiently(
+            "listing token counts",
+            || async {
+                self.tokens
+                    .keys()
+                    .await?
+                    .try_collect::<Vec<String>>()
+                    .await
+                    .map_err(async_nats::Error::from)
+            },
+            |_| false,
+        )
+        .await?;
+        let since = crate::db::now() - super::quotas::DAY;
+        let (mut used, mut earliest, mut mine) = (0u64, None::<i64>, 0u64);
+        for key in keys.iter().filter(|k| k.starts_with(&prefix)) {
+            let Some((t, _)) = read::<Tokens>(&self.tokens, key).await? else {
+                continue;
+            };
+            if t.at < since {
+                continue;
+            }
+            used = used.saturating_add(t.used);
+            if key.ends_with(&format!(".{}", self.node)) {
+                mine = t.used;
+            }
+            earliest = match (earliest, t.earliest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok((used, earliest, mine))
     }
 
     /// The projects each tenant runs now (live leases only).

@@ -22,8 +22,20 @@ struct Held {
     stop: Stop,
 }
 
+/// What this worker knows of a tenant's daily LLM tokens.
+#[derive(Debug, Default, Clone, Copy)]
+struct TokenQuota {
+    /// Its `tokens_per_day`, as its last project here was submitted with.
+    limit: Option<u64>,
+    /// What the other workers last reported it used.
+    others: u64,
+}
+
+type TokenQuotas = Arc<Mutex<HashMap<String, TokenQuota>>>;
+
 pub struct Worker {
     cluster: Arc<Cluster>,
+    tokens: TokenQuotas,
     rt: Arc<Runtime>,
     /// Where projects run: `<dir>/<tenant>/<id>`, removed once stored.
     dir: PathBuf,
@@ -42,8 +54,31 @@ impl Worker {
         dir: PathBuf,
         spawn: tokio::runtime::Handle,
     ) -> Arc<Worker> {
+        // A model call stops at its tenant's daily tokens, counted on every
+        // worker: the others' as they last reported, this one's as of now.
+        let tokens: TokenQuotas = Arc::default();
+        let (quotas, db) = (tokens.clone(), rt.services().db.clone());
+        rt.services().llm.check_tenants(Arc::new(move |tenant: &str| {
+            let Some(q) = quotas.lock().recover().get(tenant).copied() else {
+                return Ok(());
+            };
+            let Some(max) = q.limit else { return Ok(()) };
+            let internal = |e: rusqlite::Error| crate::bindings::Error::Internal(e.to_string());
+            let since = crate::db::now() - crate::service::quotas::DAY;
+            let (here, _) = db
+                .with(|c| crate::llm::tenant_tokens(c, tenant, since))
+                .map_err(internal)?;
+            let used = here.saturating_add(q.others);
+            if used >= max {
+                return Err(crate::bindings::Error::QuotaExceeded(format!(
+                    "tenant `{tenant}` used {used} LLM tokens over the last 24 hours across the cluster; its quota tokens_per_day is {max}"
+                )));
+            }
+            Ok(())
+        }));
         Arc::new(Worker {
             cluster,
+            tokens,
             rt,
             dir,
             spawn,
@@ -102,17 +137,26 @@ impl Worker {
             }
         }
         beat.abort();
-        // What runs here goes back to the queue at once, not after the lease.
-        let held: Vec<(String, Stop, jetstream::Message)> = self
+        // What runs here goes back to the queue at once, and its slot with
+        // it, not after the lease.
+        let held: Vec<(String, String, Stop, jetstream::Message)> = self
             .held
             .lock()
             .recover()
             .iter()
-            .map(|(id, h)| (id.clone(), h.stop.clone(), h.message.clone()))
+            .map(|(id, h)| {
+                (
+                    id.clone(),
+                    h.tenant.clone(),
+                    h.stop.clone(),
+                    h.message.clone(),
+                )
+            })
             .collect();
-        for (id, stop, message) in held {
+        for (id, tenant, stop, message) in held {
             stop.stop();
             let _ = message.ack_with(AckKind::Nak(None)).await;
+            let _ = self.cluster.free_slot(&tenant, &id).await;
             say(format!("put back project {id}"));
         }
         Ok(())
@@ -167,6 +211,41 @@ impl Worker {
                     tracing::warn!(tenant = %tenant, error = %e, "the tenant's slots were not renewed");
                 }
             }
+            self.share_tokens().await;
+        }
+    }
+
+    /// Reports this worker's LLM tokens of each tenant it has run, and
+    /// learns what the other workers report.
+    async fn share_tokens(&self) {
+        let tenants: Vec<String> = self.tokens.lock().recover().keys().cloned().collect();
+        for tenant in tenants {
+            self.share_tokens_of(&tenant).await;
+        }
+    }
+
+    /// [`Worker::share_tokens`] for one tenant.
+    async fn share_tokens_of(&self, tenant: &str) {
+        let (db, t) = (self.rt.services().db.clone(), tenant.to_string());
+        let since = crate::db::now() - crate::service::quotas::DAY;
+        let here = tokio::task::spawn_blocking(move || {
+            db.with(|c| crate::llm::tenant_tokens(c, &t, since))
+        })
+        .await;
+        let Ok(Ok((used, earliest))) = here else {
+            return;
+        };
+        let shared = match self.cluster.report_tokens(tenant, used, earliest).await {
+            Ok(()) => self.cluster.tokens(tenant).await,
+            Err(e) => Err(e),
+        };
+        match shared {
+            Ok((all, _, mine)) => {
+                if let Some(q) = self.tokens.lock().recover().get_mut(tenant) {
+                    q.others = all.saturating_sub(mine);
+                }
+            }
+            Err(e) => tracing::warn!(tenant = %tenant, error = %e, "token counts were not shared"),
         }
     }
 
@@ -185,6 +264,19 @@ impl Worker {
             return Ok(());
         };
         let id = s.id.clone();
+        // Ids and tenant names become paths and subjects: only what the API
+        // node makes is taken.
+        if !(plain(&id) && plain(&s.tenant)) {
+            tracing::error!("a submission with an id or tenant no API node makes was dropped");
+            let _ = message.ack_with(AckKind::Term).await;
+            return Ok(());
+        }
+        self.tokens
+            .lock()
+            .recover()
+            .entry(s.tenant.clone())
+            .or_default()
+            .limit = s.tokens_per_day;
         let Some(r) = cluster.record(&id).await? else {
             // Removed meanwhile.
             return ack(&message).await;
@@ -192,6 +284,11 @@ impl Worker {
         if r.ended() {
             cluster.publish_end(&id, &r).await?;
             return ack(&message).await;
+        }
+        if r.tenant != s.tenant {
+            tracing::error!(project = %id, "a submission whose tenant is not its project's was dropped");
+            let _ = message.ack_with(AckKind::Term).await;
+            return Ok(());
         }
         if let Some(h) = self.held.lock().recover().get_mut(&id) {
             // Delivered again while it runs here (a heartbeat came late).
@@ -244,6 +341,10 @@ impl Worker {
             cluster.free_slot(&s.tenant, &id).await?;
             return ack(&message).await;
         };
+        // What the tenant's other projects spent, up to now.
+        if s.tokens_per_day.is_some() {
+            self.share_tokens_of(&r.tenant).await;
+        }
         say(format!(
             "took project {id} of tenant {} (attempt {})",
             r.tenant, r.attempt
@@ -265,6 +366,9 @@ impl Worker {
         }
         let root = self.dir.join(&r.tenant).join(&id);
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(root)).await;
+        // Its tokens are reported before its slot is given back: the
+        // tenant's next project, wherever it runs, counts them.
+        self.share_tokens_of(&r.tenant).await;
         // Said before the slot is given back: while this worker says it
         // runs a project, the project holds its tenant's slot.
         let after = cluster.record(&id).await;
@@ -515,6 +619,11 @@ impl Worker {
             }
         }
     }
+}
+
+/// Letters, digits and `-`, 1 to 64 of them.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 async fn ack(message: &jetstream::Message) -> Result<(), ClusterError> {
