@@ -69,12 +69,15 @@ async fn round(llm: &LlmServer, cache: &std::path::Path, workers: usize, project
     for i in 0..projects {
         ids.push(client.submit(REQUESTS[i % REQUESTS.len()]).await);
     }
-    // One light call a poll: the tenant's counts.
+    // One light call a poll: the tenant's newest projects.
     loop {
-        let usage = client.json("/v1/usage").await;
-        let counts = &usage["projects"];
-        assert_eq!(counts["failed"], 0, "{usage}");
-        if counts["done"].as_u64() == Some(projects as u64) {
+        let list = client.json(&format!("/v1/projects?limit={projects}")).await;
+        let all = list["projects"].as_array().unwrap();
+        assert!(
+            all.iter().all(|p| p["status"] != "failed"),
+            "a project failed: {list}"
+        );
+        if all.iter().filter(|p| p["status"] == "done").count() == projects {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -128,26 +128,24 @@ pub fn pack(files: &dyn FileStore, prefix: &str) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes the files of a gzipped tar made by [`pack`] into `into`, each
-/// without its first path component. Every path is checked as an agent's
-/// would be and written through the sandbox: an archive that names `..`,
-/// an absolute path or a link writes nothing outside `into`. Returns the
-/// files written. Blocks.
-pub fn unpack(bytes: &[u8], into: &dyn FileStore) -> io::Result<usize> {
-    let quota = crate::workspace::Quota {
-        max_bytes: MAX_UNPACKED,
-        max_files: MAX_ENTRIES as u64,
-        max_dirs: MAX_ENTRIES as u64,
-        max_file_size: MAX_FILE,
-    };
+/// Writes the files of a gzipped tar made by [`pack`] into the directory
+/// `into`, each without its first path component. Every path is checked as
+/// an agent's would be, and written through a capability on `into`
+/// (cap-std): an archive that names `..`, an absolute path or a link writes
+/// nothing outside it. Nothing is synced: an archive is unpacked from a
+/// store that keeps it, and is unpacked again should this one be lost.
+/// Returns the files written. Blocks.
+pub fn unpack(bytes: &[u8], into: &std::path::Path) -> io::Result<usize> {
+    let dir = cap_std::fs::Dir::open_ambient_dir(into, cap_std::ambient_authority())?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    let mut written = 0;
+    let (mut written, mut total) = (0usize, 0u64);
     for entry in tar.entries()? {
         let mut entry = entry?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        if written >= MAX_ENTRIES || entry.size() > MAX_FILE {
+        total = total.saturating_add(entry.size());
+        if written >= MAX_ENTRIES || entry.size() > MAX_FILE || total > MAX_UNPACKED {
             return Err(io::Error::other(
                 "the archive holds more than a project may",
             ));
@@ -160,7 +158,11 @@ pub fn unpack(bytes: &[u8], into: &dyn FileStore) -> io::Result<usize> {
             .map_err(|e| io::Error::other(format!("{inner}: {e}")))?;
         let mut data = Vec::with_capacity(entry.size() as usize);
         io::Read::read_to_end(&mut io::Read::take(&mut entry, MAX_FILE), &mut data)?;
-        into.write(&inner, &data, quota)
+        if let Some((parent, _)) = inner.rsplit_once('/') {
+            dir.create_dir_all(parent)
+                .map_err(|e| io::Error::other(format!("{parent}: {e}")))?;
+        }
+        dir.write(&inner, &data)
             .map_err(|e| io::Error::other(format!("{inner}: {e}")))?;
         written += 1;
     }
@@ -179,7 +181,7 @@ mod tests {
         std::fs::write(a.path().join("backend/app/main.py"), "print(1)\n").unwrap();
         std::fs::write(a.path().join("README.md"), "# x\n").unwrap();
         let bytes = pack(&Workspace::open(a.path()).unwrap(), "x").unwrap();
-        let n = unpack(&bytes, &Workspace::open(b.path()).unwrap()).unwrap();
+        let n = unpack(&bytes, b.path()).unwrap();
         assert_eq!(n, 2);
         assert_eq!(
             std::fs::read_to_string(b.path().join("backend/app/main.py")).unwrap(),
@@ -207,7 +209,7 @@ mod tests {
         header.set_cksum();
         tar.append(&header, &b"bad"[..]).unwrap();
         let bytes = tar.into_inner().unwrap().finish().unwrap();
-        let e = unpack(&bytes, &Workspace::open(&inside).unwrap()).unwrap_err();
+        let e = unpack(&bytes, &inside).unwrap_err();
         assert!(e.to_string().contains("escape"), "{e}");
         assert!(!outer.path().join("escape").exists());
     }

@@ -102,8 +102,7 @@ async fn apply(
                 let unpacked = tokio::task::spawn_blocking(move || {
                     let _ = std::fs::remove_dir_all(&root);
                     std::fs::create_dir_all(&root)?;
-                    let ws = crate::workspace::Workspace::open(&root)?;
-                    crate::service::archive::unpack(&bytes, &ws)
+                    crate::service::archive::unpack(&bytes, &root)
                 })
                 .await
                 .map_err(|e| ClusterError(e.to_string()))?;

@@ -18,7 +18,7 @@
 //! it is still at work (an in-progress ack) and renews its tenant's slot
 //! every third of the lease. When a worker stops answering, its project is
 //! delivered again after the lease, to whichever worker has room: it
-//! continues from the checkpoint stored after its last finished step, or
+//! continues from the checkpoint stored after its last finished steps, or
 //! starts over when there is none. A project is taken at most
 //! `max_attempts` times. Its end is written once, by a compare-and-set on
 //! its record, so it never ends twice.

@@ -44,6 +44,9 @@ pub struct Worker {
     held: Mutex<HashMap<String, Held>>,
 }
 
+/// The shortest time between two checkpoints of a project.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// What a worker's log says of it.
 pub type Say = Arc<dyn Fn(String) + Send + Sync>;
 
@@ -218,7 +221,14 @@ impl Worker {
     /// Reports this worker's LLM tokens of each tenant it has run, and
     /// learns what the other workers report.
     async fn share_tokens(&self) {
-        let tenants: Vec<String> = self.tokens.lock().recover().keys().cloned().collect();
+        let tenants: Vec<String> = self
+            .tokens
+            .lock()
+            .recover()
+            .iter()
+            .filter(|(_, q)| q.limit.is_some())
+            .map(|(t, _)| t.clone())
+            .collect();
         for tenant in tenants {
             self.share_tokens_of(&tenant).await;
         }
@@ -368,7 +378,9 @@ impl Worker {
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(root)).await;
         // Its tokens are reported before its slot is given back: the
         // tenant's next project, wherever it runs, counts them.
-        self.share_tokens_of(&r.tenant).await;
+        if s.tokens_per_day.is_some() {
+            self.share_tokens_of(&r.tenant).await;
+        }
         // Said before the slot is given back: while this worker says it
         // runs a project, the project holds its tenant's slot.
         let after = cluster.record(&id).await;
@@ -538,11 +550,8 @@ impl Worker {
             }
         };
         let into = root.to_path_buf();
-        let unpacked = tokio::task::spawn_blocking(move || {
-            let ws = crate::workspace::Workspace::open(&into)?;
-            super::super::archive::unpack(&bytes, &ws)
-        })
-        .await;
+        let unpacked =
+            tokio::task::spawn_blocking(move || super::super::archive::unpack(&bytes, &into)).await;
         if !matches!(unpacked, Ok(Ok(_))) {
             tracing::warn!(project = %id, "the checkpoint did not unpack; starting over");
             let clear = root.to_path_buf();
@@ -582,6 +591,8 @@ impl Worker {
         };
         loop {
             step.notified().await;
+            // At most one a second: steps that end meanwhile are in the next.
+            let next = tokio::time::Instant::now() + CHECKPOINT_EVERY;
             let handled: Vec<String> = match broker.history(&id, u32::MAX).await {
                 Ok(entries) => entries
                     .into_iter()
@@ -617,6 +628,7 @@ impl Worker {
             if let Err(e) = self.cluster.put_checkpoint(&id, &bytes, &handled).await {
                 tracing::warn!(project = %id, error = %e, "a checkpoint was not stored");
             }
+            tokio::time::sleep_until(next).await;
         }
     }
 }
