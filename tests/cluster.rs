@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::llm_server::{Behavior, LlmServer};
 use support::nats::Nats;
-use support::service::{Client, Server, Worker, follow_until, tenant_with};
+use support::service::{Client, Server, Worker, cluster_env, follow_until, tenant_with};
 use tempfile::TempDir;
 
 fn now_ms() -> u64 {
@@ -83,6 +83,18 @@ const REQUESTS: [&str; 5] = [
     "a todo app with tags",
 ];
 
+/// An LLM server whose every model answers with nothing usable.
+async fn useless_models() -> LlmServer {
+    let llm = LlmServer::start().await;
+    for model in MODELS {
+        llm.script(
+            model,
+            Behavior::Reply(vec!["I would rather not answer that one.".into()]),
+        );
+    }
+    llm
+}
+
 /// The checkpoint the workers keep of `id`, if there is one.
 async fn has_checkpoint(url: &str, id: &str) -> bool {
     let Ok(client) = async_nats::connect(url).await else {
@@ -98,30 +110,11 @@ async fn has_checkpoint(url: &str, id: &str) -> bool {
 async fn thirty_projects(kill: Kill) {
     let dir = TempDir::new().unwrap();
     let mut nats = Nats::start();
-    let config = dir.path().join("nexus.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[cluster]\nnats = \"{}\"\nlease = \"3s\"\ncapacity = 0\n",
-            nats.url
-        ),
-    )
-    .unwrap();
     // Every model answers slowly and says nothing usable: projects take
     // seconds, and the parser and templates make them.
-    let llm = LlmServer::start().await;
-    for model in MODELS {
-        llm.script(
-            model,
-            Behavior::Reply(vec!["I would rather not answer that one.".into()]),
-        );
-    }
+    let llm = useless_models().await;
     llm.set_pause(Duration::from_millis(40));
-    let env: Vec<(String, String)> = vec![
-        ("NEXUS_CONFIG".into(), config.display().to_string()),
-        ("NEXUS_LLM_BACKEND".into(), "ollama".into()),
-        ("OLLAMA_HOST".into(), llm.addr.to_string()),
-    ];
+    let env = cluster_env(dir.path(), &nats.url, "lease = \"3s\"\n", llm.addr);
     let tokens: Vec<String> = TENANTS
         .iter()
         .map(|t| {
@@ -365,27 +358,8 @@ async fn thirty_projects_end_done_once_when_the_nats_server_is_killed_mid_run() 
 async fn a_tenants_tokens_spent_on_one_worker_hold_on_another_and_at_the_api_node() {
     let dir = TempDir::new().unwrap();
     let nats = Nats::start();
-    let config = dir.path().join("nexus.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[cluster]\nnats = \"{}\"\nlease = \"3s\"\ncapacity = 0\n",
-            nats.url
-        ),
-    )
-    .unwrap();
-    let llm = LlmServer::start().await;
-    for model in MODELS {
-        llm.script(
-            model,
-            Behavior::Reply(vec!["I would rather not answer that one.".into()]),
-        );
-    }
-    let env: Vec<(String, String)> = vec![
-        ("NEXUS_CONFIG".into(), config.display().to_string()),
-        ("NEXUS_LLM_BACKEND".into(), "ollama".into()),
-        ("OLLAMA_HOST".into(), llm.addr.to_string()),
-    ];
+    let llm = useless_models().await;
+    let env = cluster_env(dir.path(), &nats.url, "lease = \"3s\"\n", llm.addr);
     let thrifty = tenant_with(
         dir.path(),
         "thrifty",

@@ -18,7 +18,7 @@ mod nats;
 mod service;
 
 use llm_server::{Behavior, LlmServer};
-use service::{Client, Server, Worker, tenant_with};
+use service::{Client, Server, Worker, cluster_env, tenant_with};
 use std::time::{Duration, Instant};
 
 const REQUESTS: [&str; 4] = [
@@ -35,17 +35,7 @@ async fn round(llm: &LlmServer, cache: &std::path::Path, workers: usize, project
     // The compiled agents are shared, so no round pays for compiling them.
     std::os::unix::fs::symlink(cache, dir.path().join("cache")).unwrap();
     let nats = nats::Nats::start();
-    let config = dir.path().join("nexus.toml");
-    std::fs::write(
-        &config,
-        format!("[cluster]\nnats = \"{}\"\ncapacity = 0\n", nats.url),
-    )
-    .unwrap();
-    let env: Vec<(String, String)> = vec![
-        ("NEXUS_CONFIG".into(), config.display().to_string()),
-        ("NEXUS_LLM_BACKEND".into(), "ollama".into()),
-        ("OLLAMA_HOST".into(), llm.addr.to_string()),
-    ];
+    let env = cluster_env(dir.path(), &nats.url, "", llm.addr);
     let token = tenant_with(
         dir.path(),
         "bench",

@@ -39,6 +39,29 @@ pub fn tenant_with(dir: &Path, name: &str, limits: &[&str]) -> String {
     out.lines().last().unwrap().trim().to_string()
 }
 
+/// Writes a cluster's `nexus.toml` into `dir`: the NATS server at `nats`,
+/// an API node that runs no projects itself, and `extra` lines of
+/// `[cluster]`. Returns the environment each of the cluster's processes
+/// gets, with its models at the Ollama server `llm`.
+pub fn cluster_env(
+    dir: &Path,
+    nats: &str,
+    extra: &str,
+    llm: std::net::SocketAddr,
+) -> Vec<(String, String)> {
+    let config = dir.join("nexus.toml");
+    std::fs::write(
+        &config,
+        format!("[cluster]\nnats = \"{nats}\"\ncapacity = 0\n{extra}"),
+    )
+    .unwrap();
+    vec![
+        ("NEXUS_CONFIG".into(), config.display().to_string()),
+        ("NEXUS_LLM_BACKEND".into(), "ollama".into()),
+        ("OLLAMA_HOST".into(), llm.to_string()),
+    ]
+}
+
 /// A running `nexus serve` on a free port; killed when dropped.
 pub struct Server {
     pub child: Child,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
 /// A project this worker runs.
+#[derive(Clone)]
 struct Held {
     tenant: String,
     attempt: u32,
@@ -142,27 +143,24 @@ impl Worker {
         beat.abort();
         // What runs here goes back to the queue at once, and its slot with
         // it, not after the lease.
-        let held: Vec<(String, String, Stop, jetstream::Message)> = self
-            .held
-            .lock()
-            .recover()
-            .iter()
-            .map(|(id, h)| {
-                (
-                    id.clone(),
-                    h.tenant.clone(),
-                    h.stop.clone(),
-                    h.message.clone(),
-                )
-            })
-            .collect();
-        for (id, tenant, stop, message) in held {
-            stop.stop();
-            let _ = message.ack_with(AckKind::Nak(None)).await;
-            let _ = self.cluster.free_slot(&tenant, &id).await;
+        let held = self.holding();
+        for (id, h) in held {
+            h.stop.stop();
+            let _ = h.message.ack_with(AckKind::Nak(None)).await;
+            let _ = self.cluster.free_slot(&h.tenant, &id).await;
             say(format!("put back project {id}"));
         }
         Ok(())
+    }
+
+    /// The projects it runs now.
+    fn holding(&self) -> Vec<(String, Held)> {
+        self.held
+            .lock()
+            .recover()
+            .iter()
+            .map(|(id, h)| (id.clone(), h.clone()))
+            .collect()
     }
 
     /// Every third of the lease: tells JetStream each project is still at
@@ -172,37 +170,23 @@ impl Worker {
         let every = self.cluster.options.lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            let held: Vec<(String, String, u32, jetstream::Message, Stop)> = self
-                .held
-                .lock()
-                .recover()
-                .iter()
-                .map(|(id, h)| {
-                    (
-                        id.clone(),
-                        h.tenant.clone(),
-                        h.attempt,
-                        h.message.clone(),
-                        h.stop.clone(),
-                    )
-                })
-                .collect();
+            let held = self.holding();
             let mut by_tenant: HashMap<String, Vec<String>> = HashMap::new();
-            for (id, tenant, attempt, message, stop) in held {
-                if let Err(e) = message.ack_with(AckKind::Progress).await {
+            for (id, h) in held {
+                if let Err(e) = h.message.ack_with(AckKind::Progress).await {
                     tracing::warn!(project = %id, error = %e, "a heartbeat was not sent");
                 }
                 match self.cluster.record(&id).await {
                     Ok(Some(r))
                         if !r.ended()
-                            && r.attempt == attempt
+                            && r.attempt == h.attempt
                             && r.worker.as_deref() == Some(&self.cluster.node) =>
                     {
-                        by_tenant.entry(tenant).or_default().push(id);
+                        by_tenant.entry(h.tenant).or_default().push(id);
                     }
                     Ok(_) => {
                         tracing::info!(project = %id, "stopping a project cancelled or taken elsewhere");
-                        stop.stop();
+                        h.stop.stop();
                     }
                     Err(e) => {
                         tracing::warn!(project = %id, error = %e, "a project's record did not read")
