@@ -236,6 +236,92 @@ fn promote(c: &rusqlite::Connection, tenant: &str, max: u32) -> rusqlite::Result
         .collect())
 }
 
+/// A cluster's event on its way into this node's database: `record` is the
+/// project as the cluster has it, for one submitted through another node.
+pub struct Mirrored {
+    pub tenant: String,
+    pub id: String,
+    pub event: Stamped,
+    pub record: Option<super::cluster::Record>,
+}
+
+/// Keeps one event of [`Projects::mirror`]'s batch: whether it ends its
+/// project, or `None` when it was passed over (its project has ended).
+fn mirror_one(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    id: &str,
+    e: &Stamped,
+    record: Option<&super::cluster::Record>,
+) -> rusqlite::Result<Option<bool>> {
+    if let Some(r) = record {
+        tx.execute(
+                "INSERT OR IGNORE INTO service_projects (id, tenant, name, description, status, created)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
+                params![id, tenant, r.name, r.description, r.created],
+            )?;
+    }
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM service_projects WHERE id = ?1 AND tenant = ?2",
+            params![id, tenant],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if !matches!(status.as_deref(), Some("queued" | "running")) {
+        return Ok(None);
+    }
+    let mut ended = false;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO service_events (project, seq, name, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, e.seq as i64, e.name, e.data.to_string()])?;
+    let at = now();
+    match e.name.as_str() {
+        "started" => {
+            let name = e.data["name"].as_str().map(|n| crate::text::clip(n, 64));
+            tx.execute(
+                "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2),
+                         name = coalesce(name, ?3) WHERE id = ?1",
+                params![id, at, name],
+            )?;
+        }
+        "resumed" => {
+            tx.execute(
+                        "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2) WHERE id = ?1",
+                        params![id, at],
+                    )?;
+        }
+        "done" | "failed" => {
+            let (status, summary, passed) = if e.name == "done" {
+                (
+                    "done",
+                    e.data["summary"].as_str(),
+                    e.data["passed"].as_bool(),
+                )
+            } else if e.data["cancelled"] == true {
+                ("cancelled", e.data["reason"].as_str(), None)
+            } else {
+                ("failed", e.data["reason"].as_str(), None)
+            };
+            tx.execute(
+                "UPDATE service_projects SET status = ?2, finished = ?3, summary = ?4, passed = ?5
+                         WHERE id = ?1",
+                params![
+                    id,
+                    status,
+                    at,
+                    summary.map(|s| crate::text::clip(s, 2000)),
+                    passed
+                ],
+            )?;
+            ended = true;
+        }
+        _ => {}
+    }
+    Ok(Some(ended))
+}
+
 fn set_cursor(c: &rusqlite::Connection, seq: u64) -> rusqlite::Result<()> {
     c.prepare_cached(
         "INSERT INTO service_cluster (name, value) VALUES ('events', ?1)
@@ -444,84 +530,20 @@ impl Projects {
         self.db.with(|c| set_cursor(c, seq))
     }
 
-    /// Keeps an event of a cluster's project, read at stream sequence
-    /// `seq`, and what it says of the project's status; `record` is the
-    /// project as the cluster has it, for one submitted through another
-    /// node. An event of a project that has ended is passed over. Returns
-    /// whether the event ends the project.
-    pub fn mirror(
-        &self,
-        tenant: &str,
-        id: &str,
-        e: &Stamped,
-        record: Option<&super::cluster::Record>,
-        seq: u64,
-    ) -> rusqlite::Result<bool> {
+    /// Keeps a batch of a cluster's events, the last read at stream
+    /// sequence `seq`, in one transaction, with what each says of its
+    /// project's status. An event of a project that has ended is passed
+    /// over (`None`). Returns, for each, whether it ends its project.
+    pub fn mirror(&self, batch: &[Mirrored], seq: u64) -> rusqlite::Result<Vec<Option<bool>>> {
         self.db.with(|c| {
             let tx = immediate(c)?;
-            if let Some(r) = record {
-                tx.execute(
-                    "INSERT OR IGNORE INTO service_projects (id, tenant, name, description, status, created)
-                     VALUES (?1, ?2, ?3, ?4, 'queued', ?5)",
-                    params![id, tenant, r.name, r.description, r.created],
-                )?;
-            }
-            let status: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM service_projects WHERE id = ?1 AND tenant = ?2",
-                    params![id, tenant],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let mut ended = false;
-            if matches!(status.as_deref(), Some("queued" | "running")) {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO service_events (project, seq, name, data) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![id, e.seq as i64, e.name, e.data.to_string()])?;
-                let at = now();
-                match e.name.as_str() {
-                    "started" => {
-                        let name = e.data["name"].as_str().map(|n| crate::text::clip(n, 64));
-                        tx.execute(
-                            "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2),
-                             name = coalesce(name, ?3) WHERE id = ?1",
-                            params![id, at, name],
-                        )?;
-                    }
-                    "resumed" => {
-                        tx.execute(
-                            "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2) WHERE id = ?1",
-                            params![id, at],
-                        )?;
-                    }
-                    "done" | "failed" => {
-                        let (status, summary, passed) = if e.name == "done" {
-                            ("done", e.data["summary"].as_str(), e.data["passed"].as_bool())
-                        } else if e.data["cancelled"] == true {
-                            ("cancelled", e.data["reason"].as_str(), None)
-                        } else {
-                            ("failed", e.data["reason"].as_str(), None)
-                        };
-                        tx.execute(
-                            "UPDATE service_projects SET status = ?2, finished = ?3, summary = ?4, passed = ?5
-                             WHERE id = ?1",
-                            params![
-                                id,
-                                status,
-                                at,
-                                summary.map(|s| crate::text::clip(s, 2000)),
-                                passed
-                            ],
-                        )?;
-                        ended = true;
-                    }
-                    _ => {}
-                }
-            }
+            let ends = batch
+                .iter()
+                .map(|m| mirror_one(&tx, &m.tenant, &m.id, &m.event, m.record.as_ref()))
+                .collect::<rusqlite::Result<Vec<Option<bool>>>>()?;
             set_cursor(&tx, seq)?;
             tx.commit()?;
-            Ok(ended)
+            Ok(ends)
         })
     }
 

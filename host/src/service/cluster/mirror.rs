@@ -6,7 +6,7 @@
 
 use super::{Cluster, ClusterError, Published};
 use crate::service::Service;
-use crate::service::projects::Stamped;
+use crate::service::projects::{Mirrored, Stamped};
 use crate::sync::Stop;
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use futures_util::StreamExt as _;
@@ -39,13 +39,19 @@ pub async fn mirror(service: Arc<Service>, cluster: Arc<Cluster>, stop: Stop) {
                 .messages()
                 .await
                 .map_err(|e| ClusterError(format!("NATS JetStream, following the events: {e}")))?;
+            let failed = |e: &dyn std::fmt::Display| {
+                ClusterError(format!("NATS JetStream, the events: {e}"))
+            };
             while let Some(m) = messages.next().await {
-                let m = m.map_err(|e| ClusterError(format!("NATS JetStream, the events: {e}")))?;
-                let seq = m
-                    .info()
-                    .map_err(|e| ClusterError(e.to_string()))?
-                    .stream_sequence;
-                apply(&service, &cluster, &m.subject, &m.payload, seq).await?;
+                // What has arrived meanwhile is kept in the same transaction.
+                let mut batch = vec![m.map_err(|e| failed(&e))?];
+                while batch.len() < BATCH {
+                    match futures_util::FutureExt::now_or_never(messages.next()) {
+                        Some(Some(m)) => batch.push(m.map_err(|e| failed(&e))?),
+                        _ => break,
+                    }
+                }
+                apply(&service, &cluster, &batch).await?;
             }
             Ok::<_, ClusterError>(())
         };
@@ -62,38 +68,71 @@ pub async fn mirror(service: Arc<Service>, cluster: Arc<Cluster>, stop: Stop) {
     }
 }
 
-/// Applies the event at stream sequence `seq`.
+/// Most events kept in one transaction.
+const BATCH: usize = 256;
+
+/// Applies a batch of events, in order, in one transaction.
 async fn apply(
+    service: &Arc<Service>,
+    cluster: &Cluster,
+    batch: &[async_nats::jetstream::Message],
+) -> Result<(), ClusterError> {
+    let mut kept = Vec::new();
+    let mut last = 0;
+    for m in batch {
+        last = m
+            .info()
+            .map_err(|e| ClusterError(e.to_string()))?
+            .stream_sequence;
+        if let Some(event) = prepare(service, cluster, &m.subject, &m.payload).await? {
+            kept.push(event);
+        }
+    }
+    let shown: Vec<(String, Stamped)> = kept
+        .iter()
+        .map(|m| (m.id.clone(), m.event.clone()))
+        .collect();
+    let s = service.clone();
+    let ends = off(move || s.projects.mirror(&kept, last)).await?;
+    for ((id, e), ended) in shown.into_iter().zip(ends) {
+        if let Some(ended) = ended {
+            crate::service::projects::shown_to_followers(service, &id, e, ended).await;
+        }
+    }
+    Ok(())
+}
+
+/// An event made ready to keep, or `None` when it is passed over: one
+/// that does not read, or of a project removed or ended. A finished
+/// project's files are unpacked here, before it is shown as done.
+async fn prepare(
     service: &Arc<Service>,
     cluster: &Cluster,
     subject: &str,
     payload: &[u8],
-    seq: u64,
-) -> Result<(), ClusterError> {
+) -> Result<Option<Mirrored>, ClusterError> {
     let parts: Vec<&str> = subject.split('.').collect();
     let parsed = serde_json::from_slice::<Published>(payload);
     let (Some(tenant), Some(id), Ok(e)) =
         (parts.get(parts.len().wrapping_sub(2)), parts.last(), parsed)
     else {
         tracing::warn!(subject, "an event that does not read was passed over");
-        return skip(service, seq).await;
+        return Ok(None);
     };
     let (tenant, id) = (tenant.to_string(), id.to_string());
     let s = service.clone();
     let (t, i) = (tenant.clone(), id.clone());
     let known = off(move || s.projects.get(&t, &i)).await?;
-    let record = match known {
+    let record = match &known {
+        Some(p) if !p.active() => return Ok(None),
         Some(_) => None,
         // Submitted through another API node.
         None => match cluster.record(&id).await? {
             Some(r) => Some(r),
             // Removed since.
-            None => return skip(service, seq).await,
+            None => return Ok(None),
         },
     };
-    if known.as_ref().is_some_and(|p| !p.active()) {
-        return skip(service, seq).await;
-    }
     if e.name == "done" {
         // The files first: a project shown as done can be downloaded.
         match cluster.archive(&id).await? {
@@ -113,21 +152,16 @@ async fn apply(
             None => tracing::error!(project = %id, "a finished project has no archive"),
         }
     }
-    let stamped = Stamped {
-        seq: e.seq,
-        name: e.name,
-        data: e.data,
-    };
-    let s = service.clone();
-    let (t, i, kept) = (tenant.clone(), id.clone(), stamped.clone());
-    let ended = off(move || s.projects.mirror(&t, &i, &kept, record.as_ref(), seq)).await?;
-    crate::service::projects::shown_to_followers(service, &id, stamped, ended).await;
-    Ok(())
-}
-
-async fn skip(service: &Arc<Service>, seq: u64) -> Result<(), ClusterError> {
-    let s = service.clone();
-    off(move || s.projects.set_cursor(seq)).await
+    Ok(Some(Mirrored {
+        tenant,
+        id,
+        event: Stamped {
+            seq: e.seq,
+            name: e.name,
+            data: e.data,
+        },
+        record,
+    }))
 }
 
 async fn off<T: Send + 'static>(
