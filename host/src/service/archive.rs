@@ -116,6 +116,12 @@ pub fn stream(
     })
 }
 
+/// The files of the project directory `root` as [`pack`] makes them, read
+/// through its sandbox. Blocks.
+pub fn pack_dir(root: &std::path::Path, prefix: &str) -> io::Result<Vec<u8>> {
+    pack(&crate::workspace::Workspace::open(root)?, prefix)
+}
+
 /// Most bytes an archive unpacks to.
 pub const MAX_UNPACKED: u64 = 1 << 30;
 

@@ -293,22 +293,28 @@ impl Cluster {
     /// The last event number of the project.
     async fn last_seq(&self, tenant: &str, id: &str) -> Result<u64, ClusterError> {
         let subject = self.events_subject(tenant, id);
+        // No event yet is an answer, not a failure to try again.
         let last = patiently(
             "reading a project's last event",
-            || {
-                self.events
+            || async {
+                match self
+                    .events
                     .get_last_raw_message_by_subject(subject.as_str())
+                    .await
+                {
+                    Ok(m) => Ok(Some(m)),
+                    Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
             },
-            |e: &stream::LastRawMessageError| {
-                matches!(e.kind(), stream::LastRawMessageErrorKind::NoMessageFound)
-            },
+            |_| false,
         )
-        .await;
-        match last {
-            Ok(m) => Ok(serde_json::from_slice::<Published>(&m.payload).map_or(0, |p| p.seq)),
-            Err(e) if e.to_string().contains("no message found") => Ok(0),
-            Err(e) => Err(e.into()),
-        }
+        .await?;
+        Ok(last
+            .and_then(|m| serde_json::from_slice::<Published>(&m.payload).ok())
+            .map_or(0, |p| p.seq))
     }
 
     /// Publishes an event of the project with number `seq`; `msg_id` makes
@@ -466,26 +472,27 @@ impl Cluster {
         name: &str,
     ) -> Result<Option<(Vec<u8>, std::collections::HashMap<String, String>)>, ClusterError> {
         use tokio::io::AsyncReadExt as _;
+        // No such object is an answer, not a failure to try again.
         let got = patiently(
             "reading an archive",
             || async {
-                let mut object = self.archives.get(name).await?;
+                let mut object = match self.archives.get(name).await {
+                    Ok(object) => object,
+                    Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(async_nats::Error::from(e)),
+                };
                 let metadata = object.info().metadata.clone();
                 let mut bytes = Vec::new();
                 object
                     .read_to_end(&mut bytes)
                     .await
-                    .map_err(|e| async_nats::Error::from(e.to_string()))?;
-                Ok::<_, async_nats::Error>((bytes, metadata))
+                    .map_err(async_nats::Error::from)?;
+                Ok(Some((bytes, metadata)))
             },
-            |e| e.to_string().contains("not found"),
+            |_| false,
         )
-        .await;
-        match got {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.to_string().contains("not found") => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        .await?;
+        Ok(got)
     }
 
     /// The finished project's files, as a `.tar.gz`.

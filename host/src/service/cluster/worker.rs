@@ -490,8 +490,7 @@ impl Worker {
         if end.status == "done" {
             let files = root.clone();
             let bytes = tokio::task::spawn_blocking(move || {
-                let ws = crate::workspace::Workspace::open(&files)?;
-                super::super::archive::pack(&ws, "project")
+                super::super::archive::pack_dir(&files, "project")
             })
             .await
             .map_err(|e| ClusterError(e.to_string()))?
@@ -590,8 +589,7 @@ impl Worker {
             };
             let files = root.clone();
             let packed = tokio::task::spawn_blocking(move || {
-                let ws = crate::workspace::Workspace::open(&files)?;
-                super::super::archive::pack(&ws, "project")
+                super::super::archive::pack_dir(&files, "project")
             })
             .await;
             let Ok(Ok(bytes)) = packed else {
