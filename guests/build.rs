@@ -1,10 +1,10 @@
 //! Builds every guest agent (the roster in `guest-agents/` and the test
 //! agents in `tests/agents/`) for `wasm32-wasip2`, so that a plain
 //! `cargo build` or `cargo test` produces the host and its agents together.
-//! This crate has no dependencies, so this runs at the start of a build,
-//! beside the host's dependencies rather than after them.
+//! This crate's one build dependency is small (DEFLATE), so this runs at the
+//! start of a build, beside the host's dependencies rather than after them.
 //!
-//! The roster is embedded into the `nexus` binary; test agents are only
+//! The roster is embedded into the `nexus` binary, compressed; test agents are only
 //! referenced by path. Guests build in their own target directory next to the
 //! host's, with the `guest` profile, in one nested cargo invocation.
 
@@ -90,10 +90,15 @@ fn main() {
     let mut code = String::new();
     // Statics, not consts: a const is copied into every crate that uses
     // it, and the components are megabytes.
-    code.push_str("/// Agents built into this binary: (name, component bytes).\n");
-    code.push_str("pub static ROSTER: &[(&str, &[u8])] = &[\n");
+    code.push_str(
+        "/// Agents built into this binary: (name, component bytes compressed with raw DEFLATE).\n",
+    );
+    code.push_str("pub static ROSTER_DEFLATED: &[(&str, &[u8])] = &[\n");
     for g in guests.iter().filter(|g| g.roster) {
-        let path = artifacts.join(format!("{}.wasm", g.artifact));
+        let path = deflated(
+            &artifacts.join(format!("{}.wasm", g.artifact)),
+            &out_dir.join(format!("{}.wasm.deflate", g.artifact)),
+        );
         writeln!(
             code,
             "    ({:?}, include_bytes!({:?})),",
@@ -134,6 +139,17 @@ fn main() {
     }
     code.push_str("];\n");
     fs::write(out_dir.join("guests.rs"), code).unwrap();
+}
+
+/// Writes `wasm` compressed with raw DEFLATE to `to`: components shrink to
+/// about a third, and the binary with them.
+fn deflated(wasm: &Path, to: &Path) -> PathBuf {
+    use std::io::Write as _;
+    let bytes = fs::read(wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()));
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&bytes).unwrap();
+    fs::write(to, z.finish().unwrap()).unwrap_or_else(|e| panic!("writing {}: {e}", to.display()));
+    to.to_path_buf()
 }
 
 /// Every directory below `dir` whose package is named `<name>-agent` is an

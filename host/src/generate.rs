@@ -288,7 +288,17 @@ pub struct Analysis {
 
 /// Runs the analyst alone, under its policy, on `description`. Nothing is
 /// written: the analyst's grant has no workspace.
-pub async fn analyze(
+/// The future is boxed: see [`crate::BoxFuture`].
+pub fn analyze<'a>(
+    rt: Arc<Runtime>,
+    tenant: &'a str,
+    description: &'a str,
+    policies: Option<&'a Path>,
+) -> crate::BoxFuture<'a, Result<Analysis, Error>> {
+    Box::pin(analyze_boxed(rt, tenant, description, policies))
+}
+
+async fn analyze_boxed(
     rt: Arc<Runtime>,
     tenant: &str,
     description: &str,
@@ -395,7 +405,20 @@ pub struct Request {
 /// project's setup, and runs the orchestrator. An earlier run of the same
 /// project that was interrupted is continued rather than repeated, unless
 /// `restart` says otherwise.
-pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Result<Report, Error> {
+/// The future is boxed: see [`crate::BoxFuture`].
+pub fn generate(
+    rt: Arc<Runtime>,
+    request: Request,
+    events: Events,
+) -> crate::BoxFuture<'static, Result<Report, Error>> {
+    Box::pin(generate_boxed(rt, request, events))
+}
+
+async fn generate_boxed(
+    rt: Arc<Runtime>,
+    request: Request,
+    events: Events,
+) -> Result<Report, Error> {
     let Request {
         description,
         name,
@@ -535,7 +558,17 @@ pub async fn generate(rt: Arc<Runtime>, request: Request, events: Events) -> Res
 
 /// Finishes a generation whose host was killed: delivers again what was
 /// left undone, then reports as [`generate`] does.
-pub async fn resume(
+/// The future is boxed: see [`crate::BoxFuture`].
+pub fn resume<'a>(
+    rt: Arc<Runtime>,
+    id: &'a str,
+    setup: &'a Setup,
+    events: Events,
+) -> crate::BoxFuture<'a, Result<Report, Error>> {
+    Box::pin(resume_boxed(rt, id, setup, events))
+}
+
+async fn resume_boxed(
     rt: Arc<Runtime>,
     id: &str,
     setup: &Setup,

@@ -245,14 +245,18 @@ impl Project {
 
     /// Runs a task from outside the project (the command line, a service
     /// request) and waits for its outcome: `payload` must be JSON.
-    pub async fn run(
-        self: &Arc<Self>,
-        agent: &str,
-        kind: &str,
-        payload: &str,
-    ) -> Result<Outcome, TaskFailure> {
-        self.run_as(&uuid::Uuid::new_v4().to_string(), agent, kind, payload)
-            .await
+    ///
+    /// The future is boxed: see [`crate::BoxFuture`].
+    pub fn run<'a>(
+        self: &'a Arc<Self>,
+        agent: &'a str,
+        kind: &'a str,
+        payload: &'a str,
+    ) -> crate::BoxFuture<'a, Result<Outcome, TaskFailure>> {
+        Box::pin(async move {
+            self.run_as(&uuid::Uuid::new_v4().to_string(), agent, kind, payload)
+                .await
+        })
     }
 
     /// [`Project::run`] with the message id chosen by the caller. When the
@@ -384,7 +388,13 @@ impl Project {
     /// Delivers again every message of this project the journal holds as
     /// not done (after the host was killed), and waits until each is handled
     /// or has failed for good.
-    pub async fn resume(self: &Arc<Self>) -> Result<Resumed, TaskFailure> {
+    ///
+    /// The future is boxed: see [`crate::BoxFuture`].
+    pub fn resume(self: &Arc<Self>) -> crate::BoxFuture<'_, Result<Resumed, TaskFailure>> {
+        Box::pin(self.resuming())
+    }
+
+    async fn resuming(self: &Arc<Self>) -> Result<Resumed, TaskFailure> {
         let Some(journal) = self.broker() else {
             return Ok(Resumed::default());
         };

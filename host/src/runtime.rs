@@ -198,7 +198,17 @@ impl Runtime {
     /// Compiles (or loads from the cache) a component and prepares it to
     /// run under `policy`. Refuses a component whose hash does not match the
     /// policy's pin, or whose `describe()` names another agent.
-    pub async fn load_agent(
+    ///
+    /// The future is boxed: see [`crate::BoxFuture`].
+    pub fn load_agent<'a>(
+        self: &'a Arc<Self>,
+        bytes: &'a [u8],
+        policy: Policy,
+    ) -> crate::BoxFuture<'a, Result<Arc<Agent>, LoadError>> {
+        Box::pin(self.loading(bytes, policy))
+    }
+
+    async fn loading(
         self: &Arc<Self>,
         bytes: &[u8],
         policy: Policy,
@@ -226,11 +236,18 @@ impl Runtime {
 
     /// Loads a component under a policy that grants nothing and reports
     /// what it says about itself.
-    pub async fn inspect(self: &Arc<Self>, bytes: &[u8]) -> Result<Agent, LoadError> {
-        let policy = Policy::parse(std::path::Path::new("(inspect)"), "agent = \"inspect\"\n")
-            .expect("the built-in inspection policy parses");
-        self.prepare(bytes, hex(&Sha256::digest(bytes)), Arc::new(policy))
-            .await
+    ///
+    /// The future is boxed: see [`crate::BoxFuture`].
+    pub fn inspect<'a>(
+        self: &'a Arc<Self>,
+        bytes: &'a [u8],
+    ) -> crate::BoxFuture<'a, Result<Agent, LoadError>> {
+        Box::pin(async move {
+            let policy = Policy::parse(std::path::Path::new("(inspect)"), "agent = \"inspect\"\n")
+                .expect("the built-in inspection policy parses");
+            self.prepare(bytes, hex(&Sha256::digest(bytes)), Arc::new(policy))
+                .await
+        })
     }
 
     async fn prepare(
@@ -286,8 +303,8 @@ impl Runtime {
 
     /// Reads a component from a file, or takes a built-in agent by name.
     pub fn read_component(spec: &str) -> Result<Vec<u8>, LoadError> {
-        if let Some((_, bytes)) = crate::builtin::ROSTER.iter().find(|(n, _)| *n == spec) {
-            return Ok(bytes.to_vec());
+        if let Some(builtin) = crate::builtin::agent(spec) {
+            return Ok(builtin.bytes().to_vec());
         }
         std::fs::read(spec).map_err(|error| LoadError::Read {
             path: spec.into(),

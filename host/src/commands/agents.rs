@@ -20,8 +20,8 @@ pub(crate) enum AgentsCommand {
 pub(crate) async fn agents(g: &Global, command: AgentsCommand) -> Result<(), Failure> {
     match command {
         AgentsCommand::List => {
-            for (name, bytes) in nexus::builtin::ROSTER {
-                nexus::say!("{name:<14} {:>8} bytes", bytes.len());
+            for agent in nexus::builtin::roster() {
+                nexus::say!("{:<14} {:>8} bytes", agent.name, agent.bytes().len());
             }
             Ok(())
         }

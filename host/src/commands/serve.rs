@@ -158,8 +158,8 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
         service,
         args.listen,
         args.cors_origin,
-        |addr| nexus::say!("nexus serve: listening on http://{addr}"),
-        shutdown,
+        Box::new(|addr| nexus::say!("nexus serve: listening on http://{addr}")),
+        Box::pin(shutdown),
     )
     .await
     .map_err(Failure::bad_input)

@@ -113,12 +113,7 @@ impl Ceiling {
         // The built-in agents are the host's: an uploaded agent may not
         // call them, nor be called in their name.
         // A bus target is an agent id or `*` (every agent of the project).
-        let builtin = |target: &str| {
-            target == "*"
-                || crate::builtin::ROSTER
-                    .iter()
-                    .any(|(name, _)| *name == target)
-        };
+        let builtin = |target: &str| target == "*" || crate::builtin::agent(target).is_some();
         for (key, targets) in [("request", &policy.bus.request), ("send", &policy.bus.send)] {
             for t in targets.iter().filter(|t| builtin(t)) {
                 over.push(format!(
@@ -127,10 +122,7 @@ impl Ceiling {
                 ));
             }
         }
-        if crate::builtin::ROSTER
-            .iter()
-            .any(|(name, _)| *name == policy.agent)
-        {
+        if crate::builtin::agent(&policy.agent).is_some() {
             over.push(format!(
                 "`{}` is a built-in agent's name; choose another",
                 policy.agent

@@ -531,9 +531,10 @@ async fn agents(
         Some(v) => v.clone(),
         None => {
             let list = off(|| {
-                Ok(crate::builtin::ROSTER
+                Ok(crate::builtin::roster()
                     .iter()
-                    .map(|(name, bytes)| {
+                    .map(|agent| {
+                        let (name, bytes) = (agent.name, agent.bytes());
                         json!({
                             "name": name,
                             "source": "built-in",
@@ -541,7 +542,7 @@ async fn agents(
                             "size": bytes.len(),
                             "policy": crate::builtin::POLICIES
                                 .iter()
-                                .find(|(agent, _)| agent == name)
+                                .find(|(agent, _)| *agent == name)
                                 .map(|(_, text)| *text),
                         })
                     })

@@ -145,39 +145,43 @@ pub enum ServeError {
 /// serves until `shutdown` resolves. `ready` learns the address the server
 /// listens on (a port of 0 takes a free one). Pages from `origins` may
 /// call the API (CORS).
-pub async fn serve(
+///
+/// The future is boxed: see [`crate::BoxFuture`].
+pub fn serve(
     service: Arc<Service>,
     addr: SocketAddr,
     origins: Vec<axum::http::HeaderValue>,
-    ready: impl FnOnce(SocketAddr),
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|error| ServeError::Listen { addr, error })?;
-    let local = listener
-        .local_addr()
-        .map_err(|error| ServeError::Listen { addr, error })?;
-    let taken = projects::restore(&service).await?;
-    if taken > 0 {
-        tracing::info!(
-            projects = taken,
-            "took up the projects left queued or running"
-        );
-    }
-    let stop = crate::sync::Stop::default();
-    if let Some(cluster) = &service.cluster {
-        tokio::spawn(cluster::mirror::mirror(
-            service.clone(),
-            cluster.clone(),
-            stop.clone(),
-        ));
-    }
-    ready(local);
-    let served = axum::serve(listener, api::router(service, origins))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServeError::Server);
-    stop.stop();
-    served
+    ready: Box<dyn FnOnce(SocketAddr) + Send>,
+    shutdown: crate::BoxFuture<'static, ()>,
+) -> crate::BoxFuture<'static, Result<(), ServeError>> {
+    Box::pin(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|error| ServeError::Listen { addr, error })?;
+        let local = listener
+            .local_addr()
+            .map_err(|error| ServeError::Listen { addr, error })?;
+        let taken = projects::restore(&service).await?;
+        if taken > 0 {
+            tracing::info!(
+                projects = taken,
+                "took up the projects left queued or running"
+            );
+        }
+        let stop = crate::sync::Stop::default();
+        if let Some(cluster) = &service.cluster {
+            tokio::spawn(cluster::mirror::mirror(
+                service.clone(),
+                cluster.clone(),
+                stop.clone(),
+            ));
+        }
+        ready(local);
+        let served = axum::serve(listener, api::router(service, origins))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Server);
+        stop.stop();
+        served
+    })
 }

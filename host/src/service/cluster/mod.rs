@@ -148,7 +148,15 @@ const PATIENCE: Duration = Duration::from_secs(60);
 impl Cluster {
     /// Connects to the server and makes the streams and buckets (the ones
     /// that exist are used as they are).
-    pub async fn connect(options: ClusterConfig) -> Result<Arc<Cluster>, ClusterError> {
+    ///
+    /// The future is boxed: see [`crate::BoxFuture`].
+    pub fn connect(
+        options: ClusterConfig,
+    ) -> crate::BoxFuture<'static, Result<Arc<Cluster>, ClusterError>> {
+        Box::pin(Self::connecting(options))
+    }
+
+    async fn connecting(options: ClusterConfig) -> Result<Arc<Cluster>, ClusterError> {
         let url = options.nats.clone().ok_or_else(|| {
             ClusterError(
                 "no NATS server is named; set [cluster] nats in nexus.toml or NEXUS_NATS_URL"

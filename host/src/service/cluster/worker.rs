@@ -92,7 +92,18 @@ impl Worker {
 
     /// Takes projects, up to `capacity` at once, until `stop`; then puts
     /// back the ones it runs, for other workers.
-    pub async fn run(
+    ///
+    /// The future is boxed: see [`crate::BoxFuture`].
+    pub fn run(
+        self: Arc<Self>,
+        capacity: u32,
+        stop: Stop,
+        say: Say,
+    ) -> crate::BoxFuture<'static, Result<(), ClusterError>> {
+        Box::pin(self.running(capacity, stop, say))
+    }
+
+    async fn running(
         self: Arc<Self>,
         capacity: u32,
         stop: Stop,
