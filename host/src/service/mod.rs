@@ -185,3 +185,55 @@ pub fn serve(
         served
     })
 }
+
+/// Creates a project's directory `root` and its tenant's, its parent.
+///
+/// The parent is marked as the top of a directory hierarchy (`chattr +T`)
+/// where the filesystem keeps that flag: ext4 then spreads the projects'
+/// directories over its block groups instead of crowding them into their
+/// parent's. Projects come and go, and on ext4 without a journal, creating a
+/// file scans past every inode of its group deleted within the last minute:
+/// crowded into one group, each finished project made every later file
+/// slower (a third of a worker's CPU time in the cluster bench).
+pub(crate) fn project_dir(root: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = root.parent() {
+        std::fs::create_dir_all(parent)?;
+        spread(parent);
+    }
+    std::fs::create_dir_all(root)
+}
+
+/// Sets the top-of-hierarchy flag on `dir`, if it can be had; a filesystem
+/// without it loses nothing but the placement.
+fn spread(dir: &std::path::Path) {
+    use rustix::fs::{IFlags, ioctl_getflags, ioctl_setflags};
+    let Ok(d) = std::fs::File::open(dir) else {
+        return;
+    };
+    if let Ok(flags) = ioctl_getflags(&d)
+        && !flags.contains(IFlags::TOPDIR)
+    {
+        let _ = ioctl_setflags(&d, flags | IFlags::TOPDIR);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::fs::{IFlags, ioctl_getflags};
+
+    #[test]
+    fn a_project_directory_is_made_below_a_parent_that_spreads_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tenant").join("p1");
+        super::project_dir(&root).unwrap();
+        assert!(root.is_dir());
+        let parent = std::fs::File::open(dir.path().join("tenant")).unwrap();
+        // A filesystem without inode flags (tmpfs) keeps only the directory.
+        if let Ok(flags) = ioctl_getflags(&parent) {
+            assert!(flags.contains(IFlags::TOPDIR), "{flags:?}");
+        }
+        // Again, for a project that runs again: nothing changes.
+        super::project_dir(&root).unwrap();
+        assert!(root.is_dir());
+    }
+}

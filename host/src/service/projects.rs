@@ -889,6 +889,10 @@ fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) 
     let work = service.work.handle().clone();
     work.spawn(async move {
         let id = p.id.clone();
+        // Placed by the service; the generation reports a directory that
+        // could not be made.
+        let root = service.projects.root(&tenant, &id);
+        let _ = tokio::task::spawn_blocking(move || super::project_dir(&root)).await;
         let result = generation(service.rt.clone(), request, events).await;
         let (name, data, end) = ending(&id, result);
         run.note(name, data, Some(end));

@@ -140,7 +140,7 @@ async fn prepare(
                 let root = service.projects.root(&tenant, &id);
                 let unpacked = tokio::task::spawn_blocking(move || {
                     let _ = std::fs::remove_dir_all(&root);
-                    std::fs::create_dir_all(&root)?;
+                    crate::service::project_dir(&root)?;
                     crate::service::archive::unpack(&bytes, &root)
                 })
                 .await

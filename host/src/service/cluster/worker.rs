@@ -409,7 +409,7 @@ impl Worker {
         let fresh = root.clone();
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&fresh);
-            std::fs::create_dir_all(&fresh)
+            crate::service::project_dir(&fresh)
         })
         .await
         .map_err(|e| ClusterError(e.to_string()))?
