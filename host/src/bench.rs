@@ -48,22 +48,20 @@ fn micros(d: Duration) -> f64 {
 /// Runs the benchmark and prints a table.
 /// The future is boxed: see [`crate::BoxFuture`].
 pub fn run(args: Options) -> crate::BoxFuture<'static, anyhow::Result<()>> {
-    Box::pin(running(args))
-}
-
-async fn running(args: Options) -> anyhow::Result<()> {
-    let scratch = std::env::temp_dir().join(format!("nexus-bench-{}", uuid::Uuid::new_v4()));
-    // Measured from a runtime worker thread, where the service runs its
-    // tasks: from the thread that blocks on the runtime, every task would
-    // also pay two cross-thread wake-ups.
-    let result = {
-        let scratch = scratch.clone();
-        tokio::spawn(async move { measure(&args, &scratch).await })
-            .await
-            .context("the benchmark panicked")?
-    };
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+    Box::pin(async move {
+        let scratch = std::env::temp_dir().join(format!("nexus-bench-{}", uuid::Uuid::new_v4()));
+        // Measured from a runtime worker thread, where the service runs its
+        // tasks: from the thread that blocks on the runtime, every task would
+        // also pay two cross-thread wake-ups.
+        let result = {
+            let scratch = scratch.clone();
+            tokio::spawn(async move { measure(&args, &scratch).await })
+                .await
+                .context("the benchmark panicked")?
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    })
 }
 
 async fn measure(args: &Options, scratch: &Path) -> anyhow::Result<()> {

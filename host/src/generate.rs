@@ -295,39 +295,32 @@ pub fn analyze<'a>(
     description: &'a str,
     policies: Option<&'a Path>,
 ) -> crate::BoxFuture<'a, Result<Analysis, Error>> {
-    Box::pin(analyze_boxed(rt, tenant, description, policies))
-}
-
-async fn analyze_boxed(
-    rt: Arc<Runtime>,
-    tenant: &str,
-    description: &str,
-    policies: Option<&Path>,
-) -> Result<Analysis, Error> {
-    let id = format!("analysis-{}", uuid::Uuid::new_v4());
-    let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
-    let project = Project::open(rt.clone(), &id, tenant, &scratch)
-        .map_err(|e| bad_input(format!("cannot open a scratch project: {e}")))?;
-    let bytes = Runtime::read_component("analyst")?;
-    let policy = policy_for("analyst", policies)?;
-    project.add_agent(rt.load_agent(&bytes, policy).await?);
-    let result = project
-        .run(
-            "analyst",
-            "analyze",
-            &json!({ "description": description }).to_string(),
-        )
-        .await;
-    let _ = std::fs::remove_dir_all(&scratch);
-    let outcome = result?;
-    let answer = serde_json::from_str(&outcome.payload).map_err(|e| {
-        Error::Failed(format!(
-            "the analyst answered something that is not JSON: {e}"
-        ))
-    })?;
-    Ok(Analysis {
-        answer,
-        project: id,
+    Box::pin(async move {
+        let id = format!("analysis-{}", uuid::Uuid::new_v4());
+        let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
+        let project = Project::open(rt.clone(), &id, tenant, &scratch)
+            .map_err(|e| bad_input(format!("cannot open a scratch project: {e}")))?;
+        let bytes = Runtime::read_component("analyst")?;
+        let policy = policy_for("analyst", policies)?;
+        project.add_agent(rt.load_agent(&bytes, policy).await?);
+        let result = project
+            .run(
+                "analyst",
+                "analyze",
+                &json!({ "description": description }).to_string(),
+            )
+            .await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        let outcome = result?;
+        let answer = serde_json::from_str(&outcome.payload).map_err(|e| {
+            Error::Failed(format!(
+                "the analyst answered something that is not JSON: {e}"
+            ))
+        })?;
+        Ok(Analysis {
+            answer,
+            project: id,
+        })
     })
 }
 
@@ -411,149 +404,143 @@ pub fn generate(
     request: Request,
     events: Events,
 ) -> crate::BoxFuture<'static, Result<Report, Error>> {
-    Box::pin(generate_boxed(rt, request, events))
-}
-
-async fn generate_boxed(
-    rt: Arc<Runtime>,
-    request: Request,
-    events: Events,
-) -> Result<Report, Error> {
-    let Request {
-        description,
-        name,
-        id: given_id,
-        tenant,
-        out,
-        policies,
-        restart,
-        adopt,
-        stop,
-    } = request;
-    check_description(&description)?;
-    let tenant = tenant.unwrap_or_else(|| "local".into());
-    let started = Instant::now();
-    if let Some(line) = check_llm(&rt).await {
-        events(Event::NoLlm { line });
-    }
-    // The default name is what the request was understood as ("hotel
-    // booking" → hotel-booking), not the first words of the sentence.
-    // That analysis is then the project's: the orchestrator does not ask
-    // the analyst again.
-    let explicit = name.is_some();
-    let (name, analysis) = match name {
-        Some(n) => (nexus_spec::slug(&n), None),
-        None => {
-            let analysis = tokio::select! {
-                a = analyze(rt.clone(), &tenant, &description, policies.as_deref()) => a?,
-                () = stop.stopped() => return Err(Error::Stopped),
-            };
-            (project_name(&analysis.answer), Some(analysis))
+    Box::pin(async move {
+        let Request {
+            description,
+            name,
+            id: given_id,
+            tenant,
+            out,
+            policies,
+            restart,
+            adopt,
+            stop,
+        } = request;
+        check_description(&description)?;
+        let tenant = tenant.unwrap_or_else(|| "local".into());
+        let started = Instant::now();
+        if let Some(line) = check_llm(&rt).await {
+            events(Event::NoLlm { line });
         }
-    };
-    let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
-    let workspace = std::fs::create_dir_all(&out)
-        .and_then(|()| out.canonicalize())
-        .map_err(|e| bad_input(format!("cannot use {} for the project: {e}", out.display())))?;
-    let policies = match policies {
-        Some(p) => Some(
-            p.canonicalize()
-                .map_err(|e| bad_input(format!("the policy directory {}: {e}", p.display())))?,
-        ),
-        None => None,
-    };
-
-    let mut id = given_id.clone().unwrap_or_else(|| name.clone());
-    let mut continuing = None;
-    if let Some(journal) = rt.broker() {
-        let previous = if adopt {
-            setup::Setup::load(journal, &id)
-                .await
-                .map_err(|e| bad_input(e.to_string()))?
-        } else if explicit || given_id.is_some() {
-            setup::claim(journal, &id, &workspace)
-                .await
-                .map_err(|e| match e {
-                    setup::SetupError::Taken { owner, .. } => bad_input(format!(
-                        "project `{id}` is generated in {}; pass another --name, or --out {} to generate it there again",
-                        owner.display(),
-                        owner.display()
-                    )),
-                    e => bad_input(e.to_string()),
-                })?
-        } else {
-            id = setup::default_id(journal, &name, &workspace)
-                .await
-                .map_err(|e| bad_input(e.to_string()))?;
-            setup::Setup::load(journal, &id)
-                .await
-                .map_err(|e| bad_input(e.to_string()))?
+        // The default name is what the request was understood as ("hotel
+        // booking" → hotel-booking), not the first words of the sentence.
+        // That analysis is then the project's: the orchestrator does not ask
+        // the analyst again.
+        let explicit = name.is_some();
+        let (name, analysis) = match name {
+            Some(n) => (nexus_spec::slug(&n), None),
+            None => {
+                let analysis = tokio::select! {
+                    a = analyze(rt.clone(), &tenant, &description, policies.as_deref()) => a?,
+                    () = stop.stopped() => return Err(Error::Stopped),
+                };
+                (project_name(&analysis.answer), Some(analysis))
+            }
         };
-        if let Some(g) = previous.and_then(|s| s.generation) {
-            let state = journal.state(&g.root).await?;
-            if !restart && state == Some(State::Pending) {
-                if g.description != description {
-                    return Err(bad_input(format!(
-                        "project `{id}` has an interrupted generation of \"{}\"; `nexus resume {id}` finishes it, --restart starts over with this request",
-                        crate::text::clip(&g.description, 200)
-                    )));
+        let out = out.unwrap_or_else(|| PathBuf::from("nexus-projects").join(&name));
+        let workspace = std::fs::create_dir_all(&out)
+            .and_then(|()| out.canonicalize())
+            .map_err(|e| bad_input(format!("cannot use {} for the project: {e}", out.display())))?;
+        let policies = match policies {
+            Some(p) => Some(
+                p.canonicalize()
+                    .map_err(|e| bad_input(format!("the policy directory {}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+
+        let mut id = given_id.clone().unwrap_or_else(|| name.clone());
+        let mut continuing = None;
+        if let Some(journal) = rt.broker() {
+            let previous = if adopt {
+                setup::Setup::load(journal, &id)
+                    .await
+                    .map_err(|e| bad_input(e.to_string()))?
+            } else if explicit || given_id.is_some() {
+                setup::claim(journal, &id, &workspace)
+                    .await
+                    .map_err(|e| match e {
+                        setup::SetupError::Taken { owner, .. } => bad_input(format!(
+                            "project `{id}` is generated in {}; pass another --name, or --out {} to generate it there again",
+                            owner.display(),
+                            owner.display()
+                        )),
+                        e => bad_input(e.to_string()),
+                    })?
+            } else {
+                id = setup::default_id(journal, &name, &workspace)
+                    .await
+                    .map_err(|e| bad_input(e.to_string()))?;
+                setup::Setup::load(journal, &id)
+                    .await
+                    .map_err(|e| bad_input(e.to_string()))?
+            };
+            if let Some(g) = previous.and_then(|s| s.generation) {
+                let state = journal.state(&g.root).await?;
+                if !restart && state == Some(State::Pending) {
+                    if g.description != description {
+                        return Err(bad_input(format!(
+                            "project `{id}` has an interrupted generation of \"{}\"; `nexus resume {id}` finishes it, --restart starts over with this request",
+                            crate::text::clip(&g.description, 200)
+                        )));
+                    }
+                    continuing = Some(g.root);
                 }
-                continuing = Some(g.root);
+            }
+            if continuing.is_none() {
+                // What an earlier, interrupted run left undone is not delivered
+                // into this one.
+                let left = journal
+                    .abandon(&id, "abandoned: the project was generated again")
+                    .await?;
+                if left > 0 {
+                    tracing::info!(project = %id, left, "gave up the undone messages of an earlier run");
+                }
             }
         }
-        if continuing.is_none() {
-            // What an earlier, interrupted run left undone is not delivered
-            // into this one.
-            let left = journal
-                .abandon(&id, "abandoned: the project was generated again")
-                .await?;
-            if left > 0 {
-                tracing::info!(project = %id, left, "gave up the undone messages of an earlier run");
-            }
+        let resuming = continuing.is_some();
+        let payload = json!({
+            "description": description,
+            "name": name,
+            "analysis": analysis.as_ref().map(|a| &a.answer),
+        })
+        .to_string();
+        let generation = Generation {
+            description,
+            name,
+            policies,
+            root: continuing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        };
+        let setup = Setup {
+            tenant,
+            workspace,
+            agents: Vec::new(),
+            generation: Some(generation),
+        };
+        if let Some(journal) = rt.broker() {
+            setup
+                .save(journal, &id)
+                .await
+                .map_err(|e| Error::Failed(e.to_string()))?;
         }
-    }
-    let resuming = continuing.is_some();
-    let payload = json!({
-        "description": description,
-        "name": name,
-        "analysis": analysis.as_ref().map(|a| &a.answer),
+        if resuming {
+            events(Event::Continuing {
+                project: id.clone(),
+            });
+        }
+        run_generation(
+            rt,
+            &id,
+            &setup,
+            resuming,
+            &payload,
+            analysis.map(|a| a.project),
+            started,
+            events,
+            &stop,
+        )
+        .await
     })
-    .to_string();
-    let generation = Generation {
-        description,
-        name,
-        policies,
-        root: continuing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-    };
-    let setup = Setup {
-        tenant,
-        workspace,
-        agents: Vec::new(),
-        generation: Some(generation),
-    };
-    if let Some(journal) = rt.broker() {
-        setup
-            .save(journal, &id)
-            .await
-            .map_err(|e| Error::Failed(e.to_string()))?;
-    }
-    if resuming {
-        events(Event::Continuing {
-            project: id.clone(),
-        });
-    }
-    run_generation(
-        rt,
-        &id,
-        &setup,
-        resuming,
-        &payload,
-        analysis.map(|a| a.project),
-        started,
-        events,
-        &stop,
-    )
-    .await
 }
 
 /// Finishes a generation whose host was killed: delivers again what was
@@ -565,30 +552,23 @@ pub fn resume<'a>(
     setup: &'a Setup,
     events: Events,
 ) -> crate::BoxFuture<'a, Result<Report, Error>> {
-    Box::pin(resume_boxed(rt, id, setup, events))
-}
-
-async fn resume_boxed(
-    rt: Arc<Runtime>,
-    id: &str,
-    setup: &Setup,
-    events: Events,
-) -> Result<Report, Error> {
-    if let Some(line) = check_llm(&rt).await {
-        events(Event::NoLlm { line });
-    }
-    run_generation(
-        rt,
-        id,
-        setup,
-        true,
-        "{}",
-        None,
-        Instant::now(),
-        events,
-        &crate::sync::Stop::default(),
-    )
-    .await
+    Box::pin(async move {
+        if let Some(line) = check_llm(&rt).await {
+            events(Event::NoLlm { line });
+        }
+        run_generation(
+            rt,
+            id,
+            setup,
+            true,
+            "{}",
+            None,
+            Instant::now(),
+            events,
+            &crate::sync::Stop::default(),
+        )
+        .await
+    })
 }
 
 /// Opens the project with its agents, runs (or, `resuming`, finishes) the

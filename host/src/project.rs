@@ -391,73 +391,73 @@ impl Project {
     ///
     /// The future is boxed: see [`crate::BoxFuture`].
     pub fn resume(self: &Arc<Self>) -> crate::BoxFuture<'_, Result<Resumed, TaskFailure>> {
-        Box::pin(self.resuming())
-    }
-
-    async fn resuming(self: &Arc<Self>) -> Result<Resumed, TaskFailure> {
-        let Some(journal) = self.broker() else {
-            return Ok(Resumed::default());
-        };
-        let pending = journal
-            .undelivered(&self.id)
-            .await
-            .map_err(|e| TaskFailure::Refused(Error::Internal(e.to_string())))?;
-        let mut report = Resumed {
-            redelivered: pending.len(),
-            ..Resumed::default()
-        };
-        let mut waiting = Vec::new();
-        for mut m in pending {
-            let (tx, rx) = oneshot::channel();
-            self.waiters
-                .lock()
-                .recover()
-                .entry(m.id.clone())
-                .or_default()
-                .push(tx);
-            // The interrupted delivery counts as an attempt, so a message
-            // that kills the host each time still ends in the dead letters:
-            // recorded now, before it can kill the host again.
-            m.attempt += 1;
-            let _ = journal
-                .nack(
-                    &m.id,
-                    m.attempt,
-                    "interrupted: the host stopped while it ran",
-                )
-                .await;
-            let mailbox = self
-                .mailboxes
-                .read()
-                .recover()
-                .get(&m.recipient)
-                .map(|mb| mb.tx.clone());
-            let id = m.id.clone();
-            let attempts = m.attempt;
-            let killed_too_often = attempts >= self.bus_config().retry_attempts;
-            match mailbox {
-                Some(tx) if !killed_too_often && tx.send(m).await.is_ok() => waiting.push((id, rx)),
-                _ => {
-                    let why = if killed_too_often {
-                        format!("the host stopped while it ran, {attempts} times")
-                    } else {
-                        "its agent is no longer part of the project".to_string()
-                    };
-                    let _ = journal
-                        .dead(&id, &why, self.bus_config().dead_letter_queue)
-                        .await;
-                    self.waiters.lock().recover().remove(&id);
-                    report.failed.push(id);
+        Box::pin(async move {
+            let Some(journal) = self.broker() else {
+                return Ok(Resumed::default());
+            };
+            let pending = journal
+                .undelivered(&self.id)
+                .await
+                .map_err(|e| TaskFailure::Refused(Error::Internal(e.to_string())))?;
+            let mut report = Resumed {
+                redelivered: pending.len(),
+                ..Resumed::default()
+            };
+            let mut waiting = Vec::new();
+            for mut m in pending {
+                let (tx, rx) = oneshot::channel();
+                self.waiters
+                    .lock()
+                    .recover()
+                    .entry(m.id.clone())
+                    .or_default()
+                    .push(tx);
+                // The interrupted delivery counts as an attempt, so a message
+                // that kills the host each time still ends in the dead letters:
+                // recorded now, before it can kill the host again.
+                m.attempt += 1;
+                let _ = journal
+                    .nack(
+                        &m.id,
+                        m.attempt,
+                        "interrupted: the host stopped while it ran",
+                    )
+                    .await;
+                let mailbox = self
+                    .mailboxes
+                    .read()
+                    .recover()
+                    .get(&m.recipient)
+                    .map(|mb| mb.tx.clone());
+                let id = m.id.clone();
+                let attempts = m.attempt;
+                let killed_too_often = attempts >= self.bus_config().retry_attempts;
+                match mailbox {
+                    Some(tx) if !killed_too_often && tx.send(m).await.is_ok() => {
+                        waiting.push((id, rx))
+                    }
+                    _ => {
+                        let why = if killed_too_often {
+                            format!("the host stopped while it ran, {attempts} times")
+                        } else {
+                            "its agent is no longer part of the project".to_string()
+                        };
+                        let _ = journal
+                            .dead(&id, &why, self.bus_config().dead_letter_queue)
+                            .await;
+                        self.waiters.lock().recover().remove(&id);
+                        report.failed.push(id);
+                    }
                 }
             }
-        }
-        for (id, rx) in waiting {
-            match rx.await {
-                Ok(Ok(_)) => report.handled += 1,
-                _ => report.failed.push(id),
+            for (id, rx) in waiting {
+                match rx.await {
+                    Ok(Ok(_)) => report.handled += 1,
+                    _ => report.failed.push(id),
+                }
             }
-        }
-        Ok(report)
+            Ok(report)
+        })
     }
 
     /// Records how a message taken from a mailbox was handled (done, tried

@@ -205,33 +205,27 @@ impl Runtime {
         bytes: &'a [u8],
         policy: Policy,
     ) -> crate::BoxFuture<'a, Result<Arc<Agent>, LoadError>> {
-        Box::pin(self.loading(bytes, policy))
-    }
-
-    async fn loading(
-        self: &Arc<Self>,
-        bytes: &[u8],
-        policy: Policy,
-    ) -> Result<Arc<Agent>, LoadError> {
-        let sha256 = hex(&Sha256::digest(bytes));
-        if let Some(expected) = &policy.sha256
-            && *expected != sha256
-        {
-            return Err(LoadError::HashMismatch {
-                expected: expected.clone(),
-                actual: sha256,
-                policy: policy.source.display().to_string(),
-            });
-        }
-        let agent = self.prepare(bytes, sha256, Arc::new(policy)).await?;
-        if agent.info.id != agent.policy.agent {
-            return Err(LoadError::IdMismatch {
-                component: crate::text::clip(&agent.info.id, 64),
-                expected: agent.policy.agent.clone(),
-                policy: agent.policy.source.display().to_string(),
-            });
-        }
-        Ok(Arc::new(agent))
+        Box::pin(async move {
+            let sha256 = hex(&Sha256::digest(bytes));
+            if let Some(expected) = &policy.sha256
+                && *expected != sha256
+            {
+                return Err(LoadError::HashMismatch {
+                    expected: expected.clone(),
+                    actual: sha256,
+                    policy: policy.source.display().to_string(),
+                });
+            }
+            let agent = self.prepare(bytes, sha256, Arc::new(policy)).await?;
+            if agent.info.id != agent.policy.agent {
+                return Err(LoadError::IdMismatch {
+                    component: crate::text::clip(&agent.info.id, 64),
+                    expected: agent.policy.agent.clone(),
+                    policy: agent.policy.source.display().to_string(),
+                });
+            }
+            Ok(Arc::new(agent))
+        })
     }
 
     /// Loads a component under a policy that grants nothing and reports

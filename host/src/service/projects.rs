@@ -869,12 +869,13 @@ async fn recorder(
 fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) {
     run.started
         .store(true, std::sync::atomic::Ordering::Release);
+    let root = service.projects.root(&tenant, &p.id);
     let request = Request {
         description: p.description.clone(),
         name: p.name.clone(),
         id: Some(p.id.clone()),
         tenant: Some(tenant.clone()),
-        out: Some(service.projects.root(&tenant, &p.id)),
+        out: Some(root.clone()),
         policies: None,
         restart: false,
         adopt: false,
@@ -891,7 +892,6 @@ fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) 
         let id = p.id.clone();
         // Placed by the service; the generation reports a directory that
         // could not be made.
-        let root = service.projects.root(&tenant, &id);
         let _ = tokio::task::spawn_blocking(move || super::project_dir(&root)).await;
         let result = generation(service.rt.clone(), request, events).await;
         let (name, data, end) = ending(&id, result);

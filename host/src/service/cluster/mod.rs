@@ -153,66 +153,64 @@ impl Cluster {
     pub fn connect(
         options: ClusterConfig,
     ) -> crate::BoxFuture<'static, Result<Arc<Cluster>, ClusterError>> {
-        Box::pin(Self::connecting(options))
-    }
-
-    async fn connecting(options: ClusterConfig) -> Result<Arc<Cluster>, ClusterError> {
-        let url = options.nats.clone().ok_or_else(|| {
-            ClusterError(
-                "no NATS server is named; set [cluster] nats in nexus.toml or NEXUS_NATS_URL"
-                    .into(),
-            )
-        })?;
-        let client = dial(&url).await?;
-        let js = jetstream::new(client);
-        let ns = options.namespace.clone();
-        let upper = ns.to_ascii_uppercase();
-        let work = make_stream(
-            &js,
-            stream::Config {
-                retention: stream::RetentionPolicy::WorkQueue,
-                ..stream_config(format!("{upper}_WORK"), format!("{ns}.work.>"))
-            },
-        )
-        .await?;
-        let events = make_stream(
-            &js,
-            stream_config(format!("{upper}_EVENTS"), format!("{ns}.events.>")),
-        )
-        .await?;
-        let records = bucket(&js, format!("{ns}-projects")).await?;
-        let slots = bucket(&js, format!("{ns}-slots")).await?;
-        let tokens = bucket(&js, format!("{ns}-tokens")).await?;
-        let name = format!("{ns}-archives");
-        let archives = match js.get_object_store(&name).await {
-            Ok(store) => store,
-            Err(_) => {
-                patiently(
-                    "creating the archives' store",
-                    || {
-                        js.create_object_store(object_store::Config {
-                            bucket: name.clone(),
-                            storage: stream::StorageType::File,
-                            ..Default::default()
-                        })
-                    },
-                    |_| false,
+        Box::pin(async move {
+            let url = options.nats.clone().ok_or_else(|| {
+                ClusterError(
+                    "no NATS server is named; set [cluster] nats in nexus.toml or NEXUS_NATS_URL"
+                        .into(),
                 )
-                .await?
-            }
-        };
-        Ok(Arc::new(Cluster {
-            js,
-            namespace: ns,
-            work,
-            events,
-            records,
-            slots,
-            tokens,
-            archives,
-            options,
-            node: uuid::Uuid::new_v4().simple().to_string(),
-        }))
+            })?;
+            let client = dial(&url).await?;
+            let js = jetstream::new(client);
+            let ns = options.namespace.clone();
+            let upper = ns.to_ascii_uppercase();
+            let work = make_stream(
+                &js,
+                stream::Config {
+                    retention: stream::RetentionPolicy::WorkQueue,
+                    ..stream_config(format!("{upper}_WORK"), format!("{ns}.work.>"))
+                },
+            )
+            .await?;
+            let events = make_stream(
+                &js,
+                stream_config(format!("{upper}_EVENTS"), format!("{ns}.events.>")),
+            )
+            .await?;
+            let records = bucket(&js, format!("{ns}-projects")).await?;
+            let slots = bucket(&js, format!("{ns}-slots")).await?;
+            let tokens = bucket(&js, format!("{ns}-tokens")).await?;
+            let name = format!("{ns}-archives");
+            let archives = match js.get_object_store(&name).await {
+                Ok(store) => store,
+                Err(_) => {
+                    patiently(
+                        "creating the archives' store",
+                        || {
+                            js.create_object_store(object_store::Config {
+                                bucket: name.clone(),
+                                storage: stream::StorageType::File,
+                                ..Default::default()
+                            })
+                        },
+                        |_| false,
+                    )
+                    .await?
+                }
+            };
+            Ok(Arc::new(Cluster {
+                js,
+                namespace: ns,
+                work,
+                events,
+                records,
+                slots,
+                tokens,
+                archives,
+                options,
+                node: uuid::Uuid::new_v4().simple().to_string(),
+            }))
+        })
     }
 
     fn events_subject(&self, tenant: &str, id: &str) -> String {

@@ -100,68 +100,61 @@ impl Worker {
         stop: Stop,
         say: Say,
     ) -> crate::BoxFuture<'static, Result<(), ClusterError>> {
-        Box::pin(self.running(capacity, stop, say))
-    }
-
-    async fn running(
-        self: Arc<Self>,
-        capacity: u32,
-        stop: Stop,
-        say: Say,
-    ) -> Result<(), ClusterError> {
-        let consumer = self.cluster.work_consumer().await?;
-        let room = Arc::new(Semaphore::new(capacity as usize));
-        let beat = tokio::spawn(self.clone().heartbeat());
-        loop {
-            let permit = tokio::select! {
-                p = room.clone().acquire_owned() => p.map_err(|_| ClusterError("closed".into()))?,
-                () = stop.stopped() => break,
-            };
-            let next = async {
-                let mut batch = consumer
-                    .fetch()
-                    .max_messages(1)
-                    .expires(Duration::from_secs(2))
-                    .messages()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match batch.next().await {
-                    Some(m) => m.map(Some).map_err(|e| e.to_string()),
-                    None => Ok(None),
-                }
-            };
-            let message = tokio::select! {
-                m = next => m,
-                () = stop.stopped() => break,
-            };
-            match message {
-                Ok(Some(m)) => {
-                    let (w, say) = (self.clone(), say.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = w.take(m, &say).await {
-                            tracing::error!(error = %e, "a project could not be taken");
-                        }
-                        drop(permit);
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "the work queue did not answer; trying again");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+        Box::pin(async move {
+            let consumer = self.cluster.work_consumer().await?;
+            let room = Arc::new(Semaphore::new(capacity as usize));
+            let beat = tokio::spawn(self.clone().heartbeat());
+            loop {
+                let permit = tokio::select! {
+                    p = room.clone().acquire_owned() => p.map_err(|_| ClusterError("closed".into()))?,
+                    () = stop.stopped() => break,
+                };
+                let next = async {
+                    let mut batch = consumer
+                        .fetch()
+                        .max_messages(1)
+                        .expires(Duration::from_secs(2))
+                        .messages()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    match batch.next().await {
+                        Some(m) => m.map(Some).map_err(|e| e.to_string()),
+                        None => Ok(None),
+                    }
+                };
+                let message = tokio::select! {
+                    m = next => m,
+                    () = stop.stopped() => break,
+                };
+                match message {
+                    Ok(Some(m)) => {
+                        let (w, say) = (self.clone(), say.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = w.take(m, &say).await {
+                                tracing::error!(error = %e, "a project could not be taken");
+                            }
+                            drop(permit);
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the work queue did not answer; trying again");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
                 }
             }
-        }
-        beat.abort();
-        // What runs here goes back to the queue at once, and its slot with
-        // it, not after the lease.
-        let held = self.holding();
-        for (id, h) in held {
-            h.stop.stop();
-            let _ = h.message.ack_with(AckKind::Nak(None)).await;
-            let _ = self.cluster.free_slot(&h.tenant, &id).await;
-            say(format!("put back project {id}"));
-        }
-        Ok(())
+            beat.abort();
+            // What runs here goes back to the queue at once, and its slot with
+            // it, not after the lease.
+            let held = self.holding();
+            for (id, h) in held {
+                h.stop.stop();
+                let _ = h.message.ack_with(AckKind::Nak(None)).await;
+                let _ = self.cluster.free_slot(&h.tenant, &id).await;
+                say(format!("put back project {id}"));
+            }
+            Ok(())
+        })
     }
 
     /// The projects it runs now.
