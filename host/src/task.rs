@@ -205,7 +205,7 @@ pub struct TaskState {
     /// LLM tokens reserved or spent by this task.
     tokens_used: u64,
     /// Bus messages this task has sent.
-    bus_sent: u32,
+    bus_sent: crate::bus::host::Sent,
 }
 
 /// Milliseconds per epoch tick; the ticker thread advances every engine's
@@ -238,7 +238,7 @@ impl TaskState {
             table,
             meter: Meter::default(),
             tokens_used: 0,
-            bus_sent: 0,
+            bus_sent: Default::default(),
         }
     }
 

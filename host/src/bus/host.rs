@@ -41,7 +41,15 @@ pub struct BusView<'a> {
     pub project: Option<&'a Arc<Project>>,
     /// Messages this task has sent; with the task id it names each one,
     /// so a task that runs again sends the same ids.
-    pub sent: &'a mut u32,
+    pub sent: &'a mut Sent,
+}
+
+/// What a task has sent on the bus: how many messages, and the prefix of
+/// their ids (from the task's id, worked out at its first message).
+#[derive(Default)]
+pub struct Sent {
+    count: u32,
+    prefix: Option<String>,
 }
 
 /// Links the bus's host impl to a store's [`BusView`].
@@ -140,8 +148,12 @@ impl BusView<'_> {
     /// messages of one task sit together in the journal's index: a burst of
     /// them writes a few of its pages, not one page each.
     fn message(&mut self, to: &str, kind: &str, payload: String) -> Message {
-        *self.sent += 1;
-        let task = Sha256::digest(self.caller.task_id.as_bytes());
+        self.sent.count += 1;
+        let task_id = &self.caller.task_id;
+        let prefix = self
+            .sent
+            .prefix
+            .get_or_insert_with(|| crate::text::hex(&Sha256::digest(task_id.as_bytes())[..8]));
         let mut h = Sha256::new();
         for part in [to, kind, &payload] {
             h.update(part.as_bytes());
@@ -149,9 +161,8 @@ impl BusView<'_> {
         }
         let content = h.finalize();
         let id = format!(
-            "{}{:08x}{}",
-            crate::text::hex(&task[..8]),
-            *self.sent,
+            "{prefix}{:08x}{}",
+            self.sent.count,
             crate::text::hex(&content[..8])
         );
         Message {
@@ -227,9 +238,16 @@ impl Host for BusView<'_> {
                 Err(e) => results[i] = Some(Err(RequestError::Host(e))),
                 Ok(project) => {
                     let message = self.message(&r.to, &r.kind, r.payload);
-                    let timeout = self.timeout(timeout_ms, &r.to);
+                    let own = self.timeout(timeout_ms, &r.to);
                     running.push(async move {
-                        let result = match project.request(message, timeout).await {
+                        // The fan-out's deadline bounds every request; one
+                        // that may take less than that gets a timer of its own.
+                        let answer = if own < timeout {
+                            project.request(message, own).await
+                        } else {
+                            project.ask(message).await
+                        };
+                        let result = match answer {
                             Ok(outcome) => Ok(reply(r.to, outcome)),
                             Err(f) => Err(to_request_error(f)),
                         };

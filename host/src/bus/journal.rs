@@ -560,16 +560,23 @@ fn apply(c: &Connection, op: Op, budget: &mut Budget) -> Ack {
         Op::Done(id, reply, r) => {
             let result = (|| {
                 // A message is marked done once; its size grows by the reply.
-                let changed: Option<String> = row(
+                // No RETURNING: SQLite gathers returned rows in a
+                // temporary table of its own, which costs more than the
+                // update; the project is read by key once the row changed.
+                let changed = exec(
                     c,
                     "UPDATE messages SET state = 'done', reply = ?2, updated = ?3,
                          bytes = coalesce(bytes, length(CAST(payload AS BLOB))) + ?4
-                         WHERE id = ?1 AND state != 'done' RETURNING project",
+                         WHERE id = ?1 AND state != 'done'",
                     params![id, reply, now(), reply.len() as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
-                if let Some(p) = changed {
+                )?;
+                if changed == 1 {
+                    let p: String = row(
+                        c,
+                        "SELECT project FROM messages WHERE id = ?1",
+                        params![id],
+                        |r| r.get(0),
+                    )?;
                     budget.change(&p, reply.len() as u64, 0);
                     // The reply is kept whatever it costs; older handled
                     // messages make room for it.
