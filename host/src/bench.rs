@@ -49,7 +49,7 @@ fn micros(d: Duration) -> f64 {
 /// The future is boxed: see [`crate::BoxFuture`].
 pub fn run(args: Options) -> crate::BoxFuture<'static, anyhow::Result<()>> {
     Box::pin(async move {
-        let scratch = std::env::temp_dir().join(format!("nexus-bench-{}", uuid::Uuid::new_v4()));
+        let scratch = std::env::temp_dir().join(format!("nexus-bench-{}", crate::text::uuid()));
         // Measured from a runtime worker thread, where the service runs its
         // tasks: from the thread that blocks on the runtime, every task would
         // also pay two cross-thread wake-ups.

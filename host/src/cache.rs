@@ -55,7 +55,7 @@ impl ComponentCache {
 fn write(dir: &Path, path: &Path, component: &Component) -> anyhow::Result<()> {
     create_private_dir(dir)?;
     let bytes = component.serialize().map_err(crate::runtime::wasm_err)?;
-    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+    let tmp = dir.join(format!(".tmp-{}", crate::text::uuid()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

@@ -296,7 +296,7 @@ pub fn analyze<'a>(
     policies: Option<&'a Path>,
 ) -> crate::BoxFuture<'a, Result<Analysis, Error>> {
     Box::pin(async move {
-        let id = format!("analysis-{}", uuid::Uuid::new_v4());
+        let id = format!("analysis-{}", crate::text::uuid());
         let scratch = std::env::temp_dir().join(format!("nexus-{id}"));
         let project = Project::open(rt.clone(), &id, tenant, &scratch)
             .map_err(|e| bad_input(format!("cannot open a scratch project: {e}")))?;
@@ -509,7 +509,7 @@ pub fn generate(
             description,
             name,
             policies,
-            root: continuing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            root: continuing.unwrap_or_else(|| crate::text::uuid().to_string()),
         };
         let setup = Setup {
             tenant,

@@ -254,7 +254,7 @@ impl Project {
         payload: &'a str,
     ) -> crate::BoxFuture<'a, Result<Outcome, TaskFailure>> {
         Box::pin(async move {
-            self.run_as(&uuid::Uuid::new_v4().to_string(), agent, kind, payload)
+            self.run_as(&crate::text::uuid().to_string(), agent, kind, payload)
                 .await
         })
     }

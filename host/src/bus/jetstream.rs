@@ -373,7 +373,7 @@ async fn connect(o: JetStreamOptions) -> Result<Shared, BrokerError> {
         records,
         settings,
         namespace: ns,
-        writer: uuid::Uuid::new_v4().to_string(),
+        writer: crate::text::uuid().to_string(),
         limit: o.max_project_bytes,
         ledgers: Mutex::new(HashMap::new()),
     })
@@ -633,7 +633,7 @@ impl Shared {
         // stored once, while a message forgotten and then sent anew (its
         // first copy deleted) is stored again. Whether the message itself
         // is new is the record's to decide.
-        let publish_id = format!("{}:{}", m.id, uuid::Uuid::new_v4().simple());
+        let publish_id = format!("{}:{}", m.id, crate::text::uuid().simple());
         let ack = publish_once(
             &self.js,
             "storing a message",

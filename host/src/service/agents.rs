@@ -269,7 +269,7 @@ impl Agents {
             )));
         }
         let record = AgentRecord {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: crate::text::uuid().simple().to_string(),
             name: policy.agent.clone(),
             sha256: inspected.sha256.clone(),
             size: wasm.len() as u64,

@@ -596,7 +596,7 @@ pub async fn submit(
             "name must be 1 to 64 bytes with at least one letter or digit".into(),
         ));
     }
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = crate::text::uuid().simple().to_string();
     let created = now();
     let (db, dir) = (
         service.projects.db.clone(),

@@ -430,7 +430,7 @@ impl Workspace {
 /// Writes `contents` to a temporary file in `parent` and renames it to
 /// `name` there; the temporary file is removed if anything fails.
 fn replace(parent: &Dir, name: &str, contents: &[u8]) -> std::io::Result<()> {
-    let tmp = format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4());
+    let tmp = format!("{TMP_PREFIX}{}", crate::text::uuid());
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true).follow(FollowSymlinks::No);
     let mut file = parent.open_with(&tmp, &opts)?;

@@ -208,7 +208,7 @@ impl Cluster {
                 tokens,
                 archives,
                 options,
-                node: uuid::Uuid::new_v4().simple().to_string(),
+                node: crate::text::uuid().simple().to_string(),
             }))
         })
     }
@@ -278,7 +278,7 @@ impl Cluster {
         id: &str,
         mut f: impl FnMut(&mut Record) -> bool,
     ) -> Result<(Option<Record>, bool), ClusterError> {
-        let mark = uuid::Uuid::new_v4().simple().to_string();
+        let mark = crate::text::uuid().simple().to_string();
         let (r, wrote) = cas(&self.records, &token(id), |r: &mut Option<Record>| {
             let Some(r) = r else { return false };
             if r.change == mark {
