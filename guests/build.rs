@@ -91,17 +91,17 @@ fn main() {
     // Statics, not consts: a const is copied into every crate that uses
     // it, and the components are megabytes.
     code.push_str(
-        "/// Agents built into this binary: (name, component bytes compressed with raw DEFLATE).\n",
+        "/// Agents built into this binary: (name, size of the component, component bytes\n/// compressed with raw DEFLATE).\n",
     );
-    code.push_str("pub static ROSTER_DEFLATED: &[(&str, &[u8])] = &[\n");
+    code.push_str("pub static ROSTER_DEFLATED: &[(&str, usize, &[u8])] = &[\n");
     for g in guests.iter().filter(|g| g.roster) {
-        let path = deflated(
+        let (size, path) = deflated(
             &artifacts.join(format!("{}.wasm", g.artifact)),
             &out_dir.join(format!("{}.wasm.deflate", g.artifact)),
         );
         writeln!(
             code,
-            "    ({:?}, include_bytes!({:?})),",
+            "    ({:?}, {size}, include_bytes!({:?})),",
             g.name,
             path.display().to_string()
         )
@@ -143,13 +143,13 @@ fn main() {
 
 /// Writes `wasm` compressed with raw DEFLATE to `to`: components shrink to
 /// about a third, and the binary with them.
-fn deflated(wasm: &Path, to: &Path) -> PathBuf {
+fn deflated(wasm: &Path, to: &Path) -> (usize, PathBuf) {
     use std::io::Write as _;
     let bytes = fs::read(wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()));
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
     z.write_all(&bytes).unwrap();
     fs::write(to, z.finish().unwrap()).unwrap_or_else(|e| panic!("writing {}: {e}", to.display()));
-    to.to_path_buf()
+    (bytes.len(), to.to_path_buf())
 }
 
 /// Every directory below `dir` whose package is named `<name>-agent` is an

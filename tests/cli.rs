@@ -197,6 +197,25 @@ fn agents_inspect_prints_describe_imports_and_hash() {
     assert!(stdout.contains(&sha), "{stdout}");
 }
 
+/// `nexus agents list` names every built-in agent with its component's
+/// size, the size of the bytes `agents inspect` hashes.
+#[test]
+fn agents_list_prints_each_agent_with_its_size() {
+    let dir = TempDir::new().unwrap();
+    let out = nexus(dir.path(), &["agents", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for name in ["hello", "analyst", "orchestrator", "qa", "security"] {
+        let want = format!("{name} {} bytes", support::component(name).len());
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == want),
+            "`{want}` is not listed:\n{stdout}"
+        );
+    }
+}
+
 #[test]
 fn run_help_teaches_with_an_example() {
     let dir = TempDir::new().unwrap();

@@ -12,6 +12,8 @@ pub use nexus_guests::{POLICIES, TEST_AGENTS};
 pub struct Builtin {
     /// Its agent id.
     pub name: &'static str,
+    /// Its component's size in bytes, known without inflating it.
+    pub size: usize,
     deflated: &'static [u8],
     bytes: OnceLock<Vec<u8>>,
 }
@@ -20,7 +22,7 @@ impl Builtin {
     /// Its component.
     pub fn bytes(&self) -> &[u8] {
         self.bytes.get_or_init(|| {
-            let mut bytes = Vec::with_capacity(self.deflated.len() * 4);
+            let mut bytes = Vec::with_capacity(self.size);
             flate2::read::DeflateDecoder::new(self.deflated)
                 .read_to_end(&mut bytes)
                 .unwrap_or_else(|e| {
@@ -36,8 +38,9 @@ impl Builtin {
 static ROSTER: LazyLock<Vec<Builtin>> = LazyLock::new(|| {
     nexus_guests::ROSTER_DEFLATED
         .iter()
-        .map(|&(name, deflated)| Builtin {
+        .map(|&(name, size, deflated)| Builtin {
             name,
+            size,
             deflated,
             bytes: OnceLock::new(),
         })
@@ -74,6 +77,7 @@ mod tests {
             assert_eq!(&bytes[..4], b"\0asm", "{}", b.name);
             assert_eq!(&bytes[4..8], &[0x0d, 0, 1, 0], "{}", b.name);
             assert!(bytes.len() > b.deflated.len(), "{}", b.name);
+            assert_eq!(bytes.len(), b.size, "{}", b.name);
         }
     }
 }

@@ -21,7 +21,7 @@ pub(crate) async fn agents(g: &Global, command: AgentsCommand) -> Result<(), Fai
     match command {
         AgentsCommand::List => {
             for agent in nexus::builtin::roster() {
-                nexus::say!("{:<14} {:>8} bytes", agent.name, agent.bytes().len());
+                nexus::say!("{:<14} {:>8} bytes", agent.name, agent.size);
             }
             Ok(())
         }
