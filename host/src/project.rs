@@ -332,13 +332,7 @@ impl Project {
             })?;
             mailbox.tx.clone()
         };
-        let (done_tx, done_rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .recover()
-            .entry(message.id.clone())
-            .or_default()
-            .push(done_tx);
+        let done_rx = self.wait_for(&message.id);
         if let Some(journal) = self.broker() {
             let existing = journal.enqueue(&message).await.map_err(|e| {
                 let error = match e {
@@ -378,6 +372,19 @@ impl Project {
         Ok(done_rx)
     }
 
+    /// Registers a wait for the outcome of message `id`: [`Project::resolve`]
+    /// answers it.
+    fn wait_for(&self, id: &str) -> oneshot::Receiver<Result<Outcome, TaskFailure>> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .recover()
+            .entry(id.to_string())
+            .or_default()
+            .push(tx);
+        rx
+    }
+
     fn resolve(&self, id: &str, result: Result<Outcome, TaskFailure>) {
         let waiters = self.waiters.lock().recover().remove(id).unwrap_or_default();
         for w in waiters {
@@ -405,13 +412,7 @@ impl Project {
             };
             let mut waiting = Vec::new();
             for mut m in pending {
-                let (tx, rx) = oneshot::channel();
-                self.waiters
-                    .lock()
-                    .recover()
-                    .entry(m.id.clone())
-                    .or_default()
-                    .push(tx);
+                let rx = self.wait_for(&m.id);
                 // The interrupted delivery counts as an attempt, so a message
                 // that kills the host each time still ends in the dead letters:
                 // recorded now, before it can kill the host again.

@@ -154,6 +154,7 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ids_are_random_version_4_uuids() {
@@ -162,7 +163,6 @@ mod tests {
         assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
         assert_ne!(a, b);
     }
-    use serde_json::json;
 
     #[test]
     fn escapes_c0_c1_del_bidi_and_separators_for_people() {

@@ -222,12 +222,17 @@ impl Budget {
         }
     }
 
+    /// Whether `project` may keep `need` more bytes.
+    fn has_room(&mut self, c: &Connection, project: &str, need: u64) -> rusqlite::Result<bool> {
+        Ok(self.used(c, project)?.saturating_add(need) <= self.limit)
+    }
+
     /// Makes room for `need` more bytes of `project`, deleting its oldest
     /// handled and dead messages (then its oldest dead letters) as far as
     /// needed. Returns whether the room is there.
     fn make_room(&mut self, c: &Connection, project: &str, need: u64) -> rusqlite::Result<bool> {
         // Nearly always: there is room, and no statement is put together.
-        if self.used(c, project)?.saturating_add(need) <= self.limit {
+        if self.has_room(c, project, need)? {
             return Ok(true);
         }
         for (select, delete) in [
@@ -246,7 +251,7 @@ impl Budget {
             ),
         ] {
             loop {
-                if self.used(c, project)?.saturating_add(need) <= self.limit {
+                if self.has_room(c, project, need)? {
                     return Ok(true);
                 }
                 let oldest: Vec<(String, i64)> = c
@@ -259,13 +264,13 @@ impl Budget {
                 for (id, bytes) in oldest {
                     exec(c, delete, params![id])?;
                     self.change(project, 0, bytes.max(0) as u64);
-                    if self.used(c, project)?.saturating_add(need) <= self.limit {
+                    if self.has_room(c, project, need)? {
                         return Ok(true);
                     }
                 }
             }
         }
-        Ok(self.used(c, project)?.saturating_add(need) <= self.limit)
+        self.has_room(c, project, need)
     }
 }
 
