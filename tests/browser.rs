@@ -16,7 +16,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::project::{generate, node_modules, python, run};
+use support::project::{generate, node_modules, python, run, shared};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -64,12 +64,11 @@ fn wait_for(port: u16, path: &str, server: &mut Server) {
 }
 
 /// The Python that has Playwright (which drives the system Chromium; it
-/// downloads no browser).
+/// downloads no browser). Built once, by one test at a time: the tests run
+/// in parallel.
 fn playwright_python() -> PathBuf {
-    let dir =
-        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generated-envs/playwright");
-    if !dir.join("bin/python").exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
+    shared("playwright-1.65.2", |dir| {
+        run(Command::new("python3").args(["-m", "venv"]).arg(dir));
         run(Command::new(dir.join("bin/python")).args([
             "-m",
             "pip",
@@ -78,8 +77,8 @@ fn playwright_python() -> PathBuf {
             "--disable-pip-version-check",
             "playwright==1.65.2",
         ]));
-    }
-    dir.join("bin/python")
+    })
+    .join("bin/python")
 }
 
 /// The frontend's view of the spec (labels, display fields, references):

@@ -95,7 +95,7 @@ fn shared_root() -> PathBuf {
 
 /// `root/name`, made by `build` (into a scratch directory that is renamed
 /// into place) unless it exists; one builder at a time across processes.
-fn shared(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
+pub fn shared(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let root = shared_root();
     let done = root.join(name);
     if done.exists() {
