@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use support::project::{generate, node_modules, python, run, shared};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// The Playwright the browser tests drive Chromium with.
+const PLAYWRIGHT: &str = "1.65.2";
 
 /// A server process, stopped when dropped.
 struct Server(Child);
@@ -67,7 +69,7 @@ fn wait_for(port: u16, path: &str, server: &mut Server) {
 /// downloads no browser). Built once, by one test at a time: the tests run
 /// in parallel.
 fn playwright_python() -> PathBuf {
-    shared("playwright-1.65.2", |dir| {
+    shared(&format!("playwright-{PLAYWRIGHT}"), |dir| {
         run(Command::new("python3").args(["-m", "venv"]).arg(dir));
         run(Command::new(dir.join("bin/python")).args([
             "-m",
@@ -75,7 +77,7 @@ fn playwright_python() -> PathBuf {
             "install",
             "-q",
             "--disable-pip-version-check",
-            "playwright==1.65.2",
+            &format!("playwright=={PLAYWRIGHT}"),
         ]));
     })
     .join("bin/python")

@@ -386,10 +386,13 @@ impl Project {
     }
 
     fn resolve(&self, id: &str, result: Result<Outcome, TaskFailure>) {
-        let waiters = self.waiters.lock().recover().remove(id).unwrap_or_default();
+        let mut waiters = self.waiters.lock().recover().remove(id).unwrap_or_default();
+        // Nearly always one waiter: it takes the outcome itself, uncopied.
+        let Some(last) = waiters.pop() else { return };
         for w in waiters {
             let _ = w.send(result.clone());
         }
+        let _ = last.send(result);
     }
 
     /// Delivers again every message of this project the journal holds as
