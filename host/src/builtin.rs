@@ -1,12 +1,63 @@
 //! Agents compiled together with the host (see `guests/build.rs`).
 //!
-//! The roster is embedded compressed (a third of its size); an agent's
-//! component is inflated the first time it is asked for, once per process.
+//! The roster is embedded compressed (a third of its size) by the binary
+//! that links it, not by this library: the library then compiles while the
+//! agents are still being built, instead of after them. The binary hands
+//! it over with [`install`] before anything runs; an agent's component is
+//! inflated the first time it is asked for, once per process.
 
 use std::io::Read as _;
 use std::sync::{LazyLock, OnceLock};
 
-pub use nexus_guests::{POLICIES, TEST_AGENTS};
+/// What a binary embeds, as `nexus-guests` names it.
+#[derive(Clone, Copy)]
+pub struct Embedded {
+    /// The roster: (name, size of the component, component bytes compressed
+    /// with raw DEFLATE).
+    pub roster: &'static [(&'static str, usize, &'static [u8])],
+    /// Shipped policies of the built-in agents: (agent, policy text).
+    pub policies: &'static [(&'static str, &'static str)],
+    /// Test agents (from `tests/agents/`): (name, path of the built component).
+    pub test_agents: &'static [(&'static str, &'static str)],
+}
+
+/// The agents `nexus-guests` built, as an [`Embedded`], in a crate that
+/// depends on it: `nexus::builtin::install(nexus::embedded!())`.
+#[macro_export]
+macro_rules! embedded {
+    () => {
+        $crate::builtin::Embedded {
+            roster: ::nexus_guests::ROSTER_DEFLATED,
+            policies: ::nexus_guests::POLICIES,
+            test_agents: ::nexus_guests::TEST_AGENTS,
+        }
+    };
+}
+
+static EMBEDDED: OnceLock<Embedded> = OnceLock::new();
+
+/// Makes `embedded` this process's built-in agents. The first call wins;
+/// a later one changes nothing and says so (`false`).
+pub fn install(embedded: Embedded) -> bool {
+    EMBEDDED.set(embedded).is_ok()
+}
+
+/// The installed agents. Asked for before [`install`], there are none for
+/// the rest of the process (and a later `install` says so), so that what
+/// was read once never changes.
+fn embedded() -> Embedded {
+    *EMBEDDED.get_or_init(|| {
+        // This library's own unit tests link the built agents directly.
+        #[cfg(test)]
+        return crate::embedded!();
+        #[cfg(not(test))]
+        Embedded {
+            roster: &[],
+            policies: &[],
+            test_agents: &[],
+        }
+    })
+}
 
 /// An agent built into this binary.
 pub struct Builtin {
@@ -36,7 +87,8 @@ impl Builtin {
 }
 
 static ROSTER: LazyLock<Vec<Builtin>> = LazyLock::new(|| {
-    nexus_guests::ROSTER_DEFLATED
+    embedded()
+        .roster
         .iter()
         .map(|&(name, size, deflated)| Builtin {
             name,
@@ -57,9 +109,19 @@ pub fn agent(name: &str) -> Option<&'static Builtin> {
     roster().iter().find(|b| b.name == name)
 }
 
+/// The shipped policy of the built-in agent `agent`, as text.
+pub fn policy(agent: &str) -> Option<&'static str> {
+    embedded()
+        .policies
+        .iter()
+        .find(|(name, _)| *name == agent)
+        .map(|(_, text)| *text)
+}
+
 /// Path of a built test agent from `tests/agents/`.
 pub fn test_agent(name: &str) -> Option<&'static str> {
-    TEST_AGENTS
+    embedded()
+        .test_agents
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, p)| *p)

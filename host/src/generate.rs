@@ -135,15 +135,11 @@ fn policy_for(agent: &str, dir: Option<&Path>) -> Result<Policy, Error> {
             Policy::load(&d.join(format!("{agent}.toml"))).map_err(|e| bad_input(e.to_string()))
         }
         None => {
-            let text = crate::builtin::POLICIES
-                .iter()
-                .find(|(n, _)| *n == agent)
-                .map(|(_, t)| *t)
-                .ok_or_else(|| {
-                    bad_input(format!(
-                        "no shipped policy for `{agent}`; pass --policies DIR"
-                    ))
-                })?;
+            let text = crate::builtin::policy(agent).ok_or_else(|| {
+                bad_input(format!(
+                    "no shipped policy for `{agent}`; pass --policies DIR"
+                ))
+            })?;
             Policy::parse(Path::new(&format!("policies/{agent}.toml")), text)
                 .map_err(|e| bad_input(e.to_string()))
         }

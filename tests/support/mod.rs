@@ -1,5 +1,5 @@
 //! Shared fixtures: a runtime per test binary, a project in a real temporary
-//! directory, agents built from source by `host/build.rs`.
+//! directory, agents built from source by `guests/build.rs`.
 #![allow(dead_code)]
 
 pub mod llm_server;
@@ -15,6 +15,23 @@ use nexus::task::TaskFailure;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use tempfile::TempDir;
+
+/// Installs the agents built with the tests before any test runs. Tests
+/// reach the built-in agents through the library from many entry points
+/// (runtimes, generation, the service), and the test harness has no hook
+/// that runs before them.
+#[used]
+// SAFETY: the loader calls this once, on the main thread, before `main` and
+// before any test thread exists. It only stores `'static` references in a
+// `OnceLock`, which needs neither an allocation nor anything the standard
+// library sets up in `main`.
+#[unsafe(link_section = ".init_array")]
+static INSTALL_BUILTINS: extern "C" fn() = {
+    extern "C" fn install() {
+        nexus::builtin::install(nexus::embedded!());
+    }
+    install
+};
 
 /// One runtime (engines and component cache) per test binary, so each
 /// component compiles once.

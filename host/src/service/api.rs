@@ -540,10 +540,7 @@ async fn agents(
                             "source": "built-in",
                             "sha256": crate::runtime::sha256_hex(bytes),
                             "size": bytes.len(),
-                            "policy": crate::builtin::POLICIES
-                                .iter()
-                                .find(|(agent, _)| *agent == name)
-                                .map(|(_, text)| *text),
+                            "policy": crate::builtin::policy(name),
                         })
                     })
                     .collect::<Vec<_>>())

@@ -79,6 +79,8 @@ enum Command {
 
 fn main() -> ExitCode {
     nexus::alloc::tune();
+    // The agents built with this binary (the library names none of its own).
+    nexus::builtin::install(nexus::embedded!());
     let cli = Cli::parse();
     let filter = match cli.global.verbose {
         0 => "warn",

@@ -122,6 +122,7 @@ async fn native() -> f64 {
 
 #[tokio::main]
 async fn main() {
+    nexus::builtin::install(nexus::embedded!());
     nexus::alloc::tune();
     let only: Vec<String> = std::env::args()
         .skip(1)

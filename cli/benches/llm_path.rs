@@ -51,6 +51,7 @@ async fn direct(kind: BackendKind, server: &LlmServer, http: &reqwest::Client) -
 
 #[tokio::main]
 async fn main() {
+    nexus::builtin::install(nexus::embedded!());
     let wasm = std::fs::read(nexus::builtin::test_agent("hostile").expect("test agents are built"))
         .unwrap();
     println!(

@@ -100,6 +100,7 @@ async fn round(llm: &LlmServer, cache: &std::path::Path, workers: usize, project
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    nexus::builtin::install(nexus::embedded!());
     let projects: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())

@@ -58,6 +58,7 @@ fn native_review(dir: &Path, counts: &mut (usize, usize, usize, usize)) {
 
 #[tokio::main]
 async fn main() {
+    nexus::builtin::install(nexus::embedded!());
     let dir = tempfile::TempDir::new().unwrap();
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: Some(dir.path().join("cache")),
@@ -85,11 +86,7 @@ async fn main() {
             .unwrap();
     let payload = json!({ "spec": record["spec"] }).to_string();
 
-    let text = nexus::builtin::POLICIES
-        .iter()
-        .find(|(n, _)| *n == "qa")
-        .map(|(_, t)| *t)
-        .unwrap();
+    let text = nexus::builtin::policy("qa").unwrap();
     let policy = Policy::parse(Path::new("policies/qa.toml"), text).unwrap();
     let bytes = Runtime::read_component("qa").unwrap();
     let agent = rt.load_agent(&bytes, policy).await.unwrap();
