@@ -633,11 +633,14 @@ async fn deliver(project: Weak<Project>, mut rx: mpsc::Receiver<Message>, worker
         if running.len() > workers {
             running.retain(|task| !task.is_finished());
         }
-        let task = tokio::spawn(async move {
+        // Boxed once here: a task's future holds a whole store and its
+        // instantiation, kilobytes that `spawn` would otherwise copy at
+        // every step of handing it to the scheduler.
+        let task = tokio::spawn(Box::pin(async move {
             let result = project.execute(&message).await;
             drop(slot);
             project.finish(message, result).await;
-        });
+        }));
         running.push(task.abort_handle());
     }
     // Halted: the tasks running now are dropped where they stand. A

@@ -199,7 +199,8 @@ pub struct TaskState {
     pub(crate) policy: Arc<Policy>,
     pub(crate) project: Option<Arc<Project>>,
     pub(crate) runtime: Arc<Runtime>,
-    wasi: WasiCtx,
+    /// Made at the task's first WASI call: most tasks never make one.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub(crate) meter: Meter,
     /// LLM tokens reserved or spent by this task.
@@ -219,14 +220,6 @@ impl TaskState {
         project: Option<Arc<Project>>,
         runtime: Arc<Runtime>,
     ) -> Self {
-        // WASI is linked because Rust guests import it, but nothing is
-        // granted: no preopened directories, no environment, no arguments, no
-        // inherited stdio, no network.
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(policy.limits.handles as usize);
         TaskState {
@@ -234,7 +227,7 @@ impl TaskState {
             policy,
             project,
             runtime,
-            wasi,
+            wasi: None,
             table,
             meter: Meter::default(),
             tokens_used: 0,
@@ -411,7 +404,16 @@ pub(crate) fn link(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
 impl WasiView for TaskState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| {
+                // WASI is linked because Rust guests import it, but nothing
+                // is granted: no preopened directories, no environment, no
+                // arguments, no inherited stdio, no network.
+                wasmtime_wasi::WasiCtxBuilder::new()
+                    .allow_tcp(false)
+                    .allow_udp(false)
+                    .allow_ip_name_lookup(false)
+                    .build()
+            }),
             table: &mut self.table,
         }
     }
