@@ -111,24 +111,37 @@ pub fn agent(name: &str) -> Option<&'static Builtin> {
 
 /// The shipped policy of the built-in agent `agent`, as text.
 pub fn policy(agent: &str) -> Option<&'static str> {
-    embedded()
-        .policies
-        .iter()
-        .find(|(name, _)| *name == agent)
-        .map(|(_, text)| *text)
+    named(embedded().policies, agent)
 }
 
 /// Path of a built test agent from `tests/agents/`.
 pub fn test_agent(name: &str) -> Option<&'static str> {
-    embedded()
-        .test_agents
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, p)| *p)
+    named(embedded().test_agents, name)
+}
+
+/// The value filed under `name` in a (name, value) table.
+fn named(table: &'static [(&'static str, &'static str)], name: &str) -> Option<&'static str> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn agents_once_read_are_not_replaced_by_a_later_install() {
+        let before = super::roster().len();
+        assert!(before > 0);
+        let other = super::Embedded {
+            roster: &[],
+            policies: &[],
+            test_agents: &[],
+        };
+        assert!(!super::install(other), "a second install is refused");
+        assert_eq!(super::roster().len(), before);
+        assert!(super::policy("hello").is_some());
+        assert!(super::test_agent("worker").is_some());
+        assert_eq!(super::policy("no-such-agent"), None);
+    }
+
     #[test]
     fn every_built_in_agent_inflates_to_a_component() {
         assert!(super::agent("hello").is_some());
