@@ -1,8 +1,9 @@
 //! Builds every guest agent (the roster in `guest-agents/` and the test
 //! agents in `tests/agents/`) for `wasm32-wasip2`, so that a plain
 //! `cargo build` or `cargo test` produces the host and its agents together.
-//! This crate's one build dependency is small (DEFLATE), so this runs at the
-//! start of a build, beside the host's dependencies rather than after them.
+//! This crate's one build dependency is small (DEFLATE), so this can run as
+//! soon as cargo has a core for it, beside the host's dependencies and the
+//! host library, none of which wait for it; only the binary links its output.
 //!
 //! The roster is embedded into the `nexus` binary, compressed; test agents are only
 //! referenced by path. Guests build in their own target directory next to the
