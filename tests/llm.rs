@@ -468,7 +468,10 @@ async fn ollama_generate_and_show_speak_the_native_api() {
     let server = LlmServer::start().await;
     server.script("good", Behavior::Reply(vec!["generated text".into()]));
     let cfg = config(BackendKind::Ollama, server.ollama_url());
-    let client = Ollama::new(reqwest::Client::new(), cfg.backend.as_ref().unwrap());
+    let client = Ollama::new(
+        nexus::llm::http_client_builder().unwrap().build().unwrap(),
+        cfg.backend.as_ref().unwrap(),
+    );
     let req = ChatRequest {
         model: "good".into(),
         messages: vec![],
@@ -786,7 +789,10 @@ async fn llama_cpp_server_reports_usage_and_speed_unasked_in_its_final_chunk() {
     let server = LlmServer::start().await;
     server.script("good", Behavior::LlamaCpp(PERSON.into()));
     let cfg = config(BackendKind::OpenAi, server.openai_url());
-    let client = OpenAi::new(reqwest::Client::new(), cfg.backend.as_ref().unwrap());
+    let client = OpenAi::new(
+        nexus::llm::http_client_builder().unwrap().build().unwrap(),
+        cfg.backend.as_ref().unwrap(),
+    );
     let req = ChatRequest {
         model: "good".into(),
         messages: vec![ChatMessage {

@@ -792,7 +792,7 @@ async fn only_the_origins_the_operator_names_may_call_from_a_browser() {
             ("NEXUS_CORS_ORIGINS", "https://app.example.com"),
         ],
     );
-    let http = reqwest::Client::new();
+    let http = nexus::llm::http_client_builder().unwrap().build().unwrap();
     let preflight = |origin: &'static str| {
         http.request(
             reqwest::Method::OPTIONS,

@@ -101,7 +101,8 @@ async fn main() {
         let agent = rt.load_agent(&wasm, policy).await.unwrap();
         let project = Project::open(rt.clone(), "bench", "bench", &dir.path().join("p")).unwrap();
         project.add_agent(agent);
-        let http = reqwest::Client::builder()
+        let http = nexus::llm::http_client_builder()
+            .unwrap()
             .tcp_nodelay(true)
             .build()
             .unwrap();

@@ -42,19 +42,20 @@ pub mod metrics;
 pub mod policy;
 pub mod project;
 pub mod runtime;
-pub mod service;
 pub mod services;
 pub mod setup;
 pub mod sync;
 pub use sync::Stop;
 
 /// The future of an entry point other crates await (a generation, the
-/// server, a worker, a task run, an agent load), boxed inside this crate.
+/// server, a worker, a task run, an agent load), boxed inside the crate
+/// that defines it.
 ///
 /// An `async fn`'s state machine is compiled in every crate that awaits it,
 /// and with it everything it awaits in turn: the `nexus` binary awaiting
 /// the server compiled the whole service a second time. A boxed future is
-/// compiled once, here, and awaited elsewhere through its vtable.
+/// compiled once, where it is defined, and awaited elsewhere through its
+/// vtable.
 pub type BoxFuture<'a, T> = futures_util::future::BoxFuture<'a, T>;
 pub mod task;
 pub mod telemetry;

@@ -10,7 +10,7 @@
 use std::sync::{LockResult, PoisonError};
 
 /// Takes the guard whether or not the lock was poisoned.
-pub(crate) trait Recover<G> {
+pub trait Recover<G> {
     fn recover(self) -> G;
 }
 
@@ -46,7 +46,7 @@ pub(crate) async fn answer<T>(
 /// run on, nor a task's wall-time deadline. A task that ends meanwhile
 /// leaves the work to finish on its own. `what` names it in the error when
 /// the work panicked.
-pub(crate) async fn blocking<T: Send + 'static>(
+pub async fn blocking<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> Result<T, crate::bindings::Error> + Send + 'static,
 ) -> Result<T, crate::bindings::Error> {
@@ -58,7 +58,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// [`blocking`] with the caller's own error; `panicked` makes one of the
 /// work's panic.
-pub(crate) async fn off_thread<T: Send + 'static, E: Send + 'static>(
+pub async fn off_thread<T: Send + 'static, E: Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
     panicked: impl FnOnce(tokio::task::JoinError) -> E,
 ) -> Result<T, E> {

@@ -122,7 +122,7 @@ pub struct Client {
 impl Client {
     pub fn new(server: &Server, token: &str) -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http: nexus::llm::http_client_builder().unwrap().build().unwrap(),
             base: server.base.clone(),
             token: token.to_string(),
         }

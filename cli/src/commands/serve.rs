@@ -4,11 +4,11 @@
 use super::failure::Failure;
 use super::{Global, runtime};
 use clap::{Args, Subcommand};
-use nexus::service::Service;
-use nexus::service::agents::Ceiling;
-use nexus::service::cluster::Cluster;
-use nexus::service::cluster::worker::Worker;
-use nexus::service::tenants::{DEFAULT_MAX_PROJECTS, Limits, Rate, Tenants};
+use nexus_service::Service;
+use nexus_service::agents::Ceiling;
+use nexus_service::cluster::Cluster;
+use nexus_service::cluster::worker::Worker;
+use nexus_service::tenants::{DEFAULT_MAX_PROJECTS, Limits, Rate, Tenants};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -154,7 +154,7 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
         let _ = tokio::signal::ctrl_c().await;
         stop.stop();
     };
-    nexus::service::serve(
+    nexus_service::serve(
         service,
         args.listen,
         args.cors_origin,
@@ -166,7 +166,7 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// What a worker does, on stderr.
-fn say() -> nexus::service::cluster::worker::Say {
+fn say() -> nexus_service::cluster::worker::Say {
     std::sync::Arc::new(|line: String| {
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -208,7 +208,7 @@ pub(crate) async fn worker(g: &Global, args: WorkerArgs) -> Result<(), Failure> 
     let cluster = Cluster::connect(config).await.map_err(Failure::bad_input)?;
     // Generations on threads of their own: agents busy on the CPU never
     // hold up the heartbeats that keep this worker's projects its own.
-    let work = nexus::service::Work::new()
+    let work = nexus_service::Work::new()
         .map_err(|e| Failure::bad_input(format!("cannot start the work threads: {e}")))?;
     let worker = Worker::new(cluster.clone(), rt, dir.join("work"), work.handle().clone());
     let stop = nexus::sync::Stop::default();

@@ -126,7 +126,7 @@ fn store<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BrokerError + '_ {
 
 /// A subject token or key for any id: itself when it is made of letters,
 /// digits, `-` and `_`, else a digest of it (the record keeps the id).
-pub(crate) fn token(id: &str) -> String {
+pub fn token(id: &str) -> String {
     let plain = !id.is_empty()
         && id.len() <= 128
         && id
@@ -154,7 +154,7 @@ pub fn valid_namespace(ns: &str) -> bool {
 
 /// Tries `op` again while it fails, for up to [`PATIENCE`]; `permanent`
 /// names the failures that trying again cannot mend.
-pub(crate) async fn patiently<T, E, F>(
+pub async fn patiently<T, E, F>(
     what: &str,
     mut op: impl FnMut() -> F,
     permanent: impl Fn(&E) -> bool,
@@ -260,7 +260,7 @@ pub fn shown(url: &str) -> String {
 }
 
 /// A connection to the server at `url`.
-pub(crate) async fn dial(url: &str) -> Result<async_nats::Client, BrokerError> {
+pub async fn dial(url: &str) -> Result<async_nats::Client, BrokerError> {
     async_nats::ConnectOptions::new()
         .name("nexus")
         .connection_timeout(Duration::from_secs(5))
@@ -277,7 +277,7 @@ pub(crate) async fn dial(url: &str) -> Result<async_nats::Client, BrokerError> {
 /// Publishes `body` on `subject` with `msg_id` as its `Nats-Msg-Id`,
 /// tried again with the same id (so it is stored once) until the server
 /// acknowledges it, unless `permanent` says trying again cannot help.
-pub(crate) async fn publish_once(
+pub async fn publish_once(
     js: &jetstream::Context,
     what: &str,
     subject: String,
@@ -301,7 +301,7 @@ pub(crate) async fn publish_once(
 }
 
 /// A file-backed stream `name` of `subject`, read directly by key.
-pub(crate) fn stream_config(name: String, subject: String) -> stream::Config {
+pub fn stream_config(name: String, subject: String) -> stream::Config {
     stream::Config {
         name,
         subjects: vec![subject],
@@ -313,7 +313,7 @@ pub(crate) fn stream_config(name: String, subject: String) -> stream::Config {
 
 /// The stream `config` names, made when it is missing (one that exists is
 /// used as it is).
-pub(crate) async fn make_stream(
+pub async fn make_stream(
     js: &jetstream::Context,
     config: stream::Config,
 ) -> Result<stream::Stream, BrokerError> {
@@ -326,10 +326,7 @@ pub(crate) async fn make_stream(
 }
 
 /// The key-value bucket `name` (one version a key), made when missing.
-pub(crate) async fn bucket(
-    js: &jetstream::Context,
-    name: String,
-) -> Result<kv::Store, BrokerError> {
+pub async fn bucket(js: &jetstream::Context, name: String) -> Result<kv::Store, BrokerError> {
     if let Ok(kv) = js.get_key_value(name.as_str()).await {
         return Ok(kv);
     }

@@ -136,7 +136,7 @@ impl Llm {
         let backend = match config.backend.as_ref() {
             None => None,
             Some(b) => {
-                let http = reqwest::Client::builder()
+                let http = http_client_builder()?
                     .connect_timeout(Duration::from_secs(5))
                     .user_agent(concat!("nexus/", env!("CARGO_PKG_VERSION")))
                     .build()?;
@@ -458,7 +458,7 @@ impl Llm {
         }
         let validator = match &opts.schema {
             Some(Value::String(s)) if s == "json" => None,
-            Some(schema) => Some(jsonschema::validator_for(schema).map_err(|e| {
+            Some(schema) => Some(ReplySchema::compile(schema).map_err(|e| {
                 Error::Invalid(format!("json-schema is not a valid JSON schema: {e}"))
             })?),
             None => None,
@@ -691,18 +691,87 @@ pub fn usage_line(rows: &[UsageRow]) -> String {
     }
 }
 
+/// An HTTP client builder with the TLS the model backends use: rustls with
+/// the `ring` provider (the one the NATS client uses too), checking servers
+/// against the system's roots. Every HTTP client in this process starts
+/// here: the TLS library has no process-wide default to fall back on.
+pub fn http_client_builder() -> anyhow::Result<reqwest::ClientBuilder> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls))
+}
+
+/// The JSON Schema a caller asked a model's reply to match, compiled.
+///
+/// The schema comes from a guest, so it is a document on its own: a `$ref`
+/// to any other document (a file, a URL) is refused when it is compiled,
+/// never fetched. Its patterns are compiled by the `regex` crate, whose
+/// matching time is linear, so a pattern cannot stall the host.
+struct ReplySchema {
+    schemas: boon::Schemas,
+    root: boon::SchemaIndex,
+}
+
+/// Where a caller's schema is placed, so that relative references resolve
+/// to URLs that the loader below refuses.
+const SCHEMA_URL: &str = "https://schema.nexus.invalid/reply.json";
+
+/// Loads no document: a caller's schema may not reach beyond itself.
+struct NoDocuments;
+
+impl boon::UrlLoader for NoDocuments {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("`{url}` is outside the schema; a schema here names no other document").into())
+    }
+}
+
+impl ReplySchema {
+    fn compile(schema: &Value) -> Result<ReplySchema, String> {
+        let mut compiler = boon::Compiler::new();
+        compiler.use_loader(Box::new(NoDocuments));
+        compiler
+            .add_resource(SCHEMA_URL, schema.clone())
+            .map_err(|e| e.to_string())?;
+        let mut schemas = boon::Schemas::new();
+        let root = compiler
+            .compile(SCHEMA_URL, &mut schemas)
+            .map_err(|e| e.to_string())?;
+        Ok(ReplySchema { schemas, root })
+    }
+
+    /// Up to `max` reasons why `value` does not match, each with where in
+    /// `value` it is (a JSON pointer); none when it matches.
+    fn problems(&self, value: &Value, max: usize) -> Vec<String> {
+        fn leaves(e: &boon::ValidationError<'_, '_>, out: &mut Vec<String>, max: usize) {
+            if out.len() >= max {
+                return;
+            }
+            if e.causes.is_empty() {
+                out.push(format!("{} at `{}`", e.kind, e.instance_location));
+            }
+            for cause in &e.causes {
+                leaves(cause, out, max);
+            }
+        }
+        let mut out = Vec::new();
+        if let Err(e) = self.schemas.validate(value, self.root) {
+            leaves(&e, &mut out, max);
+        }
+        out
+    }
+}
+
 /// `None` when `content` is JSON (matching the schema, if there is one).
-fn check_json(validator: Option<&jsonschema::Validator>, content: &str) -> Option<String> {
+fn check_json(schema: Option<&ReplySchema>, content: &str) -> Option<String> {
     let value: Value = match serde_json::from_str(unfence(content)) {
         Ok(v) => v,
         Err(e) => return Some(format!("the reply is not JSON ({e})")),
     };
-    let validator = validator?;
-    let errors: Vec<String> = validator
-        .iter_errors(&value)
-        .take(5)
-        .map(|e| format!("{} at `{}`", e, e.instance_path()))
-        .collect();
+    let errors = schema?.problems(&value, 5);
     if errors.is_empty() {
         None
     } else {
@@ -786,7 +855,7 @@ mod tests {
     #[test]
     fn schema_errors_are_reported() {
         let schema = json!({"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}});
-        let v = jsonschema::validator_for(&schema).unwrap();
+        let v = ReplySchema::compile(&schema).unwrap();
         assert!(check_json(Some(&v), "{\"name\": \"x\"}").is_none());
         assert!(
             check_json(Some(&v), "{\"name\": 3}")
@@ -798,5 +867,66 @@ mod tests {
                 .unwrap()
                 .contains("not JSON")
         );
+        let wrong = check_json(Some(&v), "{\"name\": 3, \"extra\": []}").unwrap();
+        assert!(
+            wrong.contains("want string, but got number at `/name`"),
+            "{wrong}"
+        );
+        let missing = check_json(Some(&v), "{}").unwrap();
+        assert!(missing.contains("name"), "{missing}");
+        assert!(
+            missing.contains("at ``"),
+            "the root is where it is missing: {missing}"
+        );
+    }
+
+    #[test]
+    fn references_inside_the_schema_resolve() {
+        let schema = json!({
+            "$defs": {"name": {"type": "string", "minLength": 1}},
+            "type": "object",
+            "properties": {"name": {"$ref": "#/$defs/name"}},
+        });
+        let v = ReplySchema::compile(&schema).unwrap();
+        assert!(check_json(Some(&v), "{\"name\": \"x\"}").is_none());
+        let empty = check_json(Some(&v), "{\"name\": \"\"}").unwrap();
+        assert!(empty.contains("`/name`"), "{empty}");
+    }
+
+    #[test]
+    fn a_schema_naming_another_document_is_refused_and_nothing_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.json");
+        std::fs::write(&other, r#"{"type": "string"}"#).unwrap();
+        for target in [
+            format!("file://{}", other.display()),
+            "other.json".to_string(),
+            "http://127.0.0.1:9/schema.json".to_string(),
+        ] {
+            let schema = json!({"properties": {"a": {"$ref": target}}});
+            let err = ReplySchema::compile(&schema)
+                .err()
+                .unwrap_or_else(|| panic!("`{target}` was accepted"));
+            assert!(!err.is_empty(), "{target}");
+        }
+    }
+
+    #[test]
+    fn malformed_schemas_are_refused() {
+        for schema in [
+            json!({"type": 5}),
+            json!({"pattern": "("}),
+            json!({"minLength": "three"}),
+        ] {
+            assert!(ReplySchema::compile(&schema).is_err(), "{schema}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_made_to_backtrack_still_answers() {
+        let v = ReplySchema::compile(&json!({"type": "string", "pattern": "^(a+)+$"})).unwrap();
+        let hostile = format!("\"{}!\"", "a".repeat(5000));
+        assert!(check_json(Some(&v), &hostile).is_some());
+        assert!(check_json(Some(&v), "\"aaaa\"").is_none());
     }
 }

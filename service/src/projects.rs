@@ -12,10 +12,10 @@
 use super::Service;
 use super::quotas::Refusal;
 use super::tenants::Tenant;
-use crate::db::{Database, Step, now};
-use crate::generate::{Event, Request};
-use crate::sync::{Recover, Stop};
 use futures_util::FutureExt as _;
+use nexus::db::{Database, Step, now};
+use nexus::generate::{Event, Request};
+use nexus::sync::{Recover, Stop};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -42,7 +42,7 @@ const STEPS: &[Step] = &[
         c.execute_batch(
             "CREATE INDEX IF NOT EXISTS service_projects_status ON service_projects (status, tenant)",
         )?;
-        crate::db::add_column(c, "service_projects", "started", "INTEGER")
+        nexus::db::add_column(c, "service_projects", "started", "INTEGER")
     },
     // How far an API node of a cluster has read the cluster's events.
     |c| {
@@ -279,7 +279,7 @@ fn mirror_one(
     let at = now();
     match e.name.as_str() {
         "started" => {
-            let name = e.data["name"].as_str().map(|n| crate::text::clip(n, 64));
+            let name = e.data["name"].as_str().map(|n| nexus::text::clip(n, 64));
             tx.execute(
                 "UPDATE service_projects SET status = 'running', started = coalesce(started, ?2),
                          name = coalesce(name, ?3) WHERE id = ?1",
@@ -311,7 +311,7 @@ fn mirror_one(
                     id,
                     status,
                     at,
-                    summary.map(|s| crate::text::clip(s, 2000)),
+                    summary.map(|s| nexus::text::clip(s, 2000)),
                     passed
                 ],
             )?;
@@ -361,7 +361,7 @@ impl Projects {
     /// Opens the projects' records. Projects left queued or running by a
     /// host that stopped are taken up by [`restore`] when the service starts.
     pub fn open(db: Arc<Database>, dir: PathBuf) -> rusqlite::Result<Projects> {
-        db.with(|c| crate::db::migrate(c, "service", STEPS))?;
+        db.with(|c| nexus::db::migrate(c, "service", STEPS))?;
         Ok(Projects {
             db,
             dir,
@@ -491,7 +491,7 @@ impl Projects {
                 if let ("started", Some(name)) = (e.name.as_str(), e.data["name"].as_str()) {
                     tx.execute(
                         "UPDATE service_projects SET name = coalesce(name, ?2) WHERE id = ?1",
-                        params![id, crate::text::clip(name, 64)],
+                        params![id, nexus::text::clip(name, 64)],
                     )?;
                 }
             }
@@ -571,7 +571,7 @@ impl Projects {
 async fn off<T: Send + 'static>(
     work: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, String> {
-    crate::sync::off_thread(
+    nexus::sync::off_thread(
         move || work().map_err(|e| e.to_string()),
         |e| format!("the projects' database: {e}"),
     )
@@ -587,7 +587,7 @@ pub async fn submit(
     description: String,
     name: Option<String>,
 ) -> Result<ProjectInfo, SubmitError> {
-    crate::generate::check_description(&description)
+    nexus::generate::check_description(&description)
         .map_err(|e| SubmitError::Invalid(e.to_string()))?;
     if let Some(n) = &name
         && (n.is_empty() || n.len() > 64 || nexus_spec::slug(n).is_empty())
@@ -596,7 +596,7 @@ pub async fn submit(
             "name must be 1 to 64 bytes with at least one letter or digit".into(),
         ));
     }
-    let id = crate::text::uuid().simple().to_string();
+    let id = nexus::text::uuid().simple().to_string();
     let created = now();
     let (db, dir) = (
         service.projects.db.clone(),
@@ -624,7 +624,7 @@ pub async fn submit(
         db.with(|c| {
             let (tokens, earliest) = match shared_tokens {
                 Some(shared) => shared,
-                None => crate::llm::tenant_tokens(c, &t.name, now() - super::quotas::DAY)?,
+                None => nexus::llm::tenant_tokens(c, &t.name, now() - super::quotas::DAY)?,
             };
             if let Err(r) =
                 super::quotas::check_usage(&t.name, &t.limits, tokens, earliest, disk, now())
@@ -882,7 +882,7 @@ fn start(service: &Arc<Service>, tenant: String, p: ProjectInfo, run: Arc<Run>) 
         stop: run.stop.clone(),
     };
     let sink = run.clone();
-    let events: crate::generate::Events = Arc::new(move |e: Event| {
+    let events: nexus::generate::Events = Arc::new(move |e: Event| {
         let (name, data) = shown(e);
         sink.note(&name, data, None);
     });
@@ -918,15 +918,15 @@ pub(super) fn shown(e: Event) -> (String, Value) {
 
 /// Runs a generation; one that panics still ends, as a failure.
 pub(super) async fn generation(
-    rt: Arc<crate::runtime::Runtime>,
+    rt: Arc<nexus::runtime::Runtime>,
     request: Request,
-    events: crate::generate::Events,
-) -> Result<crate::generate::Report, crate::generate::Error> {
-    std::panic::AssertUnwindSafe(crate::generate::generate(rt, request, events))
+    events: nexus::generate::Events,
+) -> Result<nexus::generate::Report, nexus::generate::Error> {
+    std::panic::AssertUnwindSafe(nexus::generate::generate(rt, request, events))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
-            Err(crate::generate::Error::Failed(
+            Err(nexus::generate::Error::Failed(
                 "the generation stopped on an internal error".into(),
             ))
         })
@@ -936,7 +936,7 @@ pub(super) async fn generation(
 /// data, and the record's end.
 pub(super) fn ending(
     id: &str,
-    result: Result<crate::generate::Report, crate::generate::Error>,
+    result: Result<nexus::generate::Report, nexus::generate::Error>,
 ) -> (&'static str, Value, End) {
     match result {
         Ok(report) => {
@@ -948,7 +948,7 @@ pub(super) fn ending(
                 "lines": report.lines,
                 "seconds": report.elapsed.as_secs_f64(),
             });
-            let summary = crate::text::clip(&report.summary, 2000);
+            let summary = nexus::text::clip(&report.summary, 2000);
             (
                 "done",
                 data,
@@ -959,14 +959,14 @@ pub(super) fn ending(
                 },
             )
         }
-        Err(crate::generate::Error::Stopped) => cancelled(),
+        Err(nexus::generate::Error::Stopped) => cancelled(),
         Err(e) => {
             // The full error is the operator's (it may name the host's
             // paths); the tenant gets what it can act on.
             tracing::error!(project = %id, error = %e, "a project failed");
             let reason = match &e {
-                crate::generate::Error::Task(f) => crate::text::clip(&f.to_string(), 1000),
-                crate::generate::Error::BadInput(_) => {
+                nexus::generate::Error::Task(f) => nexus::text::clip(&f.to_string(), 1000),
+                nexus::generate::Error::BadInput(_) => {
                     "the request could not be set up; the operator's log says why".into()
                 }
                 _ => "the generation failed inside the host; the operator's log says why".into(),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::sync::Recover;
+use nexus::sync::Recover;
 
 /// The window `tokens_per_day` counts over.
 pub const DAY: i64 = 24 * 3600;

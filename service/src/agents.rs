@@ -5,9 +5,9 @@
 //! component says it is the agent the policy is for. The server pins the
 //! build's sha256: the agent runs only as uploaded.
 
-use crate::db::{Database, Step, now};
-use crate::policy::Policy;
-use crate::runtime::Runtime;
+use nexus::db::{Database, Step, now};
+use nexus::policy::Policy;
+use nexus::runtime::Runtime;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -101,7 +101,7 @@ impl Ceiling {
             for role in llm.roles.iter().filter(|r| !self.llm_roles.contains(r)) {
                 over.push(format!(
                     "llm role `{}` is not allowed to uploaded agents{}",
-                    crate::text::clip(role, 64),
+                    nexus::text::clip(role, 64),
                     if self.llm_roles.is_empty() {
                         String::new()
                     } else {
@@ -113,16 +113,16 @@ impl Ceiling {
         // The built-in agents are the host's: an uploaded agent may not
         // call them, nor be called in their name.
         // A bus target is an agent id or `*` (every agent of the project).
-        let builtin = |target: &str| target == "*" || crate::builtin::agent(target).is_some();
+        let builtin = |target: &str| target == "*" || nexus::builtin::agent(target).is_some();
         for (key, targets) in [("request", &policy.bus.request), ("send", &policy.bus.send)] {
             for t in targets.iter().filter(|t| builtin(t)) {
                 over.push(format!(
                     "bus.{key} names the built-in agent(s) `{}`; uploaded agents may only reach each other",
-                    crate::text::clip(t, 64)
+                    nexus::text::clip(t, 64)
                 ));
             }
         }
-        if crate::builtin::agent(&policy.agent).is_some() {
+        if nexus::builtin::agent(&policy.agent).is_some() {
             over.push(format!(
                 "`{}` is a built-in agent's name; choose another",
                 policy.agent
@@ -192,7 +192,7 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
 
 impl Agents {
     pub fn open(db: Arc<Database>, dir: PathBuf, ceiling: Ceiling) -> rusqlite::Result<Agents> {
-        db.with(|c| crate::db::migrate(c, "service_agents", STEPS))?;
+        db.with(|c| nexus::db::migrate(c, "service_agents", STEPS))?;
         Ok(Agents { db, dir, ceiling })
     }
 
@@ -246,9 +246,9 @@ impl Agents {
         let inspected = rt
             .inspect(&wasm)
             .await
-            .map_err(|e| UploadError::NotAnAgent(crate::text::clip(&e.to_string(), 500)))?;
+            .map_err(|e| UploadError::NotAnAgent(nexus::text::clip(&e.to_string(), 500)))?;
         let policy = Policy::parse(std::path::Path::new("(uploaded policy)"), &policy_text)
-            .map_err(|e| UploadError::BadPolicy(crate::text::clip(&e.to_string(), 1000)))?;
+            .map_err(|e| UploadError::BadPolicy(nexus::text::clip(&e.to_string(), 1000)))?;
         let over = self.ceiling.check(&policy);
         if !over.is_empty() {
             return Err(UploadError::OverCeiling(over));
@@ -256,7 +256,7 @@ impl Agents {
         if inspected.info.id != policy.agent {
             return Err(UploadError::Mismatch(format!(
                 "the component says it is `{}`, the policy is for `{}`",
-                crate::text::clip(&inspected.info.id, 64),
+                nexus::text::clip(&inspected.info.id, 64),
                 policy.agent
             )));
         }
@@ -269,26 +269,26 @@ impl Agents {
             )));
         }
         let record = AgentRecord {
-            id: crate::text::uuid().simple().to_string(),
+            id: nexus::text::uuid().simple().to_string(),
             name: policy.agent.clone(),
             sha256: inspected.sha256.clone(),
             size: wasm.len() as u64,
-            version: crate::text::clip(&inspected.info.version, 64),
-            description: crate::text::clip(&inspected.info.description, 500),
+            version: nexus::text::clip(&inspected.info.version, 64),
+            description: nexus::text::clip(&inspected.info.description, 500),
             handles: inspected
                 .info
                 .handles
                 .iter()
                 .take(100)
-                .map(|h| crate::text::clip(h, 100))
+                .map(|h| nexus::text::clip(h, 100))
                 .collect(),
             policy: policy_text,
             created: now(),
         };
         let file = self.file(tenant, &record.id);
         let (db, r, t) = (self.db.clone(), record.clone(), tenant.to_string());
-        crate::sync::blocking("storing an agent", move || {
-            let store = |e: String| crate::bindings::Error::Internal(e);
+        nexus::sync::blocking("storing an agent", move || {
+            let store = |e: String| nexus::bindings::Error::Internal(e);
             let dir = file.parent().unwrap_or(std::path::Path::new("."));
             std::fs::create_dir_all(dir).map_err(|e| store(e.to_string()))?;
             let partial = file.with_extension("wasm.partial");
@@ -335,10 +335,10 @@ impl Agents {
         rt: &Arc<Runtime>,
         tenant: &str,
         record: &AgentRecord,
-    ) -> Result<Arc<crate::runtime::Agent>, String> {
+    ) -> Result<Arc<nexus::runtime::Agent>, String> {
         let file = self.file(tenant, &record.id);
-        let wasm = crate::sync::blocking("reading an agent", move || {
-            std::fs::read(&file).map_err(|e| crate::bindings::Error::Internal(e.to_string()))
+        let wasm = nexus::sync::blocking("reading an agent", move || {
+            std::fs::read(&file).map_err(|e| nexus::bindings::Error::Internal(e.to_string()))
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -372,6 +372,8 @@ mod tests {
 
     #[test]
     fn each_excess_is_named() {
+        // The built-in agents' names are reserved: this test needs them.
+        nexus::builtin::install(nexus::embedded!());
         let p = policy(
             "agent = \"backend\"\n[limits]\nmemory = \"1GiB\"\nwall_time = \"10m\"\n[llm]\nroles = [\"backend\"]\n[bus]\nrequest = [\"*\"]\nsend = [\"qa\"]\n",
         );

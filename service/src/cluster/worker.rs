@@ -2,11 +2,11 @@
 //! each to its end, and tells the cluster it is alive while it does.
 
 use super::{Cluster, ClusterError, Published, Record, Submission, archive_name};
-use crate::generate::{Event, Request};
-use crate::runtime::Runtime;
-use crate::sync::{Recover as _, Stop};
 use async_nats::jetstream::{self, AckKind};
 use futures_util::StreamExt as _;
+use nexus::generate::{Event, Request};
+use nexus::runtime::Runtime;
+use nexus::sync::{Recover as _, Stop};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -67,14 +67,14 @@ impl Worker {
                 return Ok(());
             };
             let Some(max) = q.limit else { return Ok(()) };
-            let internal = |e: rusqlite::Error| crate::bindings::Error::Internal(e.to_string());
-            let since = crate::db::now() - crate::service::quotas::DAY;
+            let internal = |e: rusqlite::Error| nexus::bindings::Error::Internal(e.to_string());
+            let since = nexus::db::now() - crate::quotas::DAY;
             let (here, _) = db
-                .with(|c| crate::llm::tenant_tokens(c, tenant, since))
+                .with(|c| nexus::llm::tenant_tokens(c, tenant, since))
                 .map_err(internal)?;
             let used = here.saturating_add(q.others);
             if used >= max {
-                return Err(crate::bindings::Error::QuotaExceeded(format!(
+                return Err(nexus::bindings::Error::QuotaExceeded(format!(
                     "tenant `{tenant}` used {used} LLM tokens over the last 24 hours across the cluster; its quota tokens_per_day is {max}"
                 )));
             }
@@ -93,13 +93,13 @@ impl Worker {
     /// Takes projects, up to `capacity` at once, until `stop`; then puts
     /// back the ones it runs, for other workers.
     ///
-    /// The future is boxed: see [`crate::BoxFuture`].
+    /// The future is boxed: see [`nexus::BoxFuture`].
     pub fn run(
         self: Arc<Self>,
         capacity: u32,
         stop: Stop,
         say: Say,
-    ) -> crate::BoxFuture<'static, Result<(), ClusterError>> {
+    ) -> nexus::BoxFuture<'static, Result<(), ClusterError>> {
         Box::pin(async move {
             let consumer = self.cluster.work_consumer().await?;
             let room = Arc::new(Semaphore::new(capacity as usize));
@@ -225,9 +225,9 @@ impl Worker {
     /// [`Worker::share_tokens`] for one tenant.
     async fn share_tokens_of(&self, tenant: &str) {
         let (db, t) = (self.rt.services().db.clone(), tenant.to_string());
-        let since = crate::db::now() - crate::service::quotas::DAY;
+        let since = nexus::db::now() - crate::quotas::DAY;
         let here = tokio::task::spawn_blocking(move || {
-            db.with(|c| crate::llm::tenant_tokens(c, &t, since))
+            db.with(|c| nexus::llm::tenant_tokens(c, &t, since))
         })
         .await;
         let Ok(Ok((used, earliest))) = here else {
@@ -305,7 +305,7 @@ impl Worker {
                         return false;
                     }
                     r.status = "failed".into();
-                    r.finished = Some(crate::db::now());
+                    r.finished = Some(nexus::db::now());
                     r.summary = Some(reason.clone());
                     r.end = Some(("failed".into(), serde_json::json!({ "reason": reason })));
                     true
@@ -331,7 +331,7 @@ impl Worker {
                 r.status = "running".into();
                 r.attempt += 1;
                 r.worker = Some(node.clone());
-                r.started.get_or_insert(crate::db::now());
+                r.started.get_or_insert(nexus::db::now());
                 true
             })
             .await?;
@@ -402,7 +402,7 @@ impl Worker {
         let fresh = root.clone();
         tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&fresh);
-            crate::service::project_dir(&fresh)
+            crate::project_dir(&fresh)
         })
         .await
         .map_err(|e| ClusterError(e.to_string()))?
@@ -458,11 +458,11 @@ impl Worker {
         // and asks that came meanwhile make one more.
         let step = Arc::new(tokio::sync::Notify::new());
         let sink = (tx.clone(), step.clone());
-        let events: crate::generate::Events = Arc::new(move |e: Event| {
+        let events: nexus::generate::Events = Arc::new(move |e: Event| {
             if matches!(
                 &e,
                 Event::Agent {
-                    step: crate::generate::Step::Done { .. },
+                    step: nexus::generate::Step::Done { .. },
                     ..
                 }
             ) {
@@ -478,7 +478,7 @@ impl Worker {
             .spawn(super::super::projects::generation(rt, request, events))
             .await
             .unwrap_or_else(|_| {
-                Err(crate::generate::Error::Failed(
+                Err(nexus::generate::Error::Failed(
                     "the generation stopped on an internal error".into(),
                 ))
             });
@@ -510,7 +510,7 @@ impl Worker {
                     return false;
                 }
                 r.status = end.status.into();
-                r.finished = Some(crate::db::now());
+                r.finished = Some(nexus::db::now());
                 r.summary = Some(end.summary.clone());
                 r.passed = end.passed;
                 r.end = Some((name.into(), data.clone()));
@@ -583,7 +583,7 @@ impl Worker {
             let handled: Vec<String> = match broker.history(&id, u32::MAX).await {
                 Ok(entries) => entries
                     .into_iter()
-                    .filter(|e| matches!(e.state, crate::bus::State::Done(_)))
+                    .filter(|e| matches!(e.state, nexus::bus::State::Done(_)))
                     .map(|e| e.message.id)
                     .collect(),
                 Err(e) => {

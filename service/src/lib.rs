@@ -22,7 +22,7 @@ pub mod projects;
 pub mod quotas;
 pub mod tenants;
 
-use crate::runtime::Runtime;
+use nexus::runtime::Runtime;
 use projects::Projects;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -99,16 +99,16 @@ impl Service {
             if !local {
                 return Ok(());
             }
-            let internal = |e: rusqlite::Error| crate::bindings::Error::Internal(e.to_string());
+            let internal = |e: rusqlite::Error| nexus::bindings::Error::Internal(e.to_string());
             let Some(max) = limits.limits(tenant).map_err(internal)?.tokens_per_day else {
                 return Ok(());
             };
-            let since = crate::db::now() - quotas::DAY;
+            let since = nexus::db::now() - quotas::DAY;
             let (used, _) = db
-                .with(|c| crate::llm::tenant_tokens(c, tenant, since))
+                .with(|c| nexus::llm::tenant_tokens(c, tenant, since))
                 .map_err(internal)?;
             if used >= max {
-                return Err(crate::bindings::Error::QuotaExceeded(format!(
+                return Err(nexus::bindings::Error::QuotaExceeded(format!(
                     "tenant `{tenant}` used {used} LLM tokens over the last 24 hours; its quota tokens_per_day is {max}"
                 )));
             }
@@ -146,14 +146,14 @@ pub enum ServeError {
 /// listens on (a port of 0 takes a free one). Pages from `origins` may
 /// call the API (CORS).
 ///
-/// The future is boxed: see [`crate::BoxFuture`].
+/// The future is boxed: see [`nexus::BoxFuture`].
 pub fn serve(
     service: Arc<Service>,
     addr: SocketAddr,
     origins: Vec<axum::http::HeaderValue>,
     ready: Box<dyn FnOnce(SocketAddr) + Send>,
-    shutdown: crate::BoxFuture<'static, ()>,
-) -> crate::BoxFuture<'static, Result<(), ServeError>> {
+    shutdown: nexus::BoxFuture<'static, ()>,
+) -> nexus::BoxFuture<'static, Result<(), ServeError>> {
     Box::pin(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -168,7 +168,7 @@ pub fn serve(
                 "took up the projects left queued or running"
             );
         }
-        let stop = crate::sync::Stop::default();
+        let stop = nexus::sync::Stop::default();
         if let Some(cluster) = &service.cluster {
             tokio::spawn(cluster::mirror::mirror(
                 service.clone(),

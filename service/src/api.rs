@@ -10,8 +10,6 @@ use super::agents::AgentRecord;
 use super::projects::{ProjectInfo, Stamped, SubmitError};
 use super::quotas::Refusal;
 use super::tenants::Tenant;
-use crate::bindings::Error;
-use crate::workspace::{FileStore, Workspace, check_path};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -19,6 +17,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Json, Router};
+use nexus::bindings::Error;
+use nexus::workspace::{FileStore, Workspace, check_path};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -117,7 +117,7 @@ impl IntoResponse for ApiError {
 async fn off<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    crate::sync::off_thread(work, ApiError::internal).await
+    nexus::sync::off_thread(work, ApiError::internal).await
 }
 
 /// How long a request that only reads or records may take; streams,
@@ -187,9 +187,9 @@ pub fn router(service: Shared, origins: Vec<HeaderValue>) -> Router {
                 .unwrap_or("");
             tracing::info_span!(
                 "http",
-                request = %crate::text::clip(id, 64),
+                request = %nexus::text::clip(id, 64),
                 method = %r.method(),
-                path = %crate::text::clip(r.uri().path(), 200)
+                path = %nexus::text::clip(r.uri().path(), 200)
             )
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -298,7 +298,7 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
         let (pending, dead) =
             s.rt.services()
                 .db
-                .with(crate::bus::journal::depth)
+                .with(nexus::bus::journal::depth)
                 .map_err(ApiError::internal)?;
         let (p, d) = (Gauge::<i64>::default(), Gauge::<i64>::default());
         p.set(pending as i64);
@@ -491,14 +491,14 @@ async fn usage(
     };
     let (counts, tokens, disk) = off(move || {
         let counts = st.projects.counts(&name).map_err(ApiError::internal)?;
-        let since = crate::db::now() - super::quotas::DAY;
+        let since = nexus::db::now() - super::quotas::DAY;
         let tokens = match shared {
             Some(tokens) => tokens,
             None => {
                 st.rt
                     .services()
                     .db
-                    .with(|c| crate::llm::tenant_tokens(c, &name, since))
+                    .with(|c| nexus::llm::tenant_tokens(c, &name, since))
                     .map_err(ApiError::internal)?
                     .0
             }
@@ -531,16 +531,16 @@ async fn agents(
         Some(v) => v.clone(),
         None => {
             let list = off(|| {
-                Ok(crate::builtin::roster()
+                Ok(nexus::builtin::roster()
                     .iter()
                     .map(|agent| {
                         let (name, bytes) = (agent.name, agent.bytes());
                         json!({
                             "name": name,
                             "source": "built-in",
-                            "sha256": crate::runtime::sha256_hex(bytes),
+                            "sha256": nexus::runtime::sha256_hex(bytes),
                             "size": bytes.len(),
-                            "policy": crate::builtin::policy(name),
+                            "policy": nexus::builtin::policy(name),
                         })
                     })
                     .collect::<Vec<_>>())
@@ -605,7 +605,7 @@ async fn upload(
             other => {
                 return Err(bad(format!(
                     "unexpected part `{}`; send `wasm` and `policy`",
-                    crate::text::clip(other, 64)
+                    nexus::text::clip(other, 64)
                 )));
             }
         }
@@ -710,7 +710,7 @@ async fn run_task(
         .await
         .map_err(ApiError::internal)?;
     let root = s.projects.root(&tenant.name, &p.id);
-    let project = crate::project::Project::open(s.rt.clone(), &p.id, &tenant.name, &root)
+    let project = nexus::project::Project::open(s.rt.clone(), &p.id, &tenant.name, &root)
         .map_err(ApiError::internal)?;
     project.add_agent(agent);
     let outcome = project
@@ -719,12 +719,12 @@ async fn run_task(
     project.halt();
     match outcome {
         Ok(o) => Ok(Json(json!({
-            "summary": crate::text::clip(&o.summary, 2000),
+            "summary": nexus::text::clip(&o.summary, 2000),
             "payload": serde_json::from_str::<Value>(&o.payload).unwrap_or(Value::Null),
         }))),
         Err(f) => Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: crate::text::clip(&f.to_string(), 2000),
+            message: nexus::text::clip(&f.to_string(), 2000),
             retry_after: None,
             quota: None,
             kind: Some(f.kind()),
@@ -936,13 +936,13 @@ async fn files(
 ) -> Result<Json<Value>, ApiError> {
     let (_, ws) = ended_workspace(&s, &tenant, &id).await?;
     let entries = off(move || {
-        ws.list("", true, crate::workspace::MAX_DEPTH, MAX_ENTRIES)
+        ws.list("", true, nexus::workspace::MAX_DEPTH, MAX_ENTRIES)
             .map_err(file_error)
     })
     .await?;
     let files: Vec<Value> = entries
         .iter()
-        .filter(|e| e.kind == crate::bindings::nexus::agent::workspace::EntryKind::File)
+        .filter(|e| e.kind == nexus::bindings::nexus::agent::workspace::EntryKind::File)
         .map(|e| json!({ "path": e.path, "size": e.size }))
         .collect();
     Ok(Json(json!({ "files": files })))

@@ -5,11 +5,11 @@
 //! fetched from the object store as it ends, so any API node serves them.
 
 use super::{Cluster, ClusterError, Published};
-use crate::service::Service;
-use crate::service::projects::{Mirrored, Stamped};
-use crate::sync::Stop;
+use crate::Service;
+use crate::projects::{Mirrored, Stamped};
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use futures_util::StreamExt as _;
+use nexus::sync::Stop;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub async fn mirror(service: Arc<Service>, cluster: Arc<Cluster>, stop: Stop) {
     loop {
         let run = async {
             let s = service.clone();
-            let cursor = crate::sync::off_thread(
+            let cursor = nexus::sync::off_thread(
                 move || s.projects.cursor().map_err(|e| e.to_string()),
                 |e| e.to_string(),
             )
@@ -96,7 +96,7 @@ async fn apply(
     let ends = off(move || s.projects.mirror(&kept, last)).await?;
     for ((id, e), ended) in shown.into_iter().zip(ends) {
         if let Some(ended) = ended {
-            crate::service::projects::shown_to_followers(service, &id, e, ended).await;
+            crate::projects::shown_to_followers(service, &id, e, ended).await;
         }
     }
     Ok(())
@@ -140,8 +140,8 @@ async fn prepare(
                 let root = service.projects.root(&tenant, &id);
                 let unpacked = tokio::task::spawn_blocking(move || {
                     let _ = std::fs::remove_dir_all(&root);
-                    crate::service::project_dir(&root)?;
-                    crate::service::archive::unpack(&bytes, &root)
+                    crate::project_dir(&root)?;
+                    crate::archive::unpack(&bytes, &root)
                 })
                 .await
                 .map_err(|e| ClusterError(e.to_string()))?;
@@ -167,7 +167,7 @@ async fn prepare(
 async fn off<T: Send + 'static>(
     work: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, ClusterError> {
-    crate::sync::off_thread(move || work().map_err(|e| e.to_string()), |e| e.to_string())
+    nexus::sync::off_thread(move || work().map_err(|e| e.to_string()), |e| e.to_string())
         .await
         .map_err(|e| ClusterError(format!("the projects' database: {e}")))
 }

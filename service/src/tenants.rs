@@ -2,12 +2,12 @@
 //! shown once when the tenant is added; only its sha256 is kept, so the
 //! database alone lets nobody in.
 
-use crate::db::{Database, Step};
+use nexus::db::{Database, Step};
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The tenants' table, step by step (see [`crate::db::migrate`]).
+/// The tenants' table, step by step (see [`nexus::db::migrate`]).
 const STEPS: &[Step] = &[
     |c| {
         c.execute_batch(
@@ -19,14 +19,14 @@ const STEPS: &[Step] = &[
     // The other quotas came later; tenants from before get the defaults.
     |c| {
         let d = Limits::default();
-        crate::db::add_column(
+        nexus::db::add_column(
             c,
             "tenants",
             "max_queued",
             &format!("INTEGER NOT NULL DEFAULT {}", d.max_queued),
         )?;
-        crate::db::add_column(c, "tenants", "tokens_per_day", "INTEGER")?;
-        crate::db::add_column(
+        nexus::db::add_column(c, "tenants", "tokens_per_day", "INTEGER")?;
+        nexus::db::add_column(
             c,
             "tenants",
             "disk_bytes",
@@ -36,13 +36,13 @@ const STEPS: &[Step] = &[
             count: 0,
             per: Duration::ZERO,
         });
-        crate::db::add_column(
+        nexus::db::add_column(
             c,
             "tenants",
             "rate_count",
             &format!("INTEGER DEFAULT {}", rate.count),
         )?;
-        crate::db::add_column(
+        nexus::db::add_column(
             c,
             "tenants",
             "rate_per_ms",
@@ -181,10 +181,10 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn digest(token: &str) -> String {
-    crate::runtime::sha256_hex(token.as_bytes())
+    nexus::runtime::sha256_hex(token.as_bytes())
 }
 
-use crate::db::now;
+use nexus::db::now;
 
 const COLUMNS: &str = "name, max_projects, created, revoked, max_queued, tokens_per_day, disk_bytes, rate_count, rate_per_ms";
 
@@ -212,7 +212,7 @@ fn tenant(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tenant> {
 
 impl Tenants {
     pub fn open(db: Arc<Database>) -> Result<Tenants, TenantError> {
-        db.with(|c| crate::db::migrate(c, "tenants", STEPS))?;
+        db.with(|c| nexus::db::migrate(c, "tenants", STEPS))?;
         Ok(Tenants { db })
     }
 
@@ -220,7 +220,7 @@ impl Tenants {
     /// kept.
     pub fn add(&self, name: &str, limits: &Limits) -> Result<String, TenantError> {
         if !valid_name(name) {
-            return Err(TenantError::BadName(crate::text::clip(name, 64)));
+            return Err(TenantError::BadName(nexus::text::clip(name, 64)));
         }
         if limits.max_projects == 0 {
             return Err(TenantError::BadLimit(
@@ -229,7 +229,7 @@ impl Tenants {
         }
         let mut bytes = [0u8; 32];
         rand::fill(&mut bytes);
-        let token = format!("nx_{}", crate::text::hex(&bytes));
+        let token = format!("nx_{}", nexus::text::hex(&bytes));
         let (rate_count, rate_ms) = limits.rate.map_or((None, None), |r| {
             (Some(r.count), Some(r.per.as_millis() as u64))
         });
@@ -275,7 +275,7 @@ impl Tenants {
             )
         })?;
         if changed == 0 {
-            return Err(TenantError::Unknown(crate::text::clip(name, 64)));
+            return Err(TenantError::Unknown(nexus::text::clip(name, 64)));
         }
         Ok(())
     }

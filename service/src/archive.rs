@@ -3,12 +3,12 @@
 //! chunks in flight. Files are read through the project's sandbox, so a
 //! link or a path outside the project is never followed.
 
-use crate::bindings::nexus::agent::workspace::EntryKind;
-use crate::workspace::FileStore;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures_util::Stream;
+use nexus::bindings::nexus::agent::workspace::EntryKind;
+use nexus::workspace::FileStore;
 use std::io::{self, Write};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -55,14 +55,14 @@ impl Write for Chunks {
 
 fn write_all(files: &dyn FileStore, prefix: &str, out: impl Write) -> io::Result<()> {
     let entries = files
-        .list("", true, crate::workspace::MAX_DEPTH, MAX_ENTRIES + 1)
+        .list("", true, nexus::workspace::MAX_DEPTH, MAX_ENTRIES + 1)
         .map_err(|e| io::Error::other(e.to_string()))?;
     if entries.len() > MAX_ENTRIES {
         return Err(io::Error::other(format!(
             "the project has more than {MAX_ENTRIES} entries"
         )));
     }
-    let mtime = crate::db::now().max(0) as u64;
+    let mtime = nexus::db::now().max(0) as u64;
     let mut tar = tar::Builder::new(GzEncoder::new(out, Compression::fast()));
     for e in entries {
         let mut header = tar::Header::new_gnu();
@@ -119,7 +119,7 @@ pub fn stream(
 /// The files of the project directory `root` as [`pack`] makes them, read
 /// through its sandbox. Blocks.
 pub fn pack_dir(root: &std::path::Path, prefix: &str) -> io::Result<Vec<u8>> {
-    pack(&crate::workspace::Workspace::open(root)?, prefix)
+    pack(&nexus::workspace::Workspace::open(root)?, prefix)
 }
 
 /// Most bytes an archive unpacks to.
@@ -160,7 +160,7 @@ pub fn unpack(bytes: &[u8], into: &std::path::Path) -> io::Result<usize> {
         let Some((_, inner)) = path.split_once('/') else {
             continue;
         };
-        let inner = crate::workspace::check_path(inner, false)
+        let inner = nexus::workspace::check_path(inner, false)
             .map_err(|e| io::Error::other(format!("{inner}: {e}")))?;
         let mut data = Vec::with_capacity(entry.size() as usize);
         io::Read::read_to_end(&mut io::Read::take(&mut entry, MAX_FILE), &mut data)?;
@@ -178,7 +178,7 @@ pub fn unpack(bytes: &[u8], into: &std::path::Path) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::Workspace;
+    use nexus::workspace::Workspace;
 
     #[test]
     fn a_packed_project_unpacks_to_the_same_files() {

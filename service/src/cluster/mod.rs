@@ -26,12 +26,12 @@
 pub mod mirror;
 pub mod worker;
 
-use crate::bus::BrokerError;
-use crate::bus::jetstream::{
+use async_nats::jetstream::{self, consumer, kv, object_store, stream};
+use nexus::bus::BrokerError;
+use nexus::bus::jetstream::{
     bucket, dial, make_stream, patiently, publish_once, stream_config, token,
 };
-use crate::config::ClusterConfig;
-use async_nats::jetstream::{self, consumer, kv, object_store, stream};
+use nexus::config::ClusterConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -149,10 +149,10 @@ impl Cluster {
     /// Connects to the server and makes the streams and buckets (the ones
     /// that exist are used as they are).
     ///
-    /// The future is boxed: see [`crate::BoxFuture`].
+    /// The future is boxed: see [`nexus::BoxFuture`].
     pub fn connect(
         options: ClusterConfig,
-    ) -> crate::BoxFuture<'static, Result<Arc<Cluster>, ClusterError>> {
+    ) -> nexus::BoxFuture<'static, Result<Arc<Cluster>, ClusterError>> {
         Box::pin(async move {
             let url = options.nats.clone().ok_or_else(|| {
                 ClusterError(
@@ -208,7 +208,7 @@ impl Cluster {
                 tokens,
                 archives,
                 options,
-                node: crate::text::uuid().simple().to_string(),
+                node: nexus::text::uuid().simple().to_string(),
             }))
         })
     }
@@ -278,7 +278,7 @@ impl Cluster {
         id: &str,
         mut f: impl FnMut(&mut Record) -> bool,
     ) -> Result<(Option<Record>, bool), ClusterError> {
-        let mark = crate::text::uuid().simple().to_string();
+        let mark = nexus::text::uuid().simple().to_string();
         let (r, wrote) = cas(&self.records, &token(id), |r: &mut Option<Record>| {
             let Some(r) = r else { return false };
             if r.change == mark {
@@ -359,7 +359,7 @@ impl Cluster {
         &self,
         id: &str,
         record: &Record,
-        limits: &crate::service::tenants::Limits,
+        limits: &crate::tenants::Limits,
     ) -> Result<(), ClusterError> {
         let value = serde_json::to_vec(record).map_err(failed("writing a record"))?;
         patiently(
@@ -384,7 +384,7 @@ impl Cluster {
         &self,
         id: &str,
         tenant: &str,
-        limits: &crate::service::tenants::Limits,
+        limits: &crate::tenants::Limits,
     ) -> Result<(), ClusterError> {
         let s = Submission {
             id: id.to_string(),
@@ -413,7 +413,7 @@ impl Cluster {
                 }
                 let (name, data, end) = super::projects::cancelled();
                 r.status = end.status.into();
-                r.finished = Some(crate::db::now());
+                r.finished = Some(nexus::db::now());
                 r.summary = Some(end.summary);
                 r.end = Some((name.into(), data));
                 true
@@ -600,7 +600,7 @@ impl Cluster {
         let t = Tokens {
             used,
             earliest,
-            at: crate::db::now(),
+            at: nexus::db::now(),
         };
         let value = serde_json::to_vec(&t).map_err(failed("writing a token count"))?;
         let key = format!("{}.{}", token(tenant), self.node);
@@ -633,7 +633,7 @@ impl Cluster {
             |_| false,
         )
         .await?;
-        let since = crate::db::now() - super::quotas::DAY;
+        let since = nexus::db::now() - super::quotas::DAY;
         let (mut used, mut earliest, mut mine) = (0u64, None::<i64>, 0u64);
         for key in keys.iter().filter(|k| k.starts_with(&prefix)) {
             let Some((t, _)) = read::<Tokens>(&self.tokens, key).await? else {
