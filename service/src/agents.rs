@@ -359,6 +359,10 @@ mod tests {
     use super::*;
 
     fn policy(text: &str) -> Policy {
+        // The ceiling reserves the built-in agents' names, so every test
+        // here needs them, installed before the first lookup of any test
+        // (that lookup fixes the set for the process).
+        nexus::builtin::install(nexus::embedded!());
         Policy::parse(std::path::Path::new("p.toml"), text).unwrap()
     }
 
@@ -372,8 +376,6 @@ mod tests {
 
     #[test]
     fn each_excess_is_named() {
-        // The built-in agents' names are reserved: this test needs them.
-        nexus::builtin::install(nexus::embedded!());
         let p = policy(
             "agent = \"backend\"\n[limits]\nmemory = \"1GiB\"\nwall_time = \"10m\"\n[llm]\nroles = [\"backend\"]\n[bus]\nrequest = [\"*\"]\nsend = [\"qa\"]\n",
         );
